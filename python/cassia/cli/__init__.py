@@ -1,0 +1,60 @@
+"""The ``cassia`` command: a thin layer that parses arguments and calls the public API.
+
+Each sub-command lives in its own module under ``cassia.cli`` and exposes
+``register(subparsers)``; the module list below is the whole command set. Errors from the
+engine become one clear line on stderr and an exit code (2 bad input, 1 any other failure);
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import CassiaError, InputError
+
+COMMAND_MODULES = ("validate", "run")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cassia",
+        description="Annotate single-cell RNA-seq clusters with cell types from their marker genes.",
+    )
+    parser.add_argument("--version", action="version", version=f"cassia {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("cassia: interrupted; rerun with --resume to finish what is missing", file=sys.stderr)
+        return 130
+    except CassiaError as err:
+        if args.debug:
+            raise
+        print(f"cassia: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, InputError) else 1
+    except Exception as err:  # an unexpected failure still gets one line unless --debug
+        if args.debug:
+            raise
+        print(f"cassia: unexpected error ({type(err).__name__}): {err}. Rerun with --debug for details.",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

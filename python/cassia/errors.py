@@ -1,0 +1,90 @@
+"""The errors CASSIA raises, one small tree::
+
+    CassiaError                    anything CASSIA raises on purpose
+    ├── InputError                 the marker table or an argument is unusable (CLI exit 2)
+    ├── ConfigError                settings are inconsistent or a backend is unknown
+    │   └── MissingKeyError        a provider needs an API key that is not set
+    ├── ProviderError              a backend failed (HTTP status, timeout, CLI exit)
+    │   ├── TransientProviderError worth retrying: 429, 5xx, timeouts, dropped connections
+    │   └── AuthError              401/403: the key is wrong; never retried
+    └── ModelOutputError           the model's reply could not be turned into the expected result
+
+Every message says what went wrong and what to do about it. Messages never contain API keys:
+provider errors pass through :func:`redact` before they are raised.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+__all__ = [
+    "AuthError",
+    "CassiaError",
+    "ConfigError",
+    "InputError",
+    "MissingKeyError",
+    "ModelOutputError",
+    "ProviderError",
+    "TransientProviderError",
+    "redact",
+]
+
+
+class CassiaError(Exception):
+    """Base class of every error CASSIA raises on purpose."""
+
+
+class InputError(CassiaError, ValueError):
+    """The input (marker table, argument) cannot be used as given."""
+
+
+class ConfigError(CassiaError):
+    """Settings are inconsistent, or a provider/backend is unknown."""
+
+
+class MissingKeyError(ConfigError):
+    """A provider needs an API key and none was given or found."""
+
+
+class ProviderError(CassiaError):
+    """A backend call failed. ``status`` is the HTTP status (or None)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(redact(message))
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransientProviderError(ProviderError):
+    """A failure worth retrying (rate limit, server error, timeout, connection)."""
+
+
+class AuthError(ProviderError):
+    """The provider refused the credentials (401/403). Retrying will not help."""
+
+
+class ModelOutputError(CassiaError):
+    """The model replied, but not with something that fits the expected result."""
+
+
+# Values of these variables are secrets wherever they show up.
+_KEY_ENV_PATTERN = re.compile(r"(API_KEY|_TOKEN|_SECRET)$")
+# Shapes of common vendor keys, masked even when we did not hand them out ourselves.
+_KEY_SHAPES = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,})")
+_extra_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a key given in code so :func:`redact` masks it too."""
+    if value and len(value) >= 6:
+        _extra_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Mask every known secret (registered keys, key-like env values, key shapes) in ``text``."""
+    secrets = set(_extra_secrets)
+    secrets.update(v for k, v in os.environ.items() if _KEY_ENV_PATTERN.search(k) and len(v) >= 6)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _KEY_SHAPES.sub("***", text)

@@ -1,0 +1,165 @@
+"""Pydantic schemas shared by the agents, the providers, the run store and the reports.
+
+Agent output models (``*Output``) are what a model must return; they are sent to providers as
+JSON schemas. Each carries one example in its schema: the fake test server answers with it
+when no scripted reply matches, so every schema stays answerable end to end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+AgentName = Literal["annotator", "validator", "formatter", "scorer", "boost", "subcluster", "other"]
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(frozen=True)
+    role: Role
+    content: str
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+# ---------------------------------------------------------------- agent outputs
+
+
+def _example(**example: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
+
+
+class ValidatorOutput(BaseModel):
+    """The Validator's reading of one annotation attempt."""
+
+    model_config = _example(
+        cell_type="T cell",
+        cited_genes=["CD3D", "CD3E"],
+        consistent=True,
+        concerns=[],
+        feedback="The markers support the annotation.",
+    )
+    cell_type: str = Field(description="The most probable general cell type the annotation names.")
+    cited_genes: list[str] = Field(description="Every gene the annotation cites as evidence.")
+    consistent: bool = Field(description="Do the cited markers support the named cell type?")
+    concerns: list[str] = Field(description="Specific problems found; empty when none.")
+    feedback: str = Field(description="What the annotator should reconsider, or why it is sound.")
+
+
+class FormatterOutput(BaseModel):
+    """The structured result of an annotation."""
+
+    model_config = _example(
+        main_cell_type="T cell",
+        sub_cell_types=["CD4-positive, alpha-beta T cell", "CD8-positive, alpha-beta T cell", "NK T cell"],
+        mixed_cell_types=[],
+        key_markers=["CD3D", "CD3E"],
+    )
+    main_cell_type: str = Field(description="Most probable general cell type.")
+    sub_cell_types: list[str] = Field(description="Up to three subtypes, most probable first.")
+    mixed_cell_types: list[str] = Field(description="Other cell types that may be mixed into the cluster.")
+    key_markers: list[str] = Field(description="The markers that decided the call, from the input list.")
+
+
+class DiagnosisOutput(BaseModel):
+    """The Formatter's diagnostic mode, used when validation never passed."""
+
+    model_config = _example(
+        main_cell_type="T cell",
+        sub_cell_types=[],
+        mixed_cell_types=[],
+        key_markers=["CD3D"],
+        what_went_wrong="The annotation cited genes that are not in the marker list.",
+        what_to_do="Rerun with more markers or boost this cluster.",
+    )
+    main_cell_type: str
+    sub_cell_types: list[str]
+    mixed_cell_types: list[str]
+    key_markers: list[str]
+    what_went_wrong: str
+    what_to_do: str
+
+
+class ScorerOutput(BaseModel):
+    """The Scorer's 0-100 judgement of an annotation."""
+
+    model_config = _example(
+        score=80,
+        reasoning="Several top-ranked markers agree on the call.",
+        possible_mixed_population=False,
+    )
+    score: int = Field(ge=0, le=100)
+    reasoning: str
+    possible_mixed_population: bool
+
+
+# ---------------------------------------------------------------- results
+
+
+class ValidationRound(BaseModel):
+    """One pass of the Validator over an annotation attempt."""
+
+    round: int
+    passed: bool
+    invented_genes: list[str] = []
+    unknown_cell_type: bool = False
+    llm: ValidatorOutput | None = None
+    reasons: list[str] = []
+
+
+class StageInfo(BaseModel):
+    """Who answered a stage: provider and model, plus usage."""
+
+    provider: str
+    model: str
+    usage: Usage = Usage()
+    cost_usd: float | None = None
+    calls: int = 0
+
+
+class ClusterResult(BaseModel):
+    """Everything known about one cluster after a run: one line of results.jsonl."""
+
+    cluster: str
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    markers: list[str] = []
+    tissue: str | None = None
+    species: str | None = None
+    annotation: FormatterOutput | None = None
+    diagnosis: DiagnosisOutput | None = None
+    validated: bool = False
+    iterations: int = 0
+    validation: list[ValidationRound] = []
+    conversation: list[Message] = []
+    score: ScorerOutput | None = None
+    cell_ontology_id: str | None = None
+    boosted: bool = False
+    original_annotation: FormatterOutput | None = None
+    stages: dict[str, StageInfo] = {}
+    extra: dict[str, Any] = {}
+
+    @property
+    def tokens(self) -> int:
+        return sum(s.usage.total for s in self.stages.values())
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [s.cost_usd for s in self.stages.values()]
+        return None if not costs or any(c is None for c in costs) else sum(costs)
