@@ -1,0 +1,31 @@
+"""Scorer: a 0-100 quality score with reasoning, from the whole conversation."""
+
+from __future__ import annotations
+
+from ..models import DiagnosisOutput, FormatterOutput, Message, ScorerOutput
+from ..providers.base import Provider
+from .prompts import render
+from .session import ClusterSession
+
+
+def _history(conversation: list[Message]) -> str:
+    names = {"user": "Prompt", "assistant": "Annotator"}
+    return "\n\n".join(f"[{names.get(m.role, m.role)}]\n{m.content}" for m in conversation)
+
+
+async def score(
+    session: ClusterSession, provider: Provider, conversation: list[Message],
+    annotation: FormatterOutput | DiagnosisOutput,
+) -> ScorerOutput:
+    prompt = render(
+        "scorer_user.j2", species=session.species,
+        tissue=None if session.tissue_blind else session.tissue, markers=session.markers,
+        main_cell_type=annotation.main_cell_type, sub_cell_types=annotation.sub_cell_types,
+        mixed_cell_types=annotation.mixed_cell_types, history=_history(conversation),
+    )
+    completion = await session.call(
+        provider, stage="scorer", task="scorer", schema=ScorerOutput,
+        system=render("scorer_system.j2"), messages=[Message(role="user", content=prompt)],
+        context=session.context(annotation=annotation.main_cell_type),
+    )
+    return completion.parsed

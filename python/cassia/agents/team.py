@@ -1,0 +1,72 @@
+"""One cluster through the team: Annotator ⇄ Validator (≤ N rounds) → Formatter → [Scorer]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import AuthError, CassiaError
+from ..models import ClusterResult, Message, ScorerOutput, ValidationRound
+from ..providers.base import Provider
+from . import annotator, formatter, scorer, validator
+from .session import ClusterSession
+
+
+@dataclass(frozen=True)
+class Team:
+    """Which backend answers each stage."""
+
+    annotator: Provider
+    validator: Provider
+    formatter: Provider
+    scorer: Provider | None = None
+
+
+async def annotate_cluster(
+    session: ClusterSession, team: Team, *, validator_rounds: int = 3, check_ontology: bool = True
+) -> ClusterResult:
+    conversation: list[Message] = [annotator.first_message(session)]
+    rounds: list[ValidationRound] = []
+    for number in range(1, max(1, validator_rounds) + 1):
+        text = await annotator.annotate(session, team.annotator, conversation)
+        review = await validator.validate(session, team.validator, text, number, check_ontology=check_ontology)
+        rounds.append(review)
+        if review.passed:
+            break
+        if number < validator_rounds:
+            conversation.append(annotator.revision_message(review.reasons, review.llm.feedback if review.llm else ""))
+    passed = bool(rounds and rounds[-1].passed)
+    structured = await formatter.format_annotation(session, team.formatter, conversation, rounds, passed=passed)
+    result = ClusterResult(
+        cluster=session.cluster, status="ok", markers=list(session.markers),
+        tissue=session.tissue, species=session.species,
+        annotation=structured if passed else None, diagnosis=None if passed else structured,
+        validated=passed, iterations=len(rounds), validation=rounds,
+        conversation=[Message(role="system", content=annotator.system_prompt(session)), *conversation],
+        cell_ontology_id=ontology_id(structured.sub_cell_types[:1] + [structured.main_cell_type]),
+    )
+    if team.scorer is not None:
+        try:
+            result.score = await score_result(session, team.scorer, result)
+        except AuthError:
+            raise
+        except CassiaError as err:  # keep the annotation; run_score_batch can score it later
+            result.error = f"scoring failed: {type(err).__name__}: {err}"
+    result.stages = dict(session.stages)
+    return result
+
+
+async def score_result(session: ClusterSession, provider: Provider, result: ClusterResult) -> ScorerOutput:
+    conversation = [m for m in result.conversation if m.role != "system"]
+    return await scorer.score(session, provider, conversation, result.annotation or result.diagnosis)
+
+
+def ontology_id(names: list[str]) -> str | None:
+    """The CL term of the most specific name that maps confidently."""
+    from .. import ontology
+
+    for name in names:
+        if name:
+            match = ontology.map_name(name)
+            if match.cl_id:
+                return match.cl_id
+    return None

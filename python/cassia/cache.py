@@ -1,0 +1,112 @@
+"""SQLite response cache: a rerun of a finished run makes no network call.
+
+The key is a hash of everything that changes an answer (backend, base URL, model, sampling
+parameters, system prompt, messages, output schema) and nothing secret. WAL mode and a busy
+timeout make it safe for several processes writing at once; each thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from .models import Usage
+from .providers.base import Completion, CompletionRequest, Provider, ProviderConfig
+
+
+def default_cache_path() -> Path:
+    base = os.environ.get("CASSIA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cassia"
+    )
+    return Path(base) / "responses.sqlite"
+
+
+def request_key(config: ProviderConfig, request: CompletionRequest) -> str:
+    payload = {
+        "provider": config.name,
+        "kind": config.kind,
+        "base_url": config.base_url,
+        "model": config.model,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "seed": request.seed,
+        "system": request.system,
+        "messages": [[m.role, m.content] for m in request.messages],
+        "schema": request.schema.model_json_schema() if request.schema else None,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connect() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    def get(self, key: str) -> dict | None:
+        row = self._connect().execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: dict) -> None:
+        self._connect().execute(
+            "INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)",
+            (key, json.dumps(value), time.time()),
+        )
+
+    def stats(self) -> dict:
+        count = self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        size = self.path.stat().st_size if self.path.exists() else 0
+        return {"path": str(self.path), "entries": count, "bytes": size}
+
+
+class CachedProvider:
+    """Wraps any provider; answers repeated requests from the cache (marked ``cached=True``)."""
+
+    def __init__(self, inner: Provider, cache: ResponseCache):
+        self.inner = inner
+        self.cache = cache
+        self.config = inner.config
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        key = request_key(self.config, request)
+        hit = self.cache.get(key)
+        if hit is not None:
+            parsed = request.schema.model_validate(hit["parsed"]) if request.schema and hit.get("parsed") else None
+            return Completion(
+                text=hit["text"], parsed=parsed, usage=Usage(**hit["usage"]), latency_s=0.0,
+                model=hit["model"], provider=hit["provider"], cost_usd=hit.get("cost_usd"), cached=True,
+            )
+        completion = await self.inner.complete(request)
+        self.cache.put(key, {
+            "text": completion.text,
+            "parsed": completion.parsed.model_dump() if completion.parsed is not None else None,
+            "usage": completion.usage.model_dump(),
+            "model": completion.model,
+            "provider": completion.provider,
+            "cost_usd": completion.cost_usd,
+        })
+        return completion
+
+    async def aclose(self) -> None:
+        close = getattr(self.inner, "aclose", None)
+        if close:
+            await close()

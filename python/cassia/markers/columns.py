@@ -1,0 +1,217 @@
+"""Recognise the columns of a marker table and rewrite it in one normalised long shape.
+
+Seurat ``FindAllMarkers``, Scanpy ``rank_genes_groups_df`` and hand-made processed lists all
+become one table: ``cluster`` and ``gene`` (strings), the statistics ``avg_log2FC, pct.1,
+pct.2, p_val, p_val_adj`` (floats, NaN where the input has none) and any further columns.
+Column names are matched loosely (case and punctuation ignored) through an alias table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..errors import InputError
+from . import checks
+from .read import RawTable
+from .types import STAT_COLUMNS
+
+# Normalised name -> accepted spellings, most specific first (the first present one wins).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "cluster": ("cluster", "group", "clusters", "cluster_id", "ident", "identity", "cell_type",
+                "broad.cell.type"),
+    "gene": ("gene", "names", "gene_symbol", "symbol", "gene_name", "feature", "genes"),
+    "avg_log2FC": ("avg_log2FC", "logfoldchanges", "log2FC", "log2FoldChange", "logFC"),
+    "pct.1": ("pct.1", "pct_nz_group", "pct1"),
+    "pct.2": ("pct.2", "pct_nz_reference", "pct2"),
+    "p_val": ("p_val", "pvals", "pval", "p.value", "pvalue"),
+    "p_val_adj": ("p_val_adj", "pvals_adj", "padj", "p_adj", "p.adjust", "fdr", "qval"),
+    "score": ("score", "scores"),
+}
+# Seurat < 4 wrote natural-log fold changes under this name.
+NATURAL_LOG_FC = "avg_logFC"
+# Columns of a processed table that hold a comma-separated gene list.
+LIST_ALIASES = ("markers", "marker", "marker_list", "top_markers", "marker_genes", "genes",
+                "gene_list", "gene")
+ROWNAME_HEADERS = {"", "unnamed: 0", "rownames", "row.names"}
+SCANPY_MARKS = {"scores", "logfoldchanges", "pvals_adj", "pvals"}
+
+
+def key(name: str) -> str:
+    """Spelling-insensitive form of a column name: 'P_Val.Adj' -> 'pvaladj'."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+@dataclass
+class Prepared:
+    """A normalised table plus what we learned reading it (independent of the selection)."""
+
+    frame: pd.DataFrame
+    source_format: str
+    columns: dict[str, str]
+    label: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:
+    by_key: dict[str, str] = {}
+    for column in columns:
+        if column not in taken:
+            by_key.setdefault(key(column), column)
+    for alias in aliases:
+        if key(alias) in by_key:
+            return by_key[key(alias)]
+    return None
+
+
+def _explicit(columns: list[str], name: str, option: str, label: str) -> str:
+    """A column the user named: exact, else a unique case-insensitive match, else an error."""
+    if name in columns:
+        return name
+    matches = [c for c in columns if c.lower() == name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    raise InputError(
+        f"{option}={name!r} is not a column of {label}.{checks.suggest(name, columns)} "
+        f"The columns are: {columns}"
+    )
+
+
+def _near_miss(canonical: str, leftovers: list[str]) -> str | None:
+    """A leftover column that looks like a misspelling of one of ``canonical``'s aliases."""
+    wanted = [key(a) for a in ALIASES[canonical]]
+    for column in leftovers:
+        if difflib.get_close_matches(key(column), wanted, n=1, cutoff=0.8):
+            return column
+    return None
+
+
+def _missing(what: str, label: str, columns: list[str], option: str, aliases: tuple[str, ...]) -> InputError:
+    hint = checks.suggest(what, columns) or "".join(
+        checks.suggest(a, columns) for a in aliases[:1])
+    return InputError(
+        f"{label} has no {what} column (looked for {', '.join(aliases[:5])}).{hint} Rename the "
+        f"column to {what!r} or pass {option}='<column>'. The columns are: {columns}"
+    )
+
+
+def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Prepared:
+    """Recognise the format and columns of ``raw`` and build the normalised long table."""
+    frame, label = raw.frame, raw.label
+    checks.check_not_empty(frame, label)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    columns = list(frame.columns)
+    taken: set[str] = set()
+    notes = list(raw.notes)
+    # An unnamed first column is R's row names (make.unique'd genes): never a statistic.
+    if columns[0].lower() in ROWNAME_HEADERS and columns[0] not in (cluster_col, gene_col):
+        taken.add(columns[0])
+
+    stats = {c: _find(columns, ALIASES[c], taken) for c in (*STAT_COLUMNS, "score")}
+    natural = None
+    if stats["avg_log2FC"] is None:
+        natural = _find(columns, (NATURAL_LOG_FC,), taken)
+    found_stats = {c: col for c, col in stats.items() if col} or ({"avg_log2FC": natural} if natural else {})
+    if not found_stats and raw.origin not in ("anndata", "h5ad"):
+        return _prepare_processed(frame, label, columns, taken, cluster_col, gene_col, notes)
+
+    cluster = (_explicit(columns, cluster_col, "cluster_col", label) if cluster_col
+               else _find(columns, ALIASES["cluster"], taken))
+    if cluster is None:
+        raise _missing("cluster", label, [c for c in columns if c not in taken], "cluster_col", ALIASES["cluster"])
+    taken.add(cluster)
+    gene = (_explicit(columns, gene_col, "gene_col", label) if gene_col
+            else _find(columns, ALIASES["gene"], taken))
+    if gene is None:
+        raise _missing("gene", label, [c for c in columns if c not in taken], "gene_col", ALIASES["gene"])
+    taken.add(gene)
+    taken.update(found_stats.values())
+
+    scanpy = raw.origin in ("anndata", "h5ad") or (
+        key(gene) == "names" and bool({key(c) for c in found_stats.values()} & SCANPY_MARKS))
+    mapping = {"cluster": cluster, "gene": gene}
+    out = pd.DataFrame({
+        "cluster": checks.as_text(frame[cluster], "cluster", label),
+        "gene": checks.as_text(frame[gene], "gene", label),
+    })
+    for canonical in STAT_COLUMNS:
+        source = found_stats.get(canonical)
+        if source is None:
+            out[canonical] = math.nan
+            continue
+        values = checks.to_numeric(frame[source], source, label)
+        if source == natural:
+            values = values / math.log(2)
+            mapping[canonical] = f"{source} (natural log, converted to log2)"
+            notes.append(f"{source} is a natural-log fold change (Seurat < 4); divided by ln 2 "
+                         "to compare it with log2 thresholds")
+        else:
+            mapping[canonical] = source
+        out[canonical] = values
+    leftovers = [c for c in columns if c not in taken]
+    suspects = {c: _near_miss(c, leftovers) for c in STAT_COLUMNS if c not in mapping}
+    if stats["score"]:
+        out["score"] = checks.to_numeric(frame[stats["score"]], stats["score"], label)
+        mapping["score"] = stats["score"]
+    for column in leftovers:  # keep the rest (myAUC, power, annotations) for Boost queries
+        if column in out.columns or column in suspects.values():
+            continue
+        out[column] = frame[column].to_numpy()
+    out.attrs["suspects"] = {c: s for c, s in suspects.items() if s}
+    return Prepared(out, "scanpy" if scanpy else "seurat", mapping, label, notes)
+
+
+def _prepare_processed(frame: pd.DataFrame, label: str, columns: list[str], taken: set[str],
+                       cluster_col: str | None, gene_col: str | None, notes: list[str]) -> Prepared:
+    """A table of genes without statistics: one comma-separated list per cluster, or one gene a row."""
+    free = [c for c in columns if c not in taken]
+    for canonical in STAT_COLUMNS:
+        miss = _near_miss(canonical, free)
+        if miss:
+            raise InputError(
+                f"{label} looks like a marker statistics table, but no {canonical!r} column was "
+                f"found. Did you mean {miss!r}? Rename it to {canonical!r}"
+            )
+    gene = (_explicit(columns, gene_col, "gene_col", label) if gene_col
+            else _find(free, LIST_ALIASES, set()))
+    cluster = (_explicit(columns, cluster_col, "cluster_col", label) if cluster_col
+               else _find([c for c in free if c != gene], ALIASES["cluster"], set()))
+    rest = [c for c in free if c not in (gene, cluster)]
+    if cluster is None and rest and gene is not None:
+        cluster = rest[0]  # a two-column list: the other column names the clusters
+    if gene is None and cluster is not None:
+        rest = [c for c in rest if c != cluster]
+        gene = rest[0] if rest else None
+    if cluster is None or gene is None or cluster == gene:
+        raise InputError(
+            f"cannot recognise {label}: it has no marker statistics (avg_log2FC, p_val_adj, ...) "
+            f"and no pair of cluster + genes columns (columns: {columns}). Pass a FindAllMarkers "
+            "or rank_genes_groups table, or a processed table with columns 'cluster' and "
+            "'markers' (comma-separated genes); cluster_col/gene_col name them explicitly"
+        )
+    clusters = checks.as_text(frame[cluster], "cluster", label)
+    lists = frame[gene].astype("string").fillna("")
+    if lists.str.contains(",", regex=False).any():
+        if clusters.duplicated().any():
+            repeated = clusters[clusters.duplicated()].iloc[0]
+            raise InputError(
+                f"cluster {repeated!r} has more than one row in the processed table {label}; "
+                "give each cluster one row with all its genes comma-separated"
+            )
+        genes = lists.str.split(",").map(lambda items: list(dict.fromkeys(
+            g.strip() for g in items if g.strip())))
+        repeats = int((lists.str.split(",").map(lambda i: len([g for g in i if g.strip()])) - genes.map(len)).sum())
+        if repeats:
+            notes.append(f"{repeats} repeated gene(s) inside marker lists were dropped (first kept)")
+        long = pd.DataFrame({"cluster": clusters, "gene": genes}).explode("gene")
+        long = long[long["gene"].notna()]
+    else:
+        long = pd.DataFrame({"cluster": clusters, "gene": checks.as_text(frame[gene], "gene", label)})
+    long = long.reset_index(drop=True)
+    for canonical in STAT_COLUMNS:
+        long[canonical] = math.nan
+    return Prepared(long, "processed", {"cluster": cluster, "gene": gene}, label, notes)

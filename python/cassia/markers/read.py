@@ -1,0 +1,210 @@
+"""Turn whatever the user hands us (a path, a DataFrame, an AnnData) into one raw table.
+
+Text files are read with every cell as a string, so cluster names stay exactly as written
+("007", "7_0") and the statistics are converted later with errors that name the bad value.
+Scanpy results (an AnnData's ``uns["rank_genes_groups"]``) are flattened into the same long
+shape ``sc.get.rank_genes_groups_df`` produces, so one code path handles both.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, InputError
+
+DELIMITERS = (",", "\t", ";", "|")
+RGG_KEY = "rank_genes_groups"
+# Fields of a rank_genes_groups result that hold one value per (gene, group).
+RGG_FIELDS = ("scores", "logfoldchanges", "pvals", "pvals_adj")
+
+
+@dataclass
+class RawTable:
+    """A freshly made table (never the caller's object) and where it came from."""
+
+    frame: pd.DataFrame
+    origin: str  # "text", "rds", "h5ad", "anndata" or "dataframe"
+    label: str  # how messages refer to the input
+    notes: list[str]
+
+
+def is_anndata(obj: object) -> bool:
+    """True for an AnnData object, checked by type name so anndata need not be imported."""
+    return any(cls.__name__ == "AnnData" and cls.__module__.startswith("anndata")
+               for cls in type(obj).__mro__)
+
+
+def read_source(source: object) -> RawTable:
+    """Read a path, DataFrame or AnnData into a :class:`RawTable`."""
+    if isinstance(source, pd.DataFrame):
+        # deep copy: nothing we do downstream may reach the caller's frame
+        return RawTable(source.copy(deep=True), "dataframe", "the DataFrame", [])
+    if is_anndata(source):
+        frame, notes = rank_genes_groups_frame(source.uns)
+        return RawTable(frame, "anndata", "the AnnData object", notes)
+    if isinstance(source, (str, Path)):
+        return _read_path(Path(source).expanduser())
+    raise InputError(
+        f"cannot read markers from a {type(source).__name__}; pass a file path (CSV/TSV/.rds/"
+        ".h5ad), a pandas DataFrame, an AnnData object or a MarkerSet"
+    )
+
+
+def _read_path(path: Path) -> RawTable:
+    if not path.exists():
+        raise InputError(f"marker file not found: {path}; check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; pass the marker table file itself")
+    suffixes = [s.lower() for s in path.suffixes]
+    last = suffixes[-1] if suffixes else ""
+    if last == ".rds":
+        return RawTable(_read_rds(path), "rds", str(path), [])
+    if last == ".h5ad":
+        frame, notes = _read_h5ad(path)
+        return RawTable(frame, "h5ad", str(path), notes)
+    if last in (".xlsx", ".xls"):
+        raise InputError(f"{path.name} is an Excel workbook; save the sheet as CSV and pass that file")
+    if last in (".rda", ".rdata"):
+        raise InputError(
+            f"{path.name} is an R workspace; in R save the one marker table with "
+            "saveRDS(markers, 'markers.rds') or write.csv(markers, 'markers.csv')"
+        )
+    return RawTable(_read_text(path), "text", str(path), [])
+
+
+def _first_line(path: Path) -> str:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as handle:
+            return handle.readline()
+    except (OSError, EOFError) as err:
+        raise InputError(f"cannot read {path}: {err}; check that it is a text (or gzipped text) table") from err
+
+
+def sniff_delimiter(header: str) -> str:
+    """The delimiter used most in the header line (a comma for a one-column table)."""
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _read_text(path: Path) -> pd.DataFrame:
+    header = _first_line(path)
+    if not header.strip():
+        raise InputError(f"{path} is empty; it needs a header line and one row per marker gene")
+    try:
+        frame = pd.read_csv(
+            path, sep=sniff_delimiter(header), dtype=str, keep_default_na=False, na_filter=False,
+            encoding="utf-8-sig", skipinitialspace=True, compression="infer",
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"cannot parse {path} as a delimited table ({err}); save it as plain CSV or TSV") from err
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _read_rds(path: Path) -> pd.DataFrame:
+    pyreadr = importlib.import_module("pyreadr")
+    errors = (pyreadr.custom_errors.LibrdataError, pyreadr.custom_errors.PyreadrError)
+    try:
+        with warnings.catch_warnings():  # "no readable objects" is reported as our error below
+            warnings.simplefilter("ignore", UserWarning)
+            result = pyreadr.read_r(str(path))
+    except errors as err:
+        raise InputError(
+            f"cannot read {path.name} as an R data.frame ({err}). Save the FindAllMarkers table "
+            "itself with saveRDS(markers, 'markers.rds'), not a Seurat or list object"
+        ) from err
+    frames = [v for v in result.values() if isinstance(v, pd.DataFrame)]
+    if not frames:
+        raise InputError(
+            f"{path.name} holds no data.frame (lists and Seurat objects cannot be read); "
+            "save the marker table itself with saveRDS(markers, 'markers.rds')"
+        )
+    # Row names (make.unique'd genes) land in the index; the gene column is the truth.
+    return frames[0].reset_index(drop=True)
+
+
+def _read_h5ad(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    try:
+        anndata = importlib.import_module("anndata")
+    except ModuleNotFoundError as err:
+        raise ConfigError(
+            "reading .h5ad files needs the anndata package: pip install 'cassia[scanpy]', "
+            "or export the result with sc.get.rank_genes_groups_df(adata, None).to_csv(...)"
+        ) from err
+    adata = anndata.read_h5ad(path, backed="r")  # backed: .uns is loaded, the matrix is not
+    try:
+        return rank_genes_groups_frame(adata.uns)
+    finally:
+        adata.file.close()
+
+
+def _pick_key(uns: Mapping) -> tuple[str, list[str]]:
+    if RGG_KEY in uns:
+        return RGG_KEY, []
+    candidates = [k for k, v in uns.items() if isinstance(v, Mapping) and "names" in v]
+    if len(candidates) == 1:
+        return candidates[0], [f"used the rank_genes_groups result stored under uns[{candidates[0]!r}]"]
+    if candidates:
+        raise InputError(
+            f"the AnnData holds several rank_genes_groups results {candidates}; pass the one you "
+            "want as a table: sc.get.rank_genes_groups_df(adata, None, key='...')"
+        )
+    raise InputError(
+        "the AnnData has no uns['rank_genes_groups']; run sc.tl.rank_genes_groups(adata, "
+        "groupby='leiden', pts=True) first (pts=True adds the pct.1/pct.2 statistics)"
+    )
+
+
+def _by_group(value: object, field: str) -> dict[str, np.ndarray]:
+    """One array per group from a record array, a DataFrame or a dict of arrays."""
+    if isinstance(value, pd.DataFrame):
+        return {str(c): value[c].to_numpy() for c in value.columns}
+    if isinstance(value, np.ndarray) and value.dtype.names:
+        return {str(n): np.asarray(value[n]) for n in value.dtype.names}
+    if isinstance(value, Mapping):
+        return {str(k): np.asarray(v) for k, v in value.items()}
+    raise InputError(
+        f"uns['rank_genes_groups'][{field!r}] is a {type(value).__name__}, not one column per "
+        "group; rerun sc.tl.rank_genes_groups or pass sc.get.rank_genes_groups_df(adata, None)"
+    )
+
+
+def _as_text(values: np.ndarray) -> list[str | None]:
+    out = []
+    for v in values:
+        if isinstance(v, bytes):
+            v = v.decode("utf-8")
+        out.append(None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    return out
+
+
+def rank_genes_groups_frame(uns: Mapping) -> tuple[pd.DataFrame, list[str]]:
+    """Flatten a rank_genes_groups result into rank_genes_groups_df's long table."""
+    key, notes = _pick_key(uns)
+    result = uns[key]
+    names = _by_group(result["names"], "names")
+    fields = {f: _by_group(result[f], f) for f in RGG_FIELDS if f in result}
+    pts = {name: result[name] for name in ("pts", "pts_rest") if isinstance(result.get(name), pd.DataFrame)}
+    parts = []
+    for group, genes in names.items():
+        part = pd.DataFrame({"group": group, "names": _as_text(genes)})
+        for f, columns in fields.items():
+            part[f] = pd.to_numeric(pd.Series(columns[group]), errors="coerce").to_numpy()
+        for name, column in (("pts", "pct_nz_group"), ("pts_rest", "pct_nz_reference")):
+            if name in pts and group in pts[name].columns:
+                table = pts[name]
+                part[column] = table[group].reindex(part["names"]).to_numpy()
+        # filter_rank_genes_groups blanks filtered genes to NaN: they are not markers
+        parts.append(part[part["names"].notna()])
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["group", "names"])
+    return frame, notes

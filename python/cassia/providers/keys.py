@@ -1,0 +1,70 @@
+"""Where API keys come from: an explicit argument, then :func:`set_api_key`, then the environment.
+
+Keys set in code live only in this process (a dict keyed by the environment variable they stand
+for) and are registered with :func:`cassia.errors.register_secret` so no message can show them.
+Nothing here writes a key anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import ConfigError, MissingKeyError, register_secret
+from .base import ProviderConfig
+from .registry import CUSTOM_KEY_ENV, VENDORS, _is_url, is_local_url
+
+__all__ = ["clear_api_keys", "find_key", "key_env_for", "resolve_key", "set_api_key"]
+
+_keys: dict[str, str] = {}
+
+
+def key_env_for(provider: str) -> str:
+    """The environment variable that holds the key of ``provider`` (a vendor name or a URL)."""
+    if _is_url(provider) or provider == "custom":
+        return CUSTOM_KEY_ENV
+    vendor = VENDORS.get(provider.strip().lower())
+    if vendor is None:
+        known = ", ".join(sorted(VENDORS))
+        raise ConfigError(f"unknown provider {provider!r}; use one of {known}, or an http(s) base URL")
+    if vendor.key_env is None:
+        raise ConfigError(f"provider {vendor.name!r} takes no API key")
+    return vendor.key_env
+
+
+def set_api_key(key: str, provider: str = "openai") -> None:
+    """Use ``key`` for ``provider`` in this process (it beats the environment variable)."""
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigError(f"set_api_key needs a non-empty key string for {provider!r}")
+    key = key.strip()
+    register_secret(key)
+    _keys[key_env_for(provider)] = key
+
+
+def clear_api_keys() -> None:
+    """Forget every key given to :func:`set_api_key` (tests use this)."""
+    _keys.clear()
+
+
+def find_key(key_env: str | None) -> str | None:
+    """The key set in code for ``key_env``, else the environment variable's value, else None."""
+    if not key_env:
+        return None
+    key = _keys.get(key_env) or os.environ.get(key_env, "").strip()
+    return key or None
+
+
+def resolve_key(config: ProviderConfig, explicit: str | None = None) -> str | None:
+    """The key to send for ``config``; raises :class:`MissingKeyError` when a remote server needs one."""
+    if explicit is not None:
+        if not explicit.strip():
+            raise MissingKeyError(f"the api_key given for {config.name} is empty")
+        register_secret(explicit.strip())
+        return explicit.strip()
+    key = find_key(config.key_env)
+    if key is None and config.kind in ("openai", "anthropic") and not is_local_url(config.base_url):
+        where = config.key_env or CUSTOM_KEY_ENV
+        raise MissingKeyError(
+            f"{config.name} needs an API key: set the environment variable {where}, "
+            f"or call cassia.set_api_key(key, provider={config.name!r}), or pass api_key=..."
+        )
+    return key

@@ -1,0 +1,141 @@
+"""The vendors CASSIA knows, and how a provider name or URL becomes a :class:`ProviderConfig`.
+
+A vendor that speaks the OpenAI chat-completions protocol is one row here, not a class: its
+name, base URL, the environment variable holding its key and a default model. Any other
+OpenAI-compatible server is reached by passing its base URL as the provider.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from .base import ProviderConfig, ProviderKind
+
+__all__ = ["CUSTOM_KEY_ENV", "DEFAULT_PROVIDER", "VENDORS", "Vendor", "is_local_url", "resolve_config"]
+
+# The key variable for servers that are not a known vendor (custom URLs, self-hosted servers).
+CUSTOM_KEY_ENV = "CASSIA_API_KEY"
+DEFAULT_PROVIDER = "openai"
+
+
+@dataclass(frozen=True)
+class Vendor:
+    name: str
+    kind: ProviderKind
+    base_url: str | None
+    key_env: str | None
+    default_model: str | None
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+VENDORS: dict[str, Vendor] = {
+    v.name: v
+    for v in (
+        # OpenAI's newer models refuse `max_tokens` and want `max_completion_tokens`.
+        Vendor("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4.1",
+               (("max_tokens_field", "max_completion_tokens"),)),
+        Vendor("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "claude-sonnet-4-5"),
+        Vendor("openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", "google/gemini-2.5-flash"),
+        Vendor("deepseek", "openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "deepseek-chat"),
+        # Self-hosted servers: a key is optional (sent when CASSIA_API_KEY is set, e.g. vllm --api-key).
+        Vendor("ollama", "openai", "http://localhost:11434/v1", CUSTOM_KEY_ENV, "llama3.1:8b"),
+        Vendor("vllm", "openai", "http://localhost:8000/v1", CUSTOM_KEY_ENV, None),
+        Vendor("lmstudio", "openai", "http://localhost:1234/v1", CUSTOM_KEY_ENV, None),
+        Vendor("offline", "offline", None, None, "cassia-kb"),
+    )
+}
+
+
+def is_local_url(url: str | None) -> bool:
+    """True for URLs on this machine (localhost, 127.x, ::1): such servers need no key."""
+    if not url:
+        return False
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{url!r} is not a usable base URL; give one like http://127.0.0.1:8000/v1")
+    return url.rstrip("/")
+
+
+def resolve_config(
+    provider: str | ProviderConfig | None = None,
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    timeout: float | None = None,
+    max_concurrency: int | None = None,
+    max_retries: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> ProviderConfig:
+    """Turn a vendor name, a base URL or a config plus overrides into one frozen config."""
+    overrides: dict[str, Any] = {}
+    if timeout is not None:
+        if timeout <= 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout}")
+        overrides["timeout"] = float(timeout)
+    if max_concurrency is not None:
+        if max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        overrides["max_concurrency"] = int(max_concurrency)
+    if max_retries is not None:
+        if max_retries < 0:
+            raise ConfigError(f"max_retries cannot be negative, got {max_retries}")
+        overrides["max_retries"] = int(max_retries)
+    if base_url is not None:
+        overrides["base_url"] = _check_url(base_url)
+    if model is not None:
+        overrides["model"] = model
+
+    if isinstance(provider, ProviderConfig):
+        config = dataclasses.replace(provider, **overrides)
+    else:
+        config = _from_name(provider or DEFAULT_PROVIDER, overrides)
+    if options:
+        config = dataclasses.replace(config, options=tuple({**dict(config.options), **options}.items()))
+    return config
+
+
+def _from_name(provider: str, overrides: dict[str, Any]) -> ProviderConfig:
+    provider = provider.strip()
+    if _is_url(provider):
+        if "base_url" in overrides:
+            raise ConfigError("give the server either as the provider or as base_url=, not both")
+        if not overrides.get("model"):
+            raise ConfigError(f"name the model to ask {provider}: pass model=... (the server's model id)")
+        return ProviderConfig(
+            name="custom", kind="openai", key_env=CUSTOM_KEY_ENV, **{"base_url": _check_url(provider), **overrides}
+        )
+    vendor = VENDORS.get(provider.lower())
+    if vendor is None:
+        known = ", ".join(sorted(VENDORS))
+        raise ConfigError(f"unknown provider {provider!r}; use one of {known}, or an http(s) base URL")
+    model = overrides.pop("model", None) or vendor.default_model
+    if not model:
+        raise ConfigError(f"{vendor.name} serves whatever model it loaded: pass model=... with its id")
+    return ProviderConfig(
+        name=vendor.name,
+        kind=vendor.kind,
+        model=model,
+        base_url=overrides.pop("base_url", vendor.base_url),
+        key_env=vendor.key_env,
+        options=vendor.options,
+        **overrides,
+    )

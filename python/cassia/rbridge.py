@@ -1,0 +1,207 @@
+"""The Python side of the R package's bridge: JSON text in, JSON text out.
+
+The R package ``CASSIA`` calls :func:`handle` through reticulate with one JSON request and gets
+one JSON answer back. Nothing but strings crosses the boundary, so the R side works with any
+NumPy/pandas/reticulate versions (reticulate 1.28 cannot convert NumPy 2 or pandas 3 objects).
+
+Requests are ``{"op": NAME, ...fields}``; answers are ``{"ok": true, "result": ...}`` or
+``{"ok": false, "error": {"type": "InputError", "message": "..."}}``. Errors are answers, not
+exceptions, so R can raise them as plain ``stop()`` messages without a Python traceback.
+
+Tables from R arrive as ``{"columns": "<jsonlite column-oriented JSON>", "infinite": {...}}``
+(infinite values travel apart because JSON has no Inf). Tables to R go as
+``{"columns": [...], "types": [...], "data": [[...], ...]}`` with one R type per column.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from . import __version__
+from .errors import CassiaError, InputError, redact
+
+__all__ = ["frame_from_r", "frame_to_r", "handle"]
+
+# Run verbs R may call, by the name the R functions send.
+_RUN_VERBS = {"batch": "run_batch", "pipeline": "run_pipeline", "score_batch": "run_score_batch"}
+
+
+# ---------------------------------------------------------------- tables
+
+
+def frame_from_r(table: dict[str, Any]) -> pd.DataFrame:
+    """Rebuild the data frame R encoded with ``jsonlite::toJSON(dataframe = "columns")``."""
+    columns = json.loads(table["columns"])
+    if isinstance(columns, list):  # jsonlite writes a zero-column data frame as []
+        columns = {}
+    frame = pd.DataFrame(columns)
+    for name, where in (table.get("infinite") or {}).items():
+        column = frame[name].astype(float)
+        column.iloc[list(_as_list(where.get("positive")))] = math.inf
+        column.iloc[list(_as_list(where.get("negative")))] = -math.inf
+        frame[name] = column
+    return frame
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _r_type(series: pd.Series) -> str:
+    """The R vector type a column becomes: logical, integer, double or character."""
+    if pd.api.types.is_bool_dtype(series):
+        return "logical"
+    if pd.api.types.is_integer_dtype(series):
+        return "integer" if series.dropna().abs().le(2**31 - 1).all() else "double"
+    if pd.api.types.is_float_dtype(series):
+        return "double"
+    values = [v for v in series.tolist() if not _is_missing(v)]
+    if values and all(isinstance(v, bool) for v in values):
+        return "logical"
+    if values and all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**31 for v in values):
+        return "integer"
+    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "double"
+    return "character"
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _r_value(value: Any, r_type: str) -> Any:
+    if _is_missing(value):
+        return None
+    if r_type == "logical":
+        return bool(value)
+    if r_type == "integer":
+        return int(value)
+    if r_type == "double":
+        number = float(value)
+        if math.isinf(number):
+            return "Infinity" if number > 0 else "-Infinity"
+        return number
+    return value if isinstance(value, str) else str(value)
+
+
+def frame_to_r(frame: pd.DataFrame) -> dict[str, Any]:
+    """Encode a data frame as ``{columns, types, data}`` for the R side."""
+    columns = [str(c) for c in frame.columns]
+    types = [_r_type(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    data = [[_r_value(v, t) for v in frame.iloc[:, i].tolist()] for i, t in enumerate(types)]
+    return {"columns": columns, "types": types, "data": data}
+
+
+# ---------------------------------------------------------------- operations
+
+
+def _op_roundtrip(request: dict[str, Any]) -> dict[str, Any]:
+    return frame_to_r(frame_from_r(request["table"]))
+
+
+def _op_run(request: dict[str, Any]) -> dict[str, Any]:
+    import cassia
+
+    verb = request.get("verb")
+    if verb not in _RUN_VERBS:
+        raise InputError(f"unknown run verb {verb!r}; expected one of {sorted(_RUN_VERBS)}")
+    options = dict(request.get("options") or {})
+    function: Callable[..., Any] = getattr(cassia, _RUN_VERBS[verb])
+    if verb == "score_batch":
+        result = function(request["run_dir"], **options)
+    else:
+        markers = request.get("markers") or {}
+        data = frame_from_r(markers["table"]) if "table" in markers else markers.get("path")
+        if data is None:
+            raise InputError("no markers given: pass a FindAllMarkers data frame, a file path or a Seurat object")
+        result = function(data, **options)
+    return {
+        "run_dir": str(result.run_dir),
+        "summary": frame_to_r(result.to_frame()),
+        "manifest": json.loads(json.dumps(result.manifest, default=str)),
+    }
+
+
+def _op_read_summary(request: dict[str, Any]) -> dict[str, Any]:
+    from . import store
+
+    run_dir = Path(request["run_dir"])
+    summary = run_dir / "summary.csv"
+    if not summary.is_file():
+        raise InputError(f"{run_dir} has no summary.csv: give the directory a CASSIA run wrote (its out_dir)")
+    frame = pd.read_csv(summary, dtype={"Cluster ID": str}, keep_default_na=True)
+    return {"summary": frame_to_r(frame), "manifest": json.loads(json.dumps(store.read_manifest(run_dir), default=str))}
+
+
+def _op_set_api_key(request: dict[str, Any]) -> dict[str, Any]:
+    import cassia
+
+    provider = request.get("provider")
+    cassia.set_api_key(request["api_key"], provider=provider)
+    return {"env_var": _key_env_var(provider)}
+
+
+def _key_env_var(provider: str | None) -> str | None:
+    """The environment variable that holds ``provider``'s key (None when it needs none)."""
+    from .providers import registry
+
+    return registry.key_env_var(provider)
+
+
+def _op_doctor(request: dict[str, Any]) -> dict[str, Any]:
+    from .providers import registry
+
+    keys = {name: bool(os.environ.get(var)) for name, var in registry.key_env_vars().items() if var}
+    versions = {}
+    for module in ("pandas", "numpy", "pydantic", "httpx", "rpy2"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:  # reported as absent, which is what the doctor is for
+            versions[module] = None
+    return {
+        "engine_version": __version__,
+        "python": sys.executable,
+        "python_version": platform.python_version(),
+        "modules": versions,
+        "keys_set": keys,
+    }
+
+
+_OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "doctor": _op_doctor,
+    "read_summary": _op_read_summary,
+    "roundtrip": _op_roundtrip,
+    "run": _op_run,
+    "set_api_key": _op_set_api_key,
+}
+
+
+def handle(request_json: str) -> str:
+    """Carry out one request from R; always returns a JSON answer (errors included)."""
+    try:
+        request = json.loads(request_json)
+        op = _OPS.get(request.get("op"))
+        if op is None:
+            raise InputError(f"unknown bridge operation {request.get('op')!r}; expected one of {sorted(_OPS)}")
+        return json.dumps({"ok": True, "result": op(request)}, allow_nan=False)
+    except CassiaError as err:
+        return _error_answer(type(err).__name__, str(err))
+    except Exception as err:  # noqa: BLE001 - reported to R as one line, never a traceback
+        message = f"unexpected error in the CASSIA engine ({type(err).__name__}): {err}"
+        return _error_answer(type(err).__name__, message)
+
+
+def _error_answer(kind: str, message: str) -> str:
+    return json.dumps({"ok": False, "error": {"type": kind, "message": redact(message)}})

@@ -1,0 +1,300 @@
+"""Turn a run (results + manifest) into plain view data for the report templates.
+
+Everything here is data: strings, numbers, lists and dicts. Escaping is left to the jinja2
+environment (autoescape on), so nothing in this module builds markup. The small readers and
+:func:`slug` stand in for ``cassia.store`` until it lands; they follow the same contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from ..errors import InputError, redact
+from ..models import ClusterResult
+
+DEFAULT_THRESHOLD = 75.0
+# Setting names that could hold a credential. "tokens"/"input_tokens" (usage counts) stay visible.
+_KEY_LIKE = re.compile(
+    r"(api[_-]?key|secret|passw(or)?d|credential|authori[sz]ation|bearer|cookie|(^|[_\-.])key$|(^|[_\-.])token$)",
+    re.IGNORECASE,
+)
+_MAX_SETTING_CHARS = 300
+_ROLE_LABELS = {"system": "System prompt", "user": "User", "assistant": "Assistant"}
+
+
+# ---------------------------------------------------------------- run directory readers
+
+
+def slug(cluster: str) -> str:
+    """A filesystem-safe, stable, collision-free page name for a cluster.
+
+    The readable part alone would merge "a/b" with "a-b" and "1" with "1 ", so a short hash of
+    the raw name is appended.
+    """
+    # Same recipe as cassia.store.slug, so page names match the transcripts folder.
+    readable = re.sub(r"[^a-z0-9]+", "-", str(cluster).lower()).strip("-")[:40] or "cluster"
+    digest = hashlib.sha1(str(cluster).encode("utf-8")).hexdigest()[:6]
+    return f"{readable}-{digest}"
+
+
+def read_results(run_dir: Path) -> list[ClusterResult]:
+    """Results of a run, one per cluster (the last line for a cluster wins).
+
+    A last line that does not parse is a write cut short by a crash and is ignored; a bad line
+    anywhere else means the file is damaged.
+    """
+    path = run_dir / "results.jsonl"
+    if not path.is_file():
+        raise InputError(f"{path} does not exist: point at a run directory written by cassia annotate/pipeline")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    latest: dict[str, ClusterResult] = {}
+    for number, line in enumerate(lines, start=1):
+        try:
+            result = ClusterResult.model_validate_json(line)
+        except ValidationError as err:
+            if number == len(lines):
+                break
+            raise InputError(
+                f"{path} line {number} is not a cluster result ({err.error_count()} problems): "
+                "remove the line and rerun with --resume to redo that cluster"
+            ) from None
+        latest.pop(result.cluster, None)  # re-insert so order follows the latest write
+        latest[result.cluster] = result
+    return list(latest.values())
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest.json, or an empty dict when the run has not written one yet."""
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path} is not valid JSON ({err.msg}, line {err.lineno}): rerun to rewrite it") from None
+    if not isinstance(manifest, dict):
+        raise InputError(f"{path} should hold a JSON object; rerun to rewrite it")
+    return manifest
+
+
+# ---------------------------------------------------------------- small formatters
+
+
+def natural_key(text: str) -> tuple:
+    """Sort "2" before "10" and "c2" before "c10"."""
+    parts = re.split(r"(\d+)", text.strip().lower())
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
+
+
+def score_class(score: float | None, threshold: float) -> str:
+    """CSS class for a score: high at or above the threshold, mid within 25 points, low below."""
+    if score is None:
+        return "score-none"
+    if score >= threshold:
+        return "score-high"
+    return "score-mid" if score >= threshold - 25 else "score-low"
+
+
+def format_cost(cost: float | None) -> str:
+    if cost is None:
+        return "—"
+    return f"${cost:.4f}" if cost < 0.01 else f"${cost:.2f}"
+
+
+def safe_link(path: Any) -> str | None:
+    """A relative link inside the run directory, or None for anything else (schemes, absolute, ..)."""
+    if not isinstance(path, str) or not path.strip():
+        return None
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or path.startswith(("/", "\\")) or ".." in PurePosixPath(parts.path).parts:
+        return None
+    return path
+
+
+def threshold_from(manifest: dict[str, Any]) -> float:
+    for holder in (manifest, manifest.get("settings") if isinstance(manifest.get("settings"), dict) else {}):
+        value = holder.get("score_threshold")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return DEFAULT_THRESHOLD
+
+
+def settings_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """Manifest entries as (dotted name, text), dropping anything that looks like a credential."""
+    rows: list[tuple[str, str]] = []
+
+    def visit(prefix: str, value: Any, depth: int) -> None:
+        name = prefix.rsplit(".", 1)[-1]
+        if _KEY_LIKE.search(name):
+            return
+        if isinstance(value, dict) and depth < 3:
+            for key, inner in value.items():
+                visit(f"{prefix}.{key}" if prefix else str(key), inner, depth + 1)
+            return
+        if isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+            text = ", ".join(str(v) for v in value[:20]) + (f", … ({len(value)} in all)" if len(value) > 20 else "")
+        elif isinstance(value, (dict, list)):
+            text = f"({len(value)} entries)"
+        elif value is None:
+            text = "—"
+        else:
+            text = str(value)
+        if len(text) > _MAX_SETTING_CHARS:
+            text = text[:_MAX_SETTING_CHARS] + "…"
+        rows.append((prefix, redact(text)))
+
+    for key, value in manifest.items():
+        visit(str(key), value, 1)
+    return rows
+
+
+# ---------------------------------------------------------------- view data
+
+
+def _result_of(result: ClusterResult):
+    """The structured answer to show: the annotation, else the diagnosis, else nothing."""
+    return result.annotation or result.diagnosis
+
+
+def _score_value(result: ClusterResult) -> int | None:
+    return result.score.score if result.score is not None else None
+
+
+def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
+    answer = _result_of(result)
+    score = _score_value(result)
+    return {
+        "cluster": result.cluster,
+        "slug": slug(result.cluster),
+        "href": f"clusters/{slug(result.cluster)}.html",
+        "general": answer.main_cell_type if answer else "",
+        "detailed": answer.sub_cell_types[0] if answer and answer.sub_cell_types else "",
+        "mixed": ", ".join(answer.mixed_cell_types) if answer else "",
+        "score": score,
+        "score_class": score_class(score, threshold),
+        "validated": result.validated,
+        "boosted": result.boosted,
+        "status": result.status,
+        "error": redact(result.error) if result.error else "",
+        "iterations": result.iterations,
+        "tokens": result.tokens,
+        "cost": result.cost_usd,
+        "cost_text": format_cost(result.cost_usd),
+    }
+
+
+def index_view(results: list[ClusterResult], manifest: dict[str, Any]) -> dict[str, Any]:
+    threshold = threshold_from(manifest)
+    rows = [cluster_row(r, threshold) for r in results]
+    costs = [r.cost_usd for r in results]
+    scores = [row["score"] for row in rows if row["score"] is not None]
+    return {
+        "title": "CASSIA run report",
+        "status": str(manifest.get("status", "")),
+        "threshold": threshold,
+        "settings": settings_rows(manifest),
+        "rows": rows,
+        "failed": [row for row in rows if row["status"] == "failed"],
+        "totals": {
+            "clusters": len(rows),
+            "ok": sum(row["status"] == "ok" for row in rows),
+            "failed": sum(row["status"] == "failed" for row in rows),
+            "scored": len(scores),
+            "below": sum(s < threshold for s in scores),
+            "tokens": sum(row["tokens"] for row in rows),
+            "cost_text": format_cost(sum(c for c in costs if c is not None)) if any(c is not None for c in costs) else "—",
+            "unpriced": sum(c is None for c in costs),
+        },
+    }
+
+
+def _extra_pages(extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Links to pages other steps wrote (boost, subclusters): extra["pages"] plus any "*_page" key."""
+    found: list[tuple[str, Any]] = []
+    pages = extra.get("pages", {})
+    if isinstance(pages, dict):
+        found.extend((str(title), path) for title, path in pages.items())
+    for key, path in extra.items():
+        if key.endswith("_page"):
+            found.append((key[: -len("_page")].replace("_", " ").capitalize() + " page", path))
+    # Paths are relative to the run directory; cluster pages live one folder down.
+    return [
+        {"title": title, "href": f"../{link}" if link else None, "text": str(path)}
+        for title, path in found
+        for link in [safe_link(path)]
+    ]
+
+
+def _validation_view(result: ClusterResult) -> list[dict[str, Any]]:
+    rounds = []
+    for item in result.validation:
+        llm = item.llm
+        rounds.append(
+            {
+                "round": item.round,
+                "passed": item.passed,
+                "invented_genes": item.invented_genes,
+                "unknown_cell_type": item.unknown_cell_type,
+                "reasons": [redact(r) for r in item.reasons],
+                "cell_type": llm.cell_type if llm else None,
+                "cited_genes": llm.cited_genes if llm else [],
+                "consistent": llm.consistent if llm else None,
+                "concerns": [redact(c) for c in llm.concerns] if llm else [],
+                "feedback": redact(llm.feedback) if llm else None,
+            }
+        )
+    return rounds
+
+
+def _stages_view(result: ClusterResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "stage": name,
+            "provider": info.provider,
+            "model": info.model,
+            "input_tokens": info.usage.input_tokens,
+            "output_tokens": info.usage.output_tokens,
+            "total_tokens": info.usage.total,
+            "calls": info.calls,
+            "cost_text": format_cost(info.cost_usd),
+        }
+        for name, info in result.stages.items()
+    ]
+
+
+def cluster_view(
+    result: ClusterResult, manifest: dict[str, Any], previous: dict | None, following: dict | None
+) -> dict[str, Any]:
+    threshold = threshold_from(manifest)
+    answer = result.annotation or result.diagnosis
+    key_markers = {g.upper() for g in (answer.key_markers if answer else [])}
+    return {
+        "title": f"Cluster {result.cluster}",
+        "row": cluster_row(result, threshold),
+        "threshold": threshold,
+        "tissue": result.tissue,
+        "species": result.species,
+        "markers": [{"rank": i, "gene": g, "key": g.upper() in key_markers} for i, g in enumerate(result.markers, 1)],
+        "key_markers": answer.key_markers if answer else [],
+        "annotation": result.annotation,
+        "original_annotation": result.original_annotation,
+        "diagnosis": result.diagnosis,
+        "cell_ontology_id": result.cell_ontology_id,
+        "score": result.score,
+        "validation": _validation_view(result),
+        "conversation": [
+            {"role": m.role, "label": _ROLE_LABELS.get(m.role, m.role), "text": redact(m.content)}
+            for m in result.conversation
+        ],
+        "stages": _stages_view(result),
+        "pages": _extra_pages(result.extra),
+        "previous": previous,
+        "next": following,
+    }

@@ -1,0 +1,184 @@
+"""The agent team on the scripted in-process provider: validation loop, formatting, scoring."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+import cassia
+from cassia.errors import ModelOutputError
+from cassia.testing import ScriptedProvider
+
+MARKERS = pd.DataFrame({
+    "cluster": ["t"] * 4 + ["b"] * 4,
+    "gene": ["CD3D", "CD3E", "CD2", "IL7R", "MS4A1", "CD79A", "CD19", "BANK1"],
+    "avg_log2FC": [3.0, 2.5, 2.0, 1.5, 3.0, 2.5, 2.0, 1.5],
+    "p_val_adj": [1e-10] * 8,
+    "pct.1": [0.9] * 8,
+    "pct.2": [0.1] * 8,
+})
+
+PASS = {"cell_type": "T cell", "cited_genes": ["CD3D", "CD3E"], "consistent": True, "concerns": [], "feedback": "Sound."}
+FAIL = {"cell_type": "T cell", "cited_genes": ["CD3D"], "consistent": False,
+        "concerns": ["IL7R alone cannot decide the subtype"], "feedback": "Weigh CD2 and IL7R together."}
+FORMATTED = {"main_cell_type": "T cell", "sub_cell_types": ["naive thymus-derived CD4-positive, alpha-beta T cell",
+             "CD8-positive, alpha-beta T cell", "regulatory T cell", "extra"], "mixed_cell_types": [],
+             "key_markers": ["CD3D", "CD3E"]}
+DIAGNOSIS = {**FORMATTED, "what_went_wrong": "The reviewer never accepted the evidence.",
+             "what_to_do": "Boost this cluster."}
+SCORED = {"score": 88, "reasoning": "Several top markers agree.", "possible_mixed_population": False}
+
+
+def scripted(**per_task):
+    replies = {"annotator": ["The cluster expresses CD3D and CD3E: T cell."], "validator": [PASS],
+               "formatter": [FORMATTED], "scorer": [SCORED]}
+    replies.update(per_task)
+    return ScriptedProvider(replies)
+
+
+def run(provider, tmp_path, *, pipeline=True, **kwargs):
+    runner = cassia.run_pipeline if pipeline else cassia.run_batch
+    return runner(MARKERS, tissue="blood", species="human", provider=provider, out_dir=tmp_path / "run",
+                  progress=False, use_cache=False, **kwargs)
+
+
+def by_cluster(result):
+    return {r.cluster: r for r in result.results}
+
+
+def test_validation_passes_first_time(tmp_path):
+    provider = scripted()
+    result = run(provider, tmp_path)
+    t = by_cluster(result)["t"]
+    assert t.status == "ok" and t.validated and t.iterations == 1
+    assert t.annotation.main_cell_type == "T cell"
+    assert len(t.annotation.sub_cell_types) == 3  # the Formatter keeps three subtypes at most
+    assert t.score.score == 88
+    tasks = [c.task for c in provider.calls]
+    assert tasks.count("annotator") == 2 and tasks.count("scorer") == 2
+
+
+def test_failed_review_goes_back_to_annotator_then_passes(tmp_path):
+    provider = scripted(annotator=["First try: T cell.", "Revised: T cell, with CD2."], validator=[FAIL, PASS])
+    result = run(provider, tmp_path, clusters=["t"])
+    t = result.results[0]
+    assert t.validated and t.iterations == 2
+    assert [r.passed for r in t.validation] == [False, True]
+    second_annotator_call = [c for c in provider.calls if c.task == "annotator"][1]
+    feedback = second_annotator_call.messages[-1].content
+    assert "Weigh CD2 and IL7R together." in feedback and "IL7R alone cannot decide" in feedback
+    assert [m.role for m in t.conversation] == ["system", "user", "assistant", "user", "assistant"]
+
+
+def test_never_passing_review_ends_in_diagnosis(tmp_path):
+    provider = scripted(validator=[FAIL], formatter=[DIAGNOSIS])
+    result = run(provider, tmp_path, clusters=["t"], validator_rounds=3)
+    t = result.results[0]
+    assert not t.validated and t.iterations == 3
+    assert t.annotation is None and t.diagnosis.what_to_do == "Boost this cluster."
+    formatter_call = [c for c in provider.calls if c.task == "formatter"][0]
+    assert formatter_call.schema is cassia.models.DiagnosisOutput
+    # the diagnostic formatter sees the whole history: every attempt and every review
+    prompt = formatter_call.messages[0].content
+    assert "Attempt 1" in prompt and "Attempt 3" in prompt
+    row = result.to_frame().iloc[0]
+    assert row["Predicted General Cell Type"] == "T cell" and not row["Validated"]
+
+
+def test_invented_gene_fails_validation_even_when_model_says_consistent(tmp_path):
+    invented = {**PASS, "cited_genes": ["CD3D", "FOXP3"]}
+    provider = scripted(validator=[invented, PASS])
+    result = run(provider, tmp_path, clusters=["t"])
+    first = result.results[0].validation[0]
+    assert not first.passed and first.invented_genes == ["FOXP3"]
+    assert any("FOXP3" in reason for reason in first.reasons)
+    assert result.results[0].iterations == 2
+
+
+def test_unknown_cell_type_fails_hard_check(tmp_path):
+    nonsense = {**PASS, "cell_type": "zorblax cell"}
+    provider = scripted(validator=[nonsense, PASS])
+    result = run(provider, tmp_path, clusters=["t"])
+    assert result.results[0].validation[0].unknown_cell_type
+    assert result.results[0].validated
+
+
+def test_malformed_output_fails_one_cluster_and_the_run_goes_on(tmp_path):
+    def reply(request):
+        if request.task == "formatter" and request.context["cluster"] == "b":
+            return "this is not JSON {"
+        return {"annotator": "T cell by CD3D.", "validator": PASS, "formatter": FORMATTED,
+                "scorer": SCORED}[request.task]
+
+    result = run(ScriptedProvider(reply), tmp_path)
+    clusters = by_cluster(result)
+    assert clusters["t"].status == "ok"
+    assert clusters["b"].status == "failed" and "ModelOutputError" in clusters["b"].error
+    assert result.manifest["status"] == "partial"
+    summary = pd.read_csv(result.run_dir / "summary.csv", dtype={"Cluster ID": str})
+    assert set(summary["Cluster ID"]) == {"t", "b"}
+
+
+def test_tissue_blind_and_cancer_aware_prompts(tmp_path):
+    provider = scripted()
+    run(provider, tmp_path, clusters=["t"], tissue=None, cancer_aware=True)
+    first = [c for c in provider.calls if c.task == "annotator"][0]
+    assert "Tissue: not specified" in first.messages[0].content
+    assert "malignant" in first.system
+    provider = scripted()
+    run(provider, tmp_path / "second", clusters=["t"], tissue="lung")
+    first = [c for c in provider.calls if c.task == "annotator"][0]
+    assert "Tissue: lung" in first.messages[0].content and "malignant" not in first.system
+
+
+def test_per_stage_providers(tmp_path):
+    annotate = scripted()
+    score = ScriptedProvider({"scorer": [SCORED]})
+    result = run(annotate, tmp_path, scoring_provider=score)
+    assert {c.task for c in annotate.calls} == {"annotator", "validator", "formatter"}
+    assert {c.task for c in score.calls} == {"scorer"}
+    assert set(result.results[0].stages) == {"annotator", "validator", "formatter", "scorer"}
+
+
+def test_run_directory_contents(tmp_path):
+    result = run(scripted(), tmp_path)
+    run_dir = result.run_dir
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"] == {"clusters": 2, "ok": 2, "failed": 0}
+    assert manifest["boost"]["status"] == "skipped"
+    transcripts = list((run_dir / "transcripts").rglob("*.json"))
+    assert len(transcripts) == 8  # annotator, validator, formatter, scorer for each cluster
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert list(summary.columns[:13]) == cassia.store.SUMMARY_COLUMNS[:13]
+    assert (run_dir / "report.html").exists()
+
+
+def test_batch_does_not_score_and_score_batch_does(tmp_path):
+    provider = scripted()
+    batch = run(provider, tmp_path, pipeline=False)
+    assert all(r.score is None for r in batch.results)
+    assert "scorer" not in {c.task for c in provider.calls}
+    scored = cassia.run_score_batch(batch.run_dir, provider=scripted(), progress=False, use_cache=False)
+    assert sorted(r.score.score for r in scored.results) == [88, 88]
+    assert (batch.run_dir / "report.html").exists()
+
+
+def test_scoring_failure_keeps_the_annotation(tmp_path):
+    provider = scripted(scorer=[ModelOutputError("broken scorer reply")])
+    result = run(provider, tmp_path, clusters=["t"])
+    t = result.results[0]
+    assert t.status == "ok" and t.annotation is not None and t.score is None
+    assert "scoring failed" in t.error
+
+
+def test_existing_run_directory_needs_resume(tmp_path):
+    run(scripted(), tmp_path)
+    with pytest.raises(cassia.InputError, match="resume"):
+        run(scripted(), tmp_path)
+    again = scripted()
+    result = run(again, tmp_path, resume=True)
+    assert again.calls == [] and len(result.results) == 2
