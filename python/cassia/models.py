@@ -50,7 +50,7 @@ class ValidatorOutput(BaseModel):
 
     model_config = _example(
         cell_type="T cell",
-        cited_genes=["CD3D", "CD3E"],
+        cited_genes=[],
         consistent=True,
         concerns=[],
         feedback="The markers support the annotation.",

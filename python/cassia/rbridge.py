@@ -20,7 +20,7 @@ import math
 import os
 import platform
 import sys
-from pathlib import Path
+from importlib import metadata
 from typing import Any, Callable
 
 import pandas as pd
@@ -32,6 +32,19 @@ __all__ = ["frame_from_r", "frame_to_r", "handle"]
 
 # Run verbs R may call, by the name the R functions send.
 _RUN_VERBS = {"batch": "run_batch", "pipeline": "run_pipeline", "score_batch": "run_score_batch"}
+
+# R types of the summary table's columns, fixed so a column keeps its type even when every
+# value is missing (e.g. Score before scoring, Cost USD for models without a known price).
+SUMMARY_TYPES = {
+    "Cluster ID": "character",
+    "Marker Number": "integer",
+    "Iterations": "integer",
+    "Score": "double",
+    "Validated": "logical",
+    "Boosted": "logical",
+    "Tokens": "integer",
+    "Cost USD": "double",
+}
 
 
 # ---------------------------------------------------------------- tables
@@ -96,10 +109,14 @@ def _r_value(value: Any, r_type: str) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
-def frame_to_r(frame: pd.DataFrame) -> dict[str, Any]:
-    """Encode a data frame as ``{columns, types, data}`` for the R side."""
+def frame_to_r(frame: pd.DataFrame, types: dict[str, str] | None = None) -> dict[str, Any]:
+    """Encode a data frame as ``{columns, types, data}`` for the R side.
+
+    ``types`` fixes the R type of named columns; the others are inferred from their values.
+    """
     columns = [str(c) for c in frame.columns]
-    types = [_r_type(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    fixed = types or {}
+    types = [fixed.get(name) or _r_type(frame.iloc[:, i]) for i, name in enumerate(columns)]
     data = [[_r_value(v, t) for v in frame.iloc[:, i].tolist()] for i, t in enumerate(types)]
     return {"columns": columns, "types": types, "data": data}
 
@@ -129,69 +146,78 @@ def _op_run(request: dict[str, Any]) -> dict[str, Any]:
         result = function(data, **options)
     return {
         "run_dir": str(result.run_dir),
-        "summary": frame_to_r(result.to_frame()),
+        "summary": frame_to_r(result.to_frame(), SUMMARY_TYPES),
         "manifest": json.loads(json.dumps(result.manifest, default=str)),
     }
 
 
-def _op_read_summary(request: dict[str, Any]) -> dict[str, Any]:
-    from . import store
-
-    run_dir = Path(request["run_dir"])
-    summary = run_dir / "summary.csv"
-    if not summary.is_file():
-        raise InputError(f"{run_dir} has no summary.csv: give the directory a CASSIA run wrote (its out_dir)")
-    frame = pd.read_csv(summary, dtype={"Cluster ID": str}, keep_default_na=True)
-    return {"summary": frame_to_r(frame), "manifest": json.loads(json.dumps(store.read_manifest(run_dir), default=str))}
-
-
 def _op_set_api_key(request: dict[str, Any]) -> dict[str, Any]:
-    import cassia
+    from .providers import set_api_key
+    from .providers.registry import key_env_var
 
     provider = request.get("provider")
-    cassia.set_api_key(request["api_key"], provider=provider)
-    return {"env_var": _key_env_var(provider)}
+    set_api_key(request["api_key"], provider=provider)
+    return {"env_var": key_env_var(provider)}
 
 
-def _key_env_var(provider: str | None) -> str | None:
-    """The environment variable that holds ``provider``'s key (None when it needs none)."""
-    from .providers import registry
+def _op_clear_api_keys(request: dict[str, Any]) -> dict[str, Any]:
+    from .providers import clear_api_keys
 
-    return registry.key_env_var(provider)
+    clear_api_keys()
+    return {}
 
 
 def _op_doctor(request: dict[str, Any]) -> dict[str, Any]:
-    from .providers import registry
+    from .providers.keys import find_key
+    from .providers.registry import key_env_vars
 
-    keys = {name: bool(os.environ.get(var)) for name, var in registry.key_env_vars().items() if var}
+    key_vars = {name: var for name, var in key_env_vars().items() if var}
     versions = {}
-    for module in ("pandas", "numpy", "pydantic", "httpx", "rpy2"):
+    for name in ("pandas", "numpy", "pydantic", "httpx", "rpy2"):
         try:
-            versions[module] = __import__(module).__version__
-        except ImportError:  # reported as absent, which is what the doctor is for
-            versions[module] = None
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # reported as absent: showing that is the doctor's job
+            versions[name] = None
     return {
         "engine_version": __version__,
         "python": sys.executable,
         "python_version": platform.python_version(),
         "modules": versions,
-        "keys_set": keys,
+        "keys_set": {name: find_key(var) is not None for name, var in key_vars.items()},
+        "key_vars": key_vars,
     }
 
 
 _OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "clear_api_keys": _op_clear_api_keys,
     "doctor": _op_doctor,
-    "read_summary": _op_read_summary,
     "roundtrip": _op_roundtrip,
     "run": _op_run,
     "set_api_key": _op_set_api_key,
 }
 
 
+def _sync_key_environment(variables: dict[str, str] | None) -> None:
+    """Mirror R's key variables into ``os.environ``.
+
+    Python copies the process environment once, when reticulate starts it; a key the user sets
+    later with ``Sys.setenv()`` (or removes) would otherwise never reach the engine. R sends
+    every ``*_API_KEY`` variable it has with each request, and R's view wins.
+    """
+    if variables is None:
+        return
+    for name in [n for n in os.environ if n.endswith("_API_KEY") and n not in variables]:
+        del os.environ[name]
+    for name, value in variables.items():
+        if name.endswith("_API_KEY"):
+            os.environ[name] = value
+
+
 def handle(request_json: str) -> str:
     """Carry out one request from R; always returns a JSON answer (errors included)."""
     try:
         request = json.loads(request_json)
+        _sync_key_environment(request.pop("environment", None))
         op = _OPS.get(request.get("op"))
         if op is None:
             raise InputError(f"unknown bridge operation {request.get('op')!r}; expected one of {sorted(_OPS)}")

@@ -75,7 +75,7 @@ def as_text(values: pd.Series, what: str, label: str) -> pd.Series:
         if len(finite) and (finite == finite.round()).all():
             values = values.astype("Int64")  # 1.0 came from an integer column through NaN
     text = values.astype("string").str.strip()
-    missing = text.isna() | text.str.lower().isin({"", "nan", "<na>"})
+    missing = text.isna() | text.str.lower().isin({"", "na", "nan", "<na>"})  # R writes NA bare
     if missing.any():
         position = int(np.flatnonzero(missing.to_numpy())[0])
         raise InputError(

@@ -55,6 +55,8 @@ class Prepared:
     columns: dict[str, str]
     label: str
     notes: list[str] = field(default_factory=list)
+    # normalised statistic -> an input column that looks like a misspelling of it
+    suspects: dict[str, str] = field(default_factory=dict)
 
 
 def _find(columns: list[str], aliases: tuple[str, ...], taken: set[str]) -> str | None:
@@ -90,18 +92,36 @@ def _near_miss(canonical: str, leftovers: list[str]) -> str | None:
     return None
 
 
-def _missing(what: str, label: str, columns: list[str], option: str, aliases: tuple[str, ...]) -> InputError:
-    hint = checks.suggest(what, columns) or "".join(
-        checks.suggest(a, columns) for a in aliases[:1])
+def _missing(what: str, label: str, columns: list[str], option: str) -> InputError:
+    aliases = ALIASES[what]
+    hint = checks.suggest(what, columns)
+    if not hint and what == "cluster":
+        hint = (" A FindMarkers table for one cluster has none: use FindAllMarkers, add a "
+                "cluster column, or for Scanpy call sc.get.rank_genes_groups_df(adata, None).")
     return InputError(
         f"{label} has no {what} column (looked for {', '.join(aliases[:5])}).{hint} Rename the "
         f"column to {what!r} or pass {option}='<column>'. The columns are: {columns}"
     )
 
 
+def _soft_numeric(values: pd.Series) -> pd.Series:
+    """Extra columns become numbers when every value is one; otherwise they stay as given."""
+    if pd.api.types.is_numeric_dtype(values) or not pd.api.types.is_object_dtype(values):
+        return values.reset_index(drop=True)
+    try:
+        return checks.to_numeric(values, "", "").reset_index(drop=True)
+    except InputError:
+        return values.reset_index(drop=True)
+
+
+def _check_genes(frame: pd.DataFrame, label: str) -> None:
+    checks.check_gene_ids(frame["gene"], label)
+    checks.check_duplicates(frame, label)
+
+
 def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Prepared:
     """Recognise the format and columns of ``raw`` and build the normalised long table."""
-    frame, label = raw.frame, raw.label
+    frame, label = raw.frame.reset_index(drop=True), raw.label
     checks.check_not_empty(frame, label)
     frame.columns = [str(c).strip() for c in frame.columns]
     columns = list(frame.columns)
@@ -115,24 +135,31 @@ def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Pre
     natural = None
     if stats["avg_log2FC"] is None:
         natural = _find(columns, (NATURAL_LOG_FC,), taken)
-    found_stats = {c: col for c, col in stats.items() if col} or ({"avg_log2FC": natural} if natural else {})
+    found_stats = {c: col for c, col in stats.items() if col}
+    if natural:
+        found_stats["avg_log2FC"] = natural
     if not found_stats and raw.origin not in ("anndata", "h5ad"):
+        if raw.short_header:
+            raise InputError(
+                f"the rows of {label} have more fields than its header; if it lists genes per "
+                "cluster, put each comma-separated gene list in quotes (\"CD3E, CD8A\")"
+            )
         return _prepare_processed(frame, label, columns, taken, cluster_col, gene_col, notes)
 
     cluster = (_explicit(columns, cluster_col, "cluster_col", label) if cluster_col
                else _find(columns, ALIASES["cluster"], taken))
     if cluster is None:
-        raise _missing("cluster", label, [c for c in columns if c not in taken], "cluster_col", ALIASES["cluster"])
+        raise _missing("cluster", label, [c for c in columns if c not in taken], "cluster_col")
     taken.add(cluster)
     gene = (_explicit(columns, gene_col, "gene_col", label) if gene_col
             else _find(columns, ALIASES["gene"], taken))
     if gene is None:
-        raise _missing("gene", label, [c for c in columns if c not in taken], "gene_col", ALIASES["gene"])
+        raise _missing("gene", label, [c for c in columns if c not in taken], "gene_col")
     taken.add(gene)
     taken.update(found_stats.values())
 
-    scanpy = raw.origin in ("anndata", "h5ad") or (
-        key(gene) == "names" and bool({key(c) for c in found_stats.values()} & SCANPY_MARKS))
+    scanpy_names = {key(c) for c in found_stats.values()} & {key(m) for m in SCANPY_MARKS}
+    scanpy = raw.origin in ("anndata", "h5ad") or (key(gene) == "names" and bool(scanpy_names))
     mapping = {"cluster": cluster, "gene": gene}
     out = pd.DataFrame({
         "cluster": checks.as_text(frame[cluster], "cluster", label),
@@ -160,9 +187,33 @@ def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Pre
     for column in leftovers:  # keep the rest (myAUC, power, annotations) for Boost queries
         if column in out.columns or column in suspects.values():
             continue
-        out[column] = frame[column].to_numpy()
-    out.attrs["suspects"] = {c: s for c, s in suspects.items() if s}
-    return Prepared(out, "scanpy" if scanpy else "seurat", mapping, label, notes)
+        out[column] = _soft_numeric(frame[column]).to_numpy()
+    _check_genes(out, label)
+    return Prepared(out, "scanpy" if scanpy else "seurat", mapping, label, notes,
+                    {c: s for c, s in suspects.items() if s})
+
+
+def _split_lists(clusters: pd.Series, lists: pd.Series, label: str, notes: list[str]) -> pd.DataFrame:
+    """One row per (cluster, gene) from one comma-separated gene list per cluster."""
+    if clusters.duplicated().any():
+        repeated = clusters[clusters.duplicated()].iloc[0]
+        raise InputError(
+            f"cluster {repeated!r} has more than one row in the processed table {label}; "
+            "give each cluster one row with all its genes comma-separated"
+        )
+    items = lists.str.split(",").map(lambda parts: [g.strip() for g in parts if g.strip()])
+    genes = items.map(lambda names: list(dict.fromkeys(names)))  # drop repeats, keep order
+    empty = clusters[genes.map(len).eq(0).to_numpy()]
+    if len(empty):
+        raise InputError(
+            f"cluster {empty.iloc[0]!r} has an empty marker list in {label}; give it its "
+            "genes (comma-separated) or remove the row"
+        )
+    repeats = int((items.map(len) - genes.map(len)).sum())
+    if repeats:
+        notes.append(f"{repeats} repeated gene(s) inside marker lists were dropped (first kept)")
+    long = pd.DataFrame({"cluster": clusters, "gene": genes}).explode("gene")
+    return long.reset_index(drop=True)
 
 
 def _prepare_processed(frame: pd.DataFrame, label: str, columns: list[str], taken: set[str],
@@ -196,22 +247,11 @@ def _prepare_processed(frame: pd.DataFrame, label: str, columns: list[str], take
     clusters = checks.as_text(frame[cluster], "cluster", label)
     lists = frame[gene].astype("string").fillna("")
     if lists.str.contains(",", regex=False).any():
-        if clusters.duplicated().any():
-            repeated = clusters[clusters.duplicated()].iloc[0]
-            raise InputError(
-                f"cluster {repeated!r} has more than one row in the processed table {label}; "
-                "give each cluster one row with all its genes comma-separated"
-            )
-        genes = lists.str.split(",").map(lambda items: list(dict.fromkeys(
-            g.strip() for g in items if g.strip())))
-        repeats = int((lists.str.split(",").map(lambda i: len([g for g in i if g.strip()])) - genes.map(len)).sum())
-        if repeats:
-            notes.append(f"{repeats} repeated gene(s) inside marker lists were dropped (first kept)")
-        long = pd.DataFrame({"cluster": clusters, "gene": genes}).explode("gene")
-        long = long[long["gene"].notna()]
+        long = _split_lists(clusters, lists, label, notes)
     else:
         long = pd.DataFrame({"cluster": clusters, "gene": checks.as_text(frame[gene], "gene", label)})
-    long = long.reset_index(drop=True)
     for canonical in STAT_COLUMNS:
         long[canonical] = math.nan
+    long = long.reset_index(drop=True)
+    _check_genes(long, label)
     return Prepared(long, "processed", {"cluster": cluster, "gene": gene}, label, notes)

@@ -34,6 +34,8 @@ class RawTable:
     origin: str  # "text", "rds", "h5ad", "anndata" or "dataframe"
     label: str  # how messages refer to the input
     notes: list[str]
+    # rows had one field more than the header: R's write.table row names (or unquoted lists)
+    short_header: bool = False
 
 
 def is_anndata(obj: object) -> bool:
@@ -77,7 +79,9 @@ def _read_path(path: Path) -> RawTable:
             f"{path.name} is an R workspace; in R save the one marker table with "
             "saveRDS(markers, 'markers.rds') or write.csv(markers, 'markers.csv')"
         )
-    return RawTable(_read_text(path), "text", str(path), [])
+    frame = _read_text(path)
+    # pandas moved the extra first field of each row into the index
+    return RawTable(frame, "text", str(path), [], not isinstance(frame.index, pd.RangeIndex))
 
 
 def _first_line(path: Path) -> str:
@@ -106,7 +110,10 @@ def _read_text(path: Path) -> pd.DataFrame:
             encoding="utf-8-sig", skipinitialspace=True, compression="infer",
         )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(f"cannot parse {path} as a delimited table ({err}); save it as plain CSV or TSV") from err
+        raise InputError(
+            f"cannot parse {path} as a delimited table ({err}); save it as plain CSV or TSV, "
+            "with comma-separated gene lists in quotes"
+        ) from err
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 

@@ -96,6 +96,8 @@ class MarkerSet:
     filters: MarkerFilters
     columns: dict[str, str]
     notes: tuple[str, ...] = ()
+    # the normalised input, kept so load_markers(marker_set, n_genes=...) can re-select
+    prepared: object = field(default=None, repr=False)
 
     def __getitem__(self, cluster: str) -> ClusterMarkers:
         key = str(cluster)
@@ -147,6 +149,7 @@ class MarkerSet:
             clusters=tuple(item for item in self.clusters if item.cluster in keep),
             source_format=self.source_format, ranking=self.ranking, n_genes=self.n_genes,
             filters=self.filters, columns=dict(self.columns), notes=self.notes,
+            prepared=self.prepared,
         )
 
     def full_table(self) -> pd.DataFrame:

@@ -107,7 +107,9 @@ def _load() -> CellOntology:
     parser = OntologyParser()
     version = str(parser.cxg_schema.supported_ontologies["CL"]["version"])
     terms: dict[str, Term] = {}
-    for cl_id in parser.get_term_label_to_id_map("CL").values():
+    # Every ID, deprecated ones too (their labels can be empty or shared, so the package's
+    # label -> ID map would drop some), so that old IDs can be followed to their replacement.
+    for cl_id in parser.cxg_schema.ontology("CL"):
         if not cl_id.startswith("CL:"):
             continue
         ancestors = parser.get_term_ancestors_with_distances(cl_id)

@@ -24,7 +24,12 @@ _SPELLING = [
     (re.compile(r"\bleuco"), "leuko"),
     (re.compile(r"\boestr"), "estr"),
     (re.compile(r"\bmueller\b"), "muller"),
+    # "insulin-producing cell" is what the ontology calls "insulin secreting cell".
+    (re.compile(r"\bproducing\b"), "secreting"),
 ]
+# T cell receptor chains are one word to the matcher, so "alpha-beta" never looks like the
+# "alpha" of a pancreatic alpha cell.
+_CHAIN_PAIRS = {("alpha", "beta"): "alphabeta", ("gamma", "delta"): "gammadelta"}
 
 # Organ adjectives and their nouns are used interchangeably in cell type names
 # ("renal tubule cell" / "kidney tubule cell"); both sides collapse to the noun.
@@ -38,7 +43,14 @@ ORGAN_WORDS = {
     "cerebellar": "cerebellum", "hippocampal": "hippocampus", "breast": "mammary",
     "rectal": "rectum", "vesical": "bladder", "placental": "placenta",
     "prostatic": "prostate", "lingual": "tongue", "gingival": "gingiva",
+    # Structure adjectives, same idea ("collecting ductal cell" / "collecting duct cell").
+    "tubular": "tubule", "ductal": "duct", "vascular": "vessel", "ventricular": "ventricle",
+    "atrial": "atrium", "mucosal": "mucosa", "sinusoidal": "sinusoid",
 }
+# Prefixes written joined, hyphenated or spaced ("myoepithelial", "myo-epithelial",
+# "non classical"): always joined to the next word.
+_JOIN_PREFIXES = frozenset({"myo", "extra", "intra", "inter", "neuro", "peri", "multi", "non",
+                            "meso", "ecto", "supra", "infra", "retro", "juxta", "poly"})
 
 # Words ending in "s" that are not plurals; words of three letters or fewer are left alone too.
 _NOT_PLURAL_ENDINGS = ("ss", "us", "is", "as", "os", "ys")
@@ -64,7 +76,8 @@ def fold(text: str) -> str:
                   + _GREEK[m.group()] + " ", text)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return text.replace("\u2212", "-").replace("\u2013", "-").replace("\u2019", "'")
+    text = re.sub("[\u2010-\u2015\u2212]", "-", text)
+    return text.replace("\u2019", "'")
 
 
 def singular(word: str) -> str:
@@ -108,7 +121,14 @@ def tokens(text: str) -> list[str]:
             if part in _ROMAN and out and out[-1] in _NUMBERED:
                 part = _ROMAN[part]
             part = singular(part)
-            out.append(ORGAN_WORDS.get(part, part))
+            part = ORGAN_WORDS.get(part, part)
+            if out and (out[-1], part) in _CHAIN_PAIRS:
+                out[-1] = _CHAIN_PAIRS[(out[-1], part)]
+                continue
+            if out and out[-1] in _JOIN_PREFIXES:
+                out[-1] = out[-1] + part
+                continue
+            out.append(part)
     return out
 
 

@@ -11,33 +11,23 @@ import os
 
 from ..errors import ConfigError, MissingKeyError, register_secret
 from .base import ProviderConfig
-from .registry import CUSTOM_KEY_ENV, VENDORS, _is_url, is_local_url
+from .registry import CUSTOM_KEY_ENV, is_local_url, key_env_var
 
-__all__ = ["clear_api_keys", "find_key", "key_env_for", "resolve_key", "set_api_key"]
+__all__ = ["clear_api_keys", "find_key", "resolve_key", "set_api_key"]
 
 _keys: dict[str, str] = {}
 
 
-def key_env_for(provider: str) -> str:
-    """The environment variable that holds the key of ``provider`` (a vendor name or a URL)."""
-    if _is_url(provider) or provider == "custom":
-        return CUSTOM_KEY_ENV
-    vendor = VENDORS.get(provider.strip().lower())
-    if vendor is None:
-        known = ", ".join(sorted(VENDORS))
-        raise ConfigError(f"unknown provider {provider!r}; use one of {known}, or an http(s) base URL")
-    if vendor.key_env is None:
-        raise ConfigError(f"provider {vendor.name!r} takes no API key")
-    return vendor.key_env
-
-
-def set_api_key(key: str, provider: str = "openai") -> None:
-    """Use ``key`` for ``provider`` in this process (it beats the environment variable)."""
+def set_api_key(key: str, provider: str | None = "openai") -> None:
+    """Use ``key`` for ``provider`` (a vendor name or URL) in this process; it beats the environment."""
     if not isinstance(key, str) or not key.strip():
         raise ConfigError(f"set_api_key needs a non-empty key string for {provider!r}")
+    env = key_env_var(provider)
+    if env is None:
+        raise ConfigError(f"provider {provider!r} takes no API key")
     key = key.strip()
     register_secret(key)
-    _keys[key_env_for(provider)] = key
+    _keys[env] = key
 
 
 def clear_api_keys() -> None:

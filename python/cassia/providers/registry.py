@@ -16,10 +16,24 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError
 from .base import ProviderConfig, ProviderKind
 
-__all__ = ["CUSTOM_KEY_ENV", "DEFAULT_PROVIDER", "VENDORS", "Vendor", "is_local_url", "resolve_config"]
+__all__ = [
+    "CUSTOM_KEY_ENV",
+    "CUSTOM_MODEL",
+    "DEFAULT_PROVIDER",
+    "VENDORS",
+    "Vendor",
+    "configured_vendors",
+    "is_local_url",
+    "key_env_var",
+    "key_env_vars",
+    "resolve_config",
+]
 
 # The key variable for servers that are not a known vendor (custom URLs, self-hosted servers).
 CUSTOM_KEY_ENV = "CASSIA_API_KEY"
+# The model id sent to a custom URL when none is given: servers hosting one model
+# (llama.cpp, LM Studio, the fake test server) ignore it; others answer 404 and we say so.
+CUSTOM_MODEL = "default"
 DEFAULT_PROVIDER = "openai"
 
 
@@ -29,7 +43,7 @@ class Vendor:
     kind: ProviderKind
     base_url: str | None
     key_env: str | None
-    default_model: str | None
+    default_model: str
     options: tuple[tuple[str, Any], ...] = ()
 
 
@@ -44,8 +58,8 @@ VENDORS: dict[str, Vendor] = {
         Vendor("deepseek", "openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "deepseek-chat"),
         # Self-hosted servers: a key is optional (sent when CASSIA_API_KEY is set, e.g. vllm --api-key).
         Vendor("ollama", "openai", "http://localhost:11434/v1", CUSTOM_KEY_ENV, "llama3.1:8b"),
-        Vendor("vllm", "openai", "http://localhost:8000/v1", CUSTOM_KEY_ENV, None),
-        Vendor("lmstudio", "openai", "http://localhost:1234/v1", CUSTOM_KEY_ENV, None),
+        Vendor("vllm", "openai", "http://localhost:8000/v1", CUSTOM_KEY_ENV, CUSTOM_MODEL),
+        Vendor("lmstudio", "openai", "http://localhost:1234/v1", CUSTOM_KEY_ENV, CUSTOM_MODEL),
         Vendor("offline", "offline", None, None, "cassia-kb"),
     )
 }
@@ -62,6 +76,34 @@ def is_local_url(url: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def key_env_var(provider: str | None) -> str | None:
+    """The environment variable holding ``provider``'s key; None for backends that take none."""
+    provider = (provider or DEFAULT_PROVIDER).strip()
+    if _is_url(provider) or provider == "custom":
+        return CUSTOM_KEY_ENV
+    vendor = VENDORS.get(provider.lower())
+    if vendor is None:
+        known = ", ".join(sorted(VENDORS))
+        raise ConfigError(f"unknown provider {provider!r}; use one of {known}, or an http(s) base URL")
+    return vendor.key_env
+
+
+def key_env_vars() -> dict[str, str | None]:
+    """Vendor name -> its key variable (None when it takes no key)."""
+    return {name: vendor.key_env for name, vendor in VENDORS.items()}
+
+
+def configured_vendors() -> list[str]:
+    """Hosted vendors whose key is set (in code or the environment), in registry order."""
+    from .keys import find_key  # keys imports this module
+
+    return [
+        v.name
+        for v in VENDORS.values()
+        if v.key_env and v.key_env != CUSTOM_KEY_ENV and find_key(v.key_env) is not None
+    ]
 
 
 def _is_url(text: str) -> bool:
@@ -118,8 +160,7 @@ def _from_name(provider: str, overrides: dict[str, Any]) -> ProviderConfig:
     if _is_url(provider):
         if "base_url" in overrides:
             raise ConfigError("give the server either as the provider or as base_url=, not both")
-        if not overrides.get("model"):
-            raise ConfigError(f"name the model to ask {provider}: pass model=... (the server's model id)")
+        overrides["model"] = overrides.get("model") or CUSTOM_MODEL
         return ProviderConfig(
             name="custom", kind="openai", key_env=CUSTOM_KEY_ENV, **{"base_url": _check_url(provider), **overrides}
         )
@@ -128,8 +169,6 @@ def _from_name(provider: str, overrides: dict[str, Any]) -> ProviderConfig:
         known = ", ".join(sorted(VENDORS))
         raise ConfigError(f"unknown provider {provider!r}; use one of {known}, or an http(s) base URL")
     model = overrides.pop("model", None) or vendor.default_model
-    if not model:
-        raise ConfigError(f"{vendor.name} serves whatever model it loaded: pass model=... with its id")
     return ProviderConfig(
         name=vendor.name,
         kind=vendor.kind,

@@ -32,7 +32,8 @@ def histogram(scores: list[float], threshold: float) -> dict[str, Any] | None:
         index = min(int(max(score, 0) // BIN_WIDTH), len(counts) - 1)
         counts[index] += 1
     step = _tick_step(max(counts))
-    top = step * math.ceil(max(counts) / step)
+    # Half a step of headroom keeps the tallest bar's count clear of the threshold label.
+    top = step * math.ceil((max(counts) + step / 2) / step)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(value: float) -> float:

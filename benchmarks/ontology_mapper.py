@@ -1,0 +1,130 @@
+"""Accuracy of ``cassia.ontology.map_name`` against names curated by people.
+
+Data: ``../shared/data/gptcelltype/cl_name_map.csv`` (Hou & Ji, Nature Methods 2024): free-text
+cell type names with the Cell Ontology name(s)/ID(s) the authors assigned (``NA`` when they
+found none; several comma-separated IDs for names like "A / B").
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/ontology_mapper.py [--min-confidence 0.8] [--show 30]
+
+Reported, for rows with one curated ID (old IDs followed to their current replacement):
+exact ID accuracy, "within 1 step" (same term, parent or child), wrong and unmapped rates.
+Rows with several IDs count as correct when the mapped ID is one of them. Rows the curators
+left unmapped are reported as the share we map anyway (often a term added to CL since).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gptcelltype" / "cl_name_map.csv"
+
+
+@dataclass
+class Case:
+    name: str
+    gold: list[str]  # live CL IDs; empty when the curators gave none
+
+
+def load_cases(path: Path) -> list[Case]:
+    from cassia import ontology
+
+    cases = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            gold = []
+            for raw in row["CLID"].split(","):
+                raw = raw.strip()
+                if raw.upper().startswith("CL") and ontology.current_id(raw):
+                    gold.append(ontology.current_id(raw))
+            cases.append(Case(row["originalname"], gold))
+    return cases
+
+
+def evaluate(cases: list[Case], *, min_confidence: float = 0.8) -> dict[str, float]:
+    """Accuracy figures for ``map_name`` on the cases (fractions in 0..1)."""
+    from cassia import ontology
+
+    single = multi = na = 0
+    exact = near = unmapped = multi_hit = na_mapped = 0
+    seconds = []
+    for case in cases:
+        start = time.perf_counter()
+        match = ontology.map_name(case.name, min_confidence=min_confidence)
+        seconds.append(time.perf_counter() - start)
+        if not case.gold:
+            na += 1
+            na_mapped += match.cl_id is not None
+        elif len(case.gold) == 1:
+            single += 1
+            gold = case.gold[0]
+            if match.cl_id is None:
+                unmapped += 1
+            else:
+                exact += match.cl_id == gold
+                steps = ontology.distance(match.cl_id, gold)
+                near += steps is not None and steps <= 1
+        else:
+            multi += 1
+            multi_hit += match.cl_id in case.gold
+    return {
+        "single_rows": single,
+        "exact": exact / single,
+        "within_1_step": near / single,
+        "wrong": (single - exact - unmapped) / single,
+        "unmapped": unmapped / single,
+        "multi_rows": multi,
+        "multi_any": multi_hit / multi if multi else 0.0,
+        "na_rows": na,
+        "na_mapped": na_mapped / na if na else 0.0,
+        "mean_ms_per_name": 1000 * statistics.fmean(seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--min-confidence", type=float, default=0.8)
+    parser.add_argument("--show", type=int, default=0, help="print this many misses")
+    args = parser.parse_args()
+
+    from cassia import ontology
+
+    start = time.perf_counter()
+    info = ontology.index_info()
+    first_use = time.perf_counter() - start
+    cases = load_cases(args.data)
+    result = evaluate(cases, min_confidence=args.min_confidence)
+
+    print(f"Cell Ontology {info['cl_version']}: {info['live_terms']} live terms, "
+          f"{info['index_entries']} index entries")
+    print(f"ontology load {info['load_seconds']:.3f} s, index build {info['index_build_seconds']:.3f} s, "
+          f"first use total {first_use:.3f} s, {result['mean_ms_per_name']:.2f} ms per name")
+    print(f"rows with one curated ID: {result['single_rows']}")
+    print(f"  exact ID        {result['exact']:.1%}")
+    print(f"  within 1 step   {result['within_1_step']:.1%}")
+    print(f"  wrong           {result['wrong']:.1%}")
+    print(f"  unmapped        {result['unmapped']:.1%}")
+    print(f"rows with several IDs: {result['multi_rows']}, mapped to one of them {result['multi_any']:.1%}")
+    print(f"rows curated as NA: {result['na_rows']}, mapped anyway {result['na_mapped']:.1%}")
+
+    if args.show:
+        shown = 0
+        for case in cases:
+            if len(case.gold) != 1:
+                continue
+            match = ontology.map_name(case.name, min_confidence=args.min_confidence)
+            if match.cl_id != case.gold[0] and shown < args.show:
+                shown += 1
+                print(f"  {case.name!r}: got {match.label!r} ({match.method} {match.confidence}), "
+                      f"curated {ontology.label(case.gold[0])!r}")
+
+
+if __name__ == "__main__":
+    main()

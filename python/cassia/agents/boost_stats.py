@@ -1,0 +1,133 @@
+"""Deterministic answers to Annotation Boost's gene questions, read from a cluster's full table.
+
+No model is involved here: every number the boost agent sees comes from the marker table.
+Genes are matched case-insensitively (so ``Cd8a`` finds ``CD8A``); a short table of protein
+and CD names that people and models habitually use instead of gene symbols (``CD16`` for
+``FCGR3A``) is tried when the name itself is absent. A gene the table does not hold is said to
+be absent, never guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+from pydantic import BaseModel
+
+from ..markers import ClusterMarkers
+
+# Protein / CD names -> HGNC symbol; only names that are not themselves gene symbols.
+ALIASES: dict[str, str] = {
+    "CD3": "CD3E", "CD8": "CD8A", "CD11B": "ITGAM", "CD11C": "ITGAX", "CD16": "FCGR3A",
+    "CD20": "MS4A1", "CD21": "CR2", "CD23": "FCER2", "CD25": "IL2RA", "CD31": "PECAM1",
+    "CD32": "FCGR2A", "CD45": "PTPRC", "CD45RA": "PTPRC", "CD45RO": "PTPRC", "CD49A": "ITGA1",
+    "CD56": "NCAM1", "CD57": "B3GAT1", "CD62L": "SELL", "CD64": "FCGR1A", "CD10": "MME",
+    "CD90": "THY1", "CD103": "ITGAE", "CD105": "ENG", "CD117": "KIT", "CD127": "IL7R",
+    "CD133": "PROM1", "CD138": "SDC1", "CD140A": "PDGFRA", "CD140B": "PDGFRB", "CD161": "KLRB1",
+    "CD206": "MRC1", "CD326": "EPCAM", "HLA-DR": "HLA-DRA", "PD-1": "PDCD1", "PD1": "PDCD1",
+    "PD-L1": "CD274", "PDL1": "CD274", "CTLA-4": "CTLA4", "TIM-3": "HAVCR2", "TIM3": "HAVCR2",
+    "LAG-3": "LAG3", "KI67": "MKI67", "KI-67": "MKI67", "NKP46": "NCR1",
+    "GITR": "TNFRSF18", "4-1BB": "TNFRSF9", "OX40": "TNFRSF4", "TCF-1": "TCF7", "TCF1": "TCF7",
+    "GRANZYME B": "GZMB", "PERFORIN": "PRF1", "ALPHA-SMA": "ACTA2", "ASMA": "ACTA2",
+    "SMA": "ACTA2", "VE-CADHERIN": "CDH5", "E-CADHERIN": "CDH1", "VIMENTIN": "VIM",
+    "T-BET": "TBX21", "TBET": "TBX21", "EOMESODERMIN": "EOMES", "FOXP-3": "FOXP3",
+    "INSULIN": "INS", "GLUCAGON": "GCG", "ALBUMIN": "ALB", "MYOGLOBIN": "MB",
+}
+# Numbers shown for each gene, in this order (Seurat's names).
+SHOWN = ("avg_log2FC", "pct.1", "pct.2", "p_val_adj")
+
+
+class GeneStat(BaseModel):
+    """One looked-up gene: the query as asked and what the cluster's table says about it."""
+
+    query: str
+    gene: str | None = None
+    found: bool = False
+    via_alias: bool = False
+    avg_log2FC: float | None = None
+    pct_1: float | None = None
+    pct_2: float | None = None
+    p_val_adj: float | None = None
+    rank: int | None = None  # 1 = highest avg_log2FC in the cluster's table
+    table_size: int = 0
+
+    def describe(self) -> str:
+        """One line for the boost agent."""
+        if not self.found:
+            return (f"{self.query}: not in this cluster's table (not reported as differentially expressed; "
+                    "it may be unexpressed, or expressed about as much in other clusters)")
+        name = f"{self.query} (as {self.gene})" if self.via_alias or self.gene != self.query else self.query
+        numbers = [f"avg_log2FC {_fmt(self.avg_log2FC)}", f"pct.1 {_fmt(self.pct_1)}",
+                   f"pct.2 {_fmt(self.pct_2)}", f"p_val_adj {_fmt(self.p_val_adj, p=True)}"]
+        rank = f", rank {self.rank} of {self.table_size} by avg_log2FC" if self.rank else ""
+        return f"{name}: " + ", ".join(numbers) + rank
+
+
+def _fmt(value: float | None, *, p: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2e}" if p else f"{value:.3g}"
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+class GeneIndex:
+    """Case-insensitive access to one cluster's full statistics table, built once per cluster."""
+
+    def __init__(self, cluster_markers: ClusterMarkers):
+        stats = cluster_markers.stats
+        self.size = len(stats)
+        self._rows: dict[str, dict] = {}
+        for row in stats.to_dict("records"):
+            self._rows.setdefault(str(row["gene"]).upper(), row)  # first occurrence wins
+        fold = pd.to_numeric(stats.get("avg_log2FC"), errors="coerce") if "avg_log2FC" in stats else None
+        self._rank: dict[str, int] = {}
+        if fold is not None and fold.notna().any():
+            ordered = stats.assign(_fc=fold).dropna(subset=["_fc"]).sort_values("_fc", ascending=False, kind="stable")
+            for position, gene in enumerate(ordered["gene"].astype(str).str.upper(), start=1):
+                self._rank.setdefault(gene, position)
+
+    def lookup(self, query: str) -> GeneStat:
+        asked = str(query).strip()
+        key = asked.upper()
+        via_alias = False
+        if key not in self._rows and key in ALIASES:
+            key, via_alias = ALIASES[key], True
+        row = self._rows.get(key)
+        if row is None:
+            return GeneStat(query=asked, table_size=self.size)
+        return GeneStat(
+            query=asked, gene=str(row["gene"]), found=True, via_alias=via_alias,
+            avg_log2FC=_number(row.get("avg_log2FC")), pct_1=_number(row.get("pct.1")),
+            pct_2=_number(row.get("pct.2")), p_val_adj=_number(row.get("p_val_adj")),
+            rank=self._rank.get(key), table_size=self.size,
+        )
+
+    def lookup_all(self, genes: Iterable[str]) -> list[GeneStat]:
+        """Each distinct query once (case-insensitive), in the order asked; blanks skipped."""
+        seen: set[str] = set()
+        out = []
+        for gene in genes:
+            key = str(gene).strip().upper()
+            if key and key not in seen:
+                seen.add(key)
+                out.append(self.lookup(gene))
+        return out
+
+
+def stats_frame(stats: list[GeneStat]) -> pd.DataFrame:
+    """The table :func:`cassia.query_genes` returns (Seurat column names)."""
+    columns = ["query", "gene", "found", "via_alias", *SHOWN, "rank", "table_size"]
+    rows = [{**s.model_dump(), "pct.1": s.pct_1, "pct.2": s.pct_2} for s in stats]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["found"] = frame["found"].astype(bool)
+    frame["via_alias"] = frame["via_alias"].astype(bool)
+    frame["rank"] = frame["rank"].astype("Int64")
+    return frame

@@ -1,0 +1,255 @@
+"""Deterministic scoring of candidate cell types against a ranked marker list.
+
+For every cell type of the knowledge base (restricted to the species), the evidence is::
+
+    own(T)       = sum over T's own markers found in the list of
+                       rank_weight(rank) * importance(position in T's list) * specificity(marker)
+                   / sqrt(sum of importance over T's own markers)
+    composite(T) = own(T) + INHERIT * composite(parent of T)
+    score(T)     = (composite(T) * n / (n + 1) - NEG_WEIGHT * sum of rank_weight over negative markers found)
+                   * (OFF_TISSUE if a tissue is given and T is not expected there)
+
+- ``rank_weight`` makes top-ranked genes count most (rank 1 -> 1, rank 11 -> 0.5, rank 50 -> 0.17).
+- ``importance`` favours the first (most specific) markers of a type's curated list.
+- ``specificity`` is the inverse of the number of cell-type families (root types) listing the marker,
+  so genes shared by unrelated lineages carry little weight.
+- Dividing by the square root of the list size normalises for how many markers a type has: a long
+  list cannot win by collecting scattered hits, a short list cannot win on one gene.
+- ``n / (n + 1)`` (n = matched markers, own and inherited) rewards several agreeing markers.
+- A subtype inherits part of its parent's evidence, so it outranks the parent only with its own
+  supporting markers; otherwise the more general type stays on top.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..errors import InputError
+from .kb import KnowledgeBase, load_knowledge_base, normalise_species
+
+RANK_HALF = 10.0  # rank at which a marker counts half as much as the top-ranked one
+INHERIT = 0.7  # share of the parent's evidence a subtype carries
+NEG_WEIGHT = 0.35  # penalty for a top-ranked negative marker
+OFF_TISSUE = 0.5  # soft prior for types not expected in the given tissue
+
+
+def rank_weight(rank: int) -> float:
+    """Weight of a marker at 1-based ``rank`` in the cluster's list."""
+    return 1.0 / (1.0 + (rank - 1) / RANK_HALF)
+
+
+def importance(position: int) -> float:
+    """Weight of the marker at 0-based ``position`` of a curated list (most specific first)."""
+    return 1.0 if position < 3 else 0.8 if position < 6 else 0.6
+
+
+@dataclass(frozen=True)
+class MarkerHit:
+    """A knowledge-base marker found in the cluster's list."""
+
+    gene: str  # the symbol exactly as given in the input
+    marker: str  # the knowledge-base symbol it matched
+    rank: int  # 1-based rank in the input list
+    source: str  # the cell type whose list holds the marker (the candidate or an ancestor)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scored cell type."""
+
+    name: str
+    cl_id: str
+    general_type: str
+    lineage: str
+    score: float
+    own_score: float
+    matched: tuple[MarkerHit, ...]
+    negatives: tuple[MarkerHit, ...] = ()
+    missing_key_markers: tuple[str, ...] = ()
+    in_tissue: bool | None = None
+    margin: float = 0.0  # score minus the next candidate's score
+
+    @property
+    def matched_genes(self) -> list[str]:
+        return [h.gene for h in self.matched]
+
+
+@dataclass(frozen=True)
+class _Profile:
+    name: str
+    parent: str | None
+    markers: tuple[tuple[str, float], ...]  # (symbol, importance)
+    norm: float
+    negatives: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Index:
+    """The knowledge base as seen from one species."""
+
+    profiles: dict[str, _Profile]
+    order: tuple[str, ...]  # parents before children
+    lookup: dict[str, tuple[str, ...]] = field(default_factory=dict)  # input key -> KB symbols
+    specificity: dict[str, float] = field(default_factory=dict)
+
+
+def rank_cell_types(
+    genes: Sequence[str] | str,
+    *,
+    species: str = "human",
+    tissue: str | None = None,
+    top: int | None = 10,
+    kb: KnowledgeBase | None = None,
+) -> list[Candidate]:
+    """Score every knowledge-base cell type against ``genes`` (ranked, most specific first).
+
+    ``tissue`` is a soft prior (types not expected there are down-weighted, not removed); an
+    unknown or missing tissue means tissue-blind scoring. Returns the ``top`` candidates with a
+    positive score, best first (all of them when ``top`` is None).
+    """
+    kb = kb or load_knowledge_base()
+    ranked = normalise_genes(genes, kb)
+    index = _index_for(kb, normalise_species(species))
+    canonical_tissue = kb.resolve_tissue(tissue)
+    present: dict[str, tuple[str, int]] = {}
+    for key, rank, original in ranked:
+        for symbol in index.lookup.get(key, ()):
+            present.setdefault(symbol, (original, rank))
+
+    composite: dict[str, float] = {}
+    matched: dict[str, tuple[MarkerHit, ...]] = {}
+    negatives: dict[str, tuple[MarkerHit, ...]] = {}
+    own: dict[str, float] = {}
+    for name in index.order:
+        prof = index.profiles[name]
+        hits, total = [], 0.0
+        for symbol, imp in prof.markers:
+            if symbol in present:
+                gene, rank = present[symbol]
+                hits.append(MarkerHit(gene, symbol, rank, name))
+                total += rank_weight(rank) * imp * index.specificity[symbol]
+        own[name] = total / prof.norm
+        negs = [MarkerHit(present[s][0], s, present[s][1], name) for s in prof.negatives if s in present]
+        parent = prof.parent if prof.parent in index.profiles else None
+        composite[name] = own[name] + (INHERIT * composite[parent] if parent else 0.0)
+        inherited = matched[parent] if parent else ()
+        seen = {h.marker for h in hits}
+        matched[name] = tuple(hits) + tuple(h for h in inherited if h.marker not in seen)
+        negatives[name] = tuple(negs) + (negatives[parent] if parent else ())
+
+    candidates = []
+    for name in index.order:
+        n = len(matched[name])
+        penalty = NEG_WEIGHT * sum(rank_weight(h.rank) for h in negatives[name])
+        score = composite[name] * n / (n + 1) - penalty
+        ct = kb.types[name]
+        in_tissue = None if canonical_tissue is None else ct.found_in(canonical_tissue)
+        if in_tissue is False:
+            score *= OFF_TISSUE
+        if score <= 0:
+            continue
+        key_markers = [s for s, _ in index.profiles[name].markers[:3]]
+        candidates.append(
+            Candidate(
+                name=name,
+                cl_id=ct.cl_id,
+                general_type=kb.root(name),
+                lineage=ct.lineage,
+                score=round(score, 4),
+                own_score=round(own[name], 4),
+                matched=tuple(sorted(matched[name], key=lambda h: h.rank)),
+                negatives=tuple(sorted(negatives[name], key=lambda h: h.rank)),
+                missing_key_markers=tuple(s for s in key_markers if s not in present),
+                in_tissue=in_tissue,
+            )
+        )
+    # best first; on ties the more general type (fewer ancestors) first, then by name
+    candidates.sort(key=lambda c: (-c.score, len(kb.ancestors(c.name)), c.name))
+    with_margins = [
+        _with_margin(c, candidates[i + 1].score if i + 1 < len(candidates) else 0.0)
+        for i, c in enumerate(candidates)
+    ]
+    return with_margins if top is None else with_margins[:top]
+
+
+def normalise_genes(genes: Sequence[str] | str, kb: KnowledgeBase) -> list[tuple[str, int, str]]:
+    """(match key, 1-based rank, original symbol) for each distinct gene, in the given order.
+
+    Accepts a list or a comma/whitespace separated string. Matching is case-insensitive and maps
+    outdated symbols (e.g. SDPR -> CAVIN2) to the ones the knowledge base uses.
+    """
+    if isinstance(genes, str):
+        genes = [g for g in genes.replace(",", " ").split()]
+    out: list[tuple[str, int, str]] = []
+    seen: set[str] = set()
+    for gene in genes:
+        if not isinstance(gene, str):
+            raise InputError(f"marker genes must be strings, got {gene!r}; pass gene symbols")
+        original = gene.strip()
+        if not original:
+            continue
+        key = original.upper()
+        key = kb.symbol_aliases.get(key, key).upper()
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append((key, len(out) + 1, original))
+    return out
+
+
+def _with_margin(c: Candidate, next_score: float) -> Candidate:
+    return Candidate(**{**c.__dict__, "margin": round(c.score - next_score, 4)})
+
+
+def _index_for(kb: KnowledgeBase, species: str) -> _Index:
+    if kb is load_knowledge_base():
+        return _cached_default_index(species)
+    return _build_index(kb, species)
+
+
+@lru_cache(maxsize=8)
+def _cached_default_index(species: str) -> _Index:
+    return _build_index(load_knowledge_base(), species)
+
+
+def _build_index(kb: KnowledgeBase, species: str) -> _Index:
+    is_mouse = species == "mouse"
+    known_species = species in ("human", "mouse")
+    profiles: dict[str, _Profile] = {}
+    for ct in kb.types.values():
+        if known_species and species not in ct.species:
+            continue
+        symbols = [m for m in ct.markers if not (is_mouse and m.upper() in kb.human_only_genes)]
+        if is_mouse:
+            upper = {s.upper() for s in symbols}
+            symbols += [m for m in ct.mouse_markers if m.upper() not in upper]
+        markers = tuple((s, importance(i)) for i, s in enumerate(symbols))
+        norm = math.sqrt(sum(imp for _, imp in markers)) or 1.0
+        profiles[ct.name] = _Profile(ct.name, ct.parent, markers, norm, tuple(ct.negative_markers))
+    order = tuple(sorted(profiles, key=lambda n: len(kb.ancestors(n))))
+
+    families: dict[str, set[str]] = {}
+    for prof in profiles.values():
+        for symbol, _ in prof.markers:
+            families.setdefault(symbol, set()).add(kb.root(prof.name))
+    specificity = {s: 1.0 / len(f) for s, f in families.items()}
+
+    lookup: dict[str, set[str]] = {}
+    all_symbols = set(families) | {s for p in profiles.values() for s in p.negatives}
+    for symbol in all_symbols:
+        for key in _keys_for(symbol, kb, is_mouse):
+            lookup.setdefault(key, set()).add(symbol)
+    return _Index(profiles, order, {k: tuple(sorted(v)) for k, v in lookup.items()}, specificity)
+
+
+def _keys_for(symbol: str, kb: KnowledgeBase, is_mouse: bool) -> Iterable[str]:
+    """Input symbols (upper-cased) that count as this knowledge-base marker."""
+    upper = symbol.upper()
+    if not is_mouse:
+        return (upper,)
+    if upper in kb.human_only_genes:
+        return ()
+    return tuple(m.upper() for m in kb.mouse_orthologs.get(upper, (symbol,)))

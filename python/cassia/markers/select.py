@@ -1,0 +1,273 @@
+"""Choose each cluster's top-N genes: filter, rank, keep the full table beside the choice.
+
+:func:`load_markers` is the one entry point the engine uses; :func:`inspect_markers` runs the
+same steps but reports instead of raising when filters empty a cluster, for ``cassia validate``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..errors import InputError
+from . import checks
+from .columns import ALIASES, NATURAL_LOG_FC, Prepared, key, prepare
+from .read import read_source
+from .types import STAT_COLUMNS, ClusterMarkers, MarkerFilters, MarkerSet
+
+DEFAULT_RANKING = "avg_log2FC"
+INPUT_ORDER = "input order"
+ASCENDING = {"p_val", "p_val_adj"}  # smaller is better; everything else ranks highest first
+# filter field -> (normalised column, comparison, CLI option, advice to relax it)
+FILTERS = {
+    "max_p_val_adj": ("p_val_adj", "<", "--max-p-adj", "raise max_p_val_adj"),
+    "min_log2fc": ("avg_log2FC", ">", "--min-log2fc", "lower min_log2fc"),
+    "min_pct1": ("pct.1", ">=", "--min-pct1", "lower min_pct1"),
+}
+COMPARE = {"<": pd.Series.lt, ">": pd.Series.gt, ">=": pd.Series.ge}
+
+
+@dataclass
+class Ranking:
+    name: str  # what MarkerSet.ranking reports
+    column: str | None  # normalised column sorted on (None: pct_diff or input order)
+    ascending: bool = False
+
+
+@dataclass
+class Selection:
+    marker_set: MarkerSet
+    report: list[dict]
+    problems: list[str]
+
+
+def _present(prepared: Prepared, column: str) -> bool:
+    return column in prepared.frame.columns and prepared.frame[column].notna().any()
+
+
+def resolve_ranking(ranking: object, prepared: Prepared) -> Ranking:
+    """Map a user's ranking name (any accepted spelling) onto a column of the table."""
+    if prepared.source_format == "processed":
+        return Ranking(INPUT_ORDER, None)
+    if not isinstance(ranking, str) or not ranking.strip():
+        raise InputError(f"ranking must be a column name such as 'avg_log2FC' (got {ranking!r})")
+    wanted = key(ranking)
+    if wanted == "pctdiff":
+        for needed in ("pct.1", "pct.2"):
+            if not _present(prepared, needed):
+                raise InputError(f"ranking='pct_diff' needs pct.1 and pct.2, but {prepared.label} "
+                                 f"has no {needed} column; choose ranking='avg_log2FC' or 'p_val_adj'")
+        return Ranking("pct_diff", None)
+    for canonical in (*STAT_COLUMNS, "score"):
+        spellings = {key(a) for a in ALIASES[canonical]} | {key(canonical)}
+        if canonical == "avg_log2FC":
+            spellings.add(key(NATURAL_LOG_FC))
+        if wanted in spellings:
+            if not _present(prepared, canonical):
+                miss = prepared.suspects.get(canonical)
+                hint = f" Did you mean column {miss!r}? Rename it to {canonical!r}." if miss else ""
+                raise InputError(f"cannot rank by {canonical}: {prepared.label} has no such column."
+                                 f"{hint} Rankable columns: {_rankable(prepared)}")
+            return Ranking(canonical, canonical, canonical in ASCENDING)
+    extra = [c for c in prepared.frame.columns if c not in ("cluster", "gene", *STAT_COLUMNS)]
+    for column in extra:
+        if column == ranking or key(column) == wanted:
+            values = checks.to_numeric(prepared.frame[column], column, prepared.label)
+            prepared.frame[column] = values  # our own normalised copy, not the caller's data
+            return Ranking(column, column, False)
+    raise InputError(
+        f"unknown ranking {ranking!r}.{checks.suggest(ranking, _rankable(prepared) + ['pct_diff'])} "
+        f"Use 'avg_log2FC' (default), 'p_val_adj', 'pct_diff' or a numeric column: {_rankable(prepared)}"
+    )
+
+
+def _rankable(prepared: Prepared) -> list[str]:
+    frame = prepared.frame
+    return [c for c in frame.columns if c not in ("cluster", "gene")
+            and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()]
+
+
+def _filter_masks(prepared: Prepared, filters: MarkerFilters, notes: list[str]) -> dict[str, pd.Series]:
+    """Filter field -> boolean mask, for each active filter whose column exists (NaN never passes)."""
+    masks: dict[str, pd.Series] = {}
+    if prepared.source_format == "processed":
+        return masks
+    for field_name, (column, op, option, _) in FILTERS.items():
+        threshold = getattr(filters, field_name)
+        if threshold is None:
+            continue
+        condition = f"{column} {op} {threshold:g}"
+        if not _present(prepared, column):
+            miss = prepared.suspects.get(column)
+            if miss:
+                raise InputError(
+                    f"the filter {condition} needs a {column!r} column; {prepared.label} has "
+                    f"{miss!r} - did you mean that? Rename it to {column!r}, or turn the filter "
+                    f"off with {field_name}=None ({option} none)"
+                )
+            extra = " (Scanpy: run rank_genes_groups with pts=True)" if column == "pct.1" else ""
+            notes.append(f"filter {condition} not applied: the table has no {column} column{extra}")
+            continue
+        masks[field_name] = COMPARE[op](prepared.frame[column], threshold)
+    return masks
+
+
+def _sort_order(prepared: Prepared, ranking: Ranking) -> pd.Index:
+    """Row labels sorted by cluster (first appearance), then best gene first."""
+    frame = prepared.frame
+    keys = pd.DataFrame({"cluster": pd.factorize(frame["cluster"])[0]}, index=frame.index)
+    ascending = [True]
+    if ranking.name == "pct_diff":
+        keys["primary"] = frame["pct.1"] - frame["pct.2"]
+        ascending.append(False)
+    elif ranking.column is not None:
+        keys["primary"] = frame[ranking.column]
+        ascending.append(ranking.ascending)
+    if ranking.column != "avg_log2FC" and "primary" in keys and _present(prepared, "avg_log2FC"):
+        keys["tie"] = frame["avg_log2FC"]  # ties (p_val_adj == 0 is common) go to the larger change
+        ascending.append(False)
+    return keys.sort_values(list(keys.columns), ascending=ascending, kind="mergesort",
+                            na_position="last").index
+
+
+def _emptied_message(cluster: str, part: pd.DataFrame, removed: dict[str, int],
+                     filters: MarkerFilters) -> str:
+    parts, advice = [], []
+    for field_name, n in removed.items():
+        column, op, option, relax = FILTERS[field_name]
+        parts.append(f"{column} {op} {getattr(filters, field_name):g} removed {n}")
+        if n:
+            values = part[column].dropna()
+            best = values.min() if op == "<" else values.max()
+            found = f"; the best {column} here is {best:g}" if len(values) else ""
+            advice.append(f"{relax} ({option}{found})")
+    return (f"cluster {cluster!r} has no genes left after filtering: of its {len(part)} rows, "
+            f"{', '.join(parts)}. Relax the filters: {', '.join(advice) or 'loosen them'}; "
+            "None (CLI: none) turns a filter off")
+
+
+def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: MarkerFilters) -> Selection:
+    """Apply filters and ranking to a prepared table; report per cluster, never raise on emptiness."""
+    checks.check_parameters(n_genes, filters)
+    notes = list(prepared.notes)
+    rank = resolve_ranking(ranking, prepared)
+    if rank.name == INPUT_ORDER:
+        notes.append("processed table: genes kept in the given order; ranking and filters do not apply")
+    masks = _filter_masks(prepared, filters, notes)
+    frame = prepared.frame
+    passes = pd.Series(True, index=frame.index)
+    for mask in masks.values():
+        passes &= mask
+    order = _sort_order(prepared, rank)
+    ranked = frame.loc[order, ["cluster", "gene"]][passes.loc[order].to_numpy()]
+    chosen = ranked.groupby("cluster", sort=False).head(int(n_genes))
+    genes_of = chosen.groupby("cluster", sort=False)["gene"].agg(tuple).to_dict()
+    full = frame.assign(passes_filters=passes, selected=frame.index.isin(chosen.index))
+    removed = pd.DataFrame({c: ~m for c, m in masks.items()}, index=frame.index).assign(cluster=frame["cluster"])
+    removed_by = removed.groupby("cluster", sort=False).sum()
+
+    clusters, report, problems = [], [], []
+    for cluster, part in full.groupby("cluster", sort=False):
+        genes = genes_of.get(cluster, ())
+        stats = part.drop(columns="cluster").reset_index(drop=True)
+        clusters.append(ClusterMarkers(cluster=cluster, genes=genes, stats=stats))
+        counts = {f: int(removed_by.loc[cluster, f]) for f in masks}
+        after = int(part["passes_filters"].sum())
+        report.append({"cluster": cluster, "rows": len(part), "after_filters": after,
+                       "selected": len(genes), "genes": list(genes),
+                       "removed_by": {FILTERS[f][0]: n for f, n in counts.items()}})
+        if after == 0:
+            problems.append(_emptied_message(cluster, part, counts, filters))
+    marker_set = MarkerSet(
+        clusters=tuple(clusters), source_format=prepared.source_format, ranking=rank.name,
+        n_genes=int(n_genes), filters=filters, columns=dict(prepared.columns),
+        notes=tuple(notes), prepared=prepared,
+    )
+    return Selection(marker_set, report, problems)
+
+
+def _prepare_any(source: object, cluster_col: str | None, gene_col: str | None) -> Prepared:
+    if isinstance(source, MarkerSet):
+        if isinstance(source.prepared, Prepared):
+            base = source.prepared
+            keep = base.frame["cluster"].isin(source.cluster_ids())
+            return Prepared(base.frame[keep].copy(), base.source_format, dict(base.columns),
+                            base.label, list(base.notes), dict(base.suspects))
+        frame = source.full_table().drop(columns=["passes_filters", "selected"], errors="ignore")
+        return Prepared(frame, source.source_format, dict(source.columns), "the MarkerSet")
+    return prepare(read_source(source), cluster_col, gene_col)
+
+
+def _filters_for(source: object, filters: MarkerFilters | None) -> MarkerFilters:
+    """Filters not given: a MarkerSet keeps its own, anything else gets the defaults."""
+    if filters is not None:
+        if not isinstance(filters, MarkerFilters):
+            raise InputError(f"filters must be a MarkerFilters(...) or None (got {type(filters).__name__})")
+        return filters
+    return source.filters if isinstance(source, MarkerSet) else MarkerFilters()
+
+
+def _run(source, n_genes, ranking, filters, cluster_col, gene_col) -> Selection:
+    return select(_prepare_any(source, cluster_col, gene_col), n_genes=n_genes,
+                  ranking=ranking, filters=_filters_for(source, filters))
+
+
+def load_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RANKING,
+                 filters: MarkerFilters | None = None, cluster_col: str | None = None,
+                 gene_col: str | None = None) -> MarkerSet:
+    """Read markers from a file, DataFrame, AnnData or MarkerSet and pick each cluster's top genes.
+
+    ``source`` is a path (CSV/TSV/TXT, ``.rds``, ``.h5ad``), a FindAllMarkers-like or
+    ``rank_genes_groups_df`` DataFrame, a processed table (cluster + comma-separated genes),
+    an AnnData with ``uns["rank_genes_groups"]``, or a MarkerSet (re-selected when the
+    arguments differ; ``filters=None`` then keeps its filters). Genes are filtered by
+    ``filters`` (default: adjusted p < 0.05, log2FC > 0.25, pct.1 >= 0.1), ranked by
+    ``ranking`` (``avg_log2FC``, ``p_val_adj``, ``pct_diff`` or a numeric column) and the
+    first ``n_genes`` kept. The caller's data is
+    never modified. Raises :class:`~cassia.errors.InputError` for anything unusable,
+    including a cluster that the filters leave without genes.
+    """
+    filters = _filters_for(source, filters)
+    if isinstance(source, MarkerSet) and source.n_genes == n_genes and source.filters == filters:
+        prepared = _prepare_any(source, None, None)
+        if resolve_ranking(ranking, prepared).name == source.ranking:
+            return source
+    selection = _run(source, n_genes, ranking, filters, cluster_col, gene_col)
+    if selection.problems:
+        lead = (f"{len(selection.problems)} clusters have no genes left after filtering: "
+                if len(selection.problems) > 1 else "")
+        raise InputError(lead + "; ".join(selection.problems))
+    return selection.marker_set
+
+
+def inspect_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RANKING,
+                    filters: MarkerFilters | None = None, cluster_col: str | None = None,
+                    gene_col: str | None = None) -> dict:
+    """What :func:`load_markers` would do with ``source``, as a JSON-ready dict.
+
+    Keys: ``source``, ``format``, ``columns``, ``ranking``, ``n_genes``, ``filters``,
+    ``n_rows``, ``clusters`` (per cluster: ``rows``, ``after_filters``, ``selected``,
+    ``removed_by`` per filter, ``genes``), ``notes``, ``problems`` and ``usable``. A cluster
+    emptied by the filters is reported in ``problems``; any other unusable input raises
+    :class:`~cassia.errors.InputError` as load_markers does.
+    """
+    selection = _run(source, n_genes, ranking, filters, cluster_col, gene_col)
+    ms = selection.marker_set
+    label = ms.prepared.label if isinstance(ms.prepared, Prepared) else "the MarkerSet"
+    return {
+        "source": label,
+        "format": ms.source_format,
+        "columns": dict(ms.columns),
+        "ranking": ms.ranking,
+        "n_genes": ms.n_genes,
+        "filters": {name: (None if v is None or math.isnan(v) else float(v))
+                    for name, v in vars(ms.filters).items()},
+        "n_rows": sum(row["rows"] for row in selection.report),
+        "n_clusters": len(ms),
+        "clusters": selection.report,
+        "notes": list(ms.notes),
+        "problems": list(selection.problems),
+        "usable": not selection.problems,
+    }

@@ -1,0 +1,274 @@
+"""Free text -> ranked Cell Ontology terms.
+
+A name is turned into several *readings* (the name as written, without brackets, each
+bracketed part, each part of "A / B", and the rewrites of ``_rules``), each with a confidence
+factor. Every reading is looked up exactly (label, synonym, normalised order-free key); if none
+hits, the readings are scored against all labels and synonyms with an IDF-weighted token
+overlap. Confidences are products of fixed per-method levels and the reading factors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from . import _rules
+from ._terms import CellOntology, get_ontology
+from ._text import STOP_WORDS, bag_key, key, plain, strip_brackets, tokens
+
+# Confidence of a hit on each kind of index entry (before reading factors).
+LEVEL_LABEL, LEVEL_SYNONYM, LEVEL_ACRONYM = 1.0, 0.97, 0.9
+LEVEL_KEY, LEVEL_BAG, LEVEL_KEY_SYNONYM = 0.95, 0.93, 0.94
+FUZZY_SCALE = 0.9  # a perfect fuzzy score still ranks below any normalised hit
+PART_FACTOR = 0.9  # mapping one part of "A / B" says less than mapping the whole name
+BRACKET_FACTOR = 0.98  # "X (abbreviation)" -> "X"
+INSIDE_FACTOR = 0.9  # "X (Y)" -> "Y"
+SPELLING_FACTOR = 0.92  # an unknown word replaced by a close ontology word
+WHOLE_OF_LIST_FACTOR = 0.9  # "A / B" read as one name
+AMBIGUOUS_FACTOR = 0.9  # two unrelated terms share the normalised key
+HEAD_MISS_FACTOR = 0.7  # fuzzy candidate lacks the query's head noun
+COMPOUND_CREDIT = 0.7  # share of a word's weight earned when it ends a longer word
+# Words that distinguish little between terms in fuzzy scoring ("alpha-beta", "positive").
+SOFT_WORDS = {"positive": 0.3, "alphabeta": 0.3, "human": 0.2, "mouse": 0.2,
+              "mature": 0.4, "cell": 0.5}
+_PART_SPLIT = re.compile(r"\s*(?:/|;|&|,|\bor\b|\band\b|\bvs\.?(?=\s))\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Hit:
+    cl_id: str
+    confidence: float
+    method: str
+
+
+@dataclass(frozen=True)
+class Reading:
+    toks: tuple[str, ...]
+    factor: float
+    method: str  # "normalised", "abbreviation" or "fuzzy" (spelling-corrected)
+    source: str = "whole"  # "whole", "outside"/"inside"/"combined" (brackets), "part" (of A / B)
+
+
+class Index:
+    """Normalised labels and synonyms of the live CL terms (built once, see :func:`get_index`)."""
+
+    def __init__(self, onto: CellOntology):
+        start = time.perf_counter()
+        self.onto = onto
+        self.plain: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+        self.keys: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        self.entries: list[tuple[str, frozenset[str], str]] = []  # (cl_id, token set, head)
+        df: dict[str, set[str]] = defaultdict(set)
+        for term in onto.terms.values():
+            if term.deprecated or not term.label:
+                continue
+            names = [(term.label, True)] + [(s, False) for s in term.synonyms]
+            for name, is_label in names:
+                acronym = not is_label and len(name) <= 5 and name.upper() == name
+                level = LEVEL_LABEL if is_label else (LEVEL_ACRONYM if acronym else LEVEL_SYNONYM)
+                self.plain[plain(name)].append((term.cl_id, level, "exact" if is_label else "synonym"))
+                outside, _ = strip_brackets(name)
+                for text, cut in ((name, 1.0), (outside, BRACKET_FACTOR)):
+                    toks = tokens(text)
+                    if not toks:
+                        continue
+                    seq_level = LEVEL_KEY if is_label else LEVEL_KEY_SYNONYM
+                    self.keys["k:" + key(toks)].append((term.cl_id, seq_level * cut))
+                    self.keys["b:" + bag_key(toks)].append((term.cl_id, LEVEL_BAG * cut))
+                    self.entries.append((term.cl_id, frozenset(toks), _head(toks)))
+                    for tok in toks:
+                        df[tok].add(term.cl_id)
+        n_terms = len({cl_id for cl_id, _, _ in self.entries})
+        self.idf = {t: math.log((n_terms + 1) / (len(ids) + 1)) + 0.1 for t, ids in df.items()}
+        self.max_idf = max(self.idf.values())
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        for i, (_, toks, _) in enumerate(self.entries):
+            for tok in toks:
+                self.postings[tok].append(i)
+        self.vocab = sorted(self.idf)
+        self.build_seconds = time.perf_counter() - start
+
+    def weight(self, tok: str) -> float:
+        return self.idf.get(tok, self.max_idf) * SOFT_WORDS.get(tok, 1.0)
+
+    @lru_cache(maxsize=4096)
+    def correct(self, tok: str) -> str | None:
+        """A close ontology word for an unknown word ("hematopoeitic"), or None."""
+        if tok in self.idf or len(tok) < 5 or not tok.isalpha():
+            return None
+        pool = [w for w in self.vocab if w[0] == tok[0] and abs(len(w) - len(tok)) <= 2]
+        close = difflib.get_close_matches(tok, pool, n=1, cutoff=0.9)
+        return close[0] if close else None
+
+    # -- lookups ---------------------------------------------------------------------------
+    def exact(self, text: str) -> list[Hit]:
+        return self._best(self.plain.get(plain(text), []), 1.0)
+
+    def lookup(self, reading: Reading) -> list[Hit]:
+        found = [(cl_id, lvl) for prefix, k in (("k:", key(reading.toks)), ("b:", bag_key(reading.toks)))
+                 for cl_id, lvl in self.keys.get(prefix + k, [])]
+        return self._best([(c, lvl, reading.method) for c, lvl in found], reading.factor)
+
+    def fuzzy(self, reading: Reading, limit: int) -> list[Hit]:
+        query = set(reading.toks) - STOP_WORDS
+        informative = [t for t in query if t in self.postings and self.idf[t] > 1.0]
+        if not informative:
+            return []
+        head = _head(reading.toks)
+        q_weight = sum(self.weight(t) for t in query)
+        scores: dict[str, float] = {}
+        for i in {i for t in informative for i in self.postings[t]}:
+            cl_id, toks, _ = self.entries[i]
+            shared = sum(self.weight(t) for t in query & toks)
+            shared += sum(COMPOUND_CREDIT * self.weight(t) for t in query - toks if _in_compound(t, toks))
+            t_weight = sum(self.weight(t) for t in toks - STOP_WORDS)
+            score = 2 * shared / (q_weight + t_weight)
+            if head and head not in toks and not _in_compound(head, toks):
+                score *= HEAD_MISS_FACTOR
+            if score > scores.get(cl_id, 0.0):
+                scores[cl_id] = score
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return [Hit(c, FUZZY_SCALE * s * reading.factor, "fuzzy") for c, s in ranked]
+
+    @staticmethod
+    def _best(found: list[tuple[str, float, str]], factor: float) -> list[Hit]:
+        """One hit per term; terms tied at the top for the same key lose some confidence."""
+        best: dict[str, Hit] = {}
+        for cl_id, level, method in found:
+            hit = Hit(cl_id, level * factor, method)
+            if cl_id not in best or hit.confidence > best[cl_id].confidence:
+                best[cl_id] = hit
+        top = max((h.confidence for h in best.values()), default=0.0)
+        if sum(h.confidence >= top - 1e-9 for h in best.values()) > 1:
+            best = {c: Hit(c, h.confidence * AMBIGUOUS_FACTOR, h.method) for c, h in best.items()}
+        return list(best.values())
+
+
+def _in_compound(word: str, toks: frozenset[str]) -> bool:
+    """"neuron" inside "interneuron", "myocyte" inside "cardiomyocyte"."""
+    return len(word) >= 5 and any(len(t) > len(word) and t.endswith(word) for t in toks)
+
+
+def _head(toks: tuple[str, ...] | list[str]) -> str:
+    """The last word that names the kind of cell ("fibroblast" in "alveolar fibroblast")."""
+    for tok in reversed(toks):
+        if tok not in STOP_WORDS and tok not in {"cell", "positive", "negative"} and not tok.isdigit():
+            return tok
+    return ""
+
+
+_lock = threading.Lock()
+_index: Index | None = None
+
+
+def get_index() -> Index:
+    global _index
+    if _index is None:
+        with _lock:
+            if _index is None:
+                _index = Index(get_ontology())
+    return _index
+
+
+# -- readings ------------------------------------------------------------------------------
+MAX_READINGS = 160
+FUZZY_READINGS = 24  # the best-factor readings are also scored fuzzily
+FUZZY_LIMIT = 8
+_LIST_SPLIT = re.compile(r"\s*(?:/|;|&|\bor\b|\band\b|\bvs\.?(?=\s))\s*", re.IGNORECASE)
+
+
+def readings(index: Index, name: str) -> list[Reading]:
+    """All readings of a name, best factor first; empty when the name is not a cell type."""
+    if set(tokens(name)) & _rules.NOT_A_TYPE:
+        return []
+    outside, inside = strip_brackets(name)
+    parts = [p for p in _PART_SPLIT.split(outside) if p.strip()]
+    is_list = len(parts) > 1 and len([p for p in _LIST_SPLIT.split(outside) if p.strip()]) > 1
+    seeds: list[tuple[str, float, str]] = [(name, WHOLE_OF_LIST_FACTOR if is_list else 1.0, "whole")]
+    if inside:
+        seeds.append((outside, BRACKET_FACTOR, "outside"))
+        seeds.extend((part, INSIDE_FACTOR, "inside") for part in inside)
+        # "epithelial cell (ciliated)" -> "ciliated epithelial cell"
+        seeds.extend((f"{part} {outside}", BRACKET_FACTOR, "combined") for part in inside)
+    if len(parts) > 1:
+        # Earlier parts win ties: people list the main type first.
+        seeds.extend((part, PART_FACTOR - 0.01 * i, "part") for i, part in enumerate(parts))
+    found: dict[tuple[str, ...], Reading] = {}
+    for text, factor, source in seeds:
+        toks = tuple(tokens(text))
+        if not toks:
+            continue
+        _add(found, Reading(toks, factor, "normalised", source))
+        corrected = tuple(index.correct(t) or t for t in toks)
+        if corrected != toks:
+            _add(found, Reading(corrected, factor * SPELLING_FACTOR, "fuzzy", source))
+    for rewrite, cost, is_abbreviation in _rules.REWRITES:
+        for reading in list(found.values()):
+            new = rewrite(reading.toks)
+            if new and new != reading.toks:
+                method = "abbreviation" if is_abbreviation and reading.method == "normalised" else reading.method
+                _add(found, Reading(new, reading.factor * cost, method, reading.source))
+    return sorted(found.values(), key=lambda r: (-r.factor, r.toks))[:MAX_READINGS]
+
+
+def _add(found: dict[tuple[str, ...], Reading], reading: Reading) -> None:
+    old = found.get(reading.toks)
+    if old is None or reading.factor > old.factor:
+        found[reading.toks] = reading
+
+
+def rank(name: str, *, top: int) -> list[Hit]:
+    """Ranked hits for a free-text name (best first, one per term)."""
+    index = get_index()
+    text = " ".join(str(name).split())
+    if not text:
+        return []
+    sourced: list[tuple[str, Hit]] = [("whole", h) for h in index.exact(text)]
+    all_readings = readings(index, text)
+    if not all_readings and not sourced:
+        return []
+    for reading in all_readings:
+        sourced.extend((reading.source, h) for h in index.lookup(reading))
+    # Fuzzy hits never outrank a lookup hit: a rule-based reading beats token overlap.
+    best_lookup = max((h.confidence for _, h in sourced), default=0.0)
+    cap = best_lookup * 0.95 if best_lookup else 1.0
+    for reading in all_readings[:FUZZY_READINGS]:
+        for hit in index.fuzzy(reading, limit=FUZZY_LIMIT):
+            sourced.append((reading.source, Hit(hit.cl_id, min(hit.confidence, cap), hit.method)))
+    ranked = _merge(h for _, h in sourced)
+    specific = _bracket_refinement(index, sourced, ranked)
+    if specific is not None:
+        ranked = [specific] + [h for h in ranked if h.cl_id != specific.cl_id]
+    return ranked[:top]
+
+
+def _merge(hits) -> list[Hit]:
+    merged: dict[str, Hit] = {}
+    for hit in hits:
+        if hit.cl_id not in merged or hit.confidence > merged[hit.cl_id].confidence:
+            merged[hit.cl_id] = hit
+    return sorted(merged.values(), key=lambda h: (-h.confidence, h.cl_id))
+
+
+def _bracket_refinement(index: Index, sourced: list[tuple[str, Hit]], ranked: list[Hit]) -> Hit | None:
+    """In "epithelial cell (goblet)" the bracket names a subtype of the outside: prefer it.
+
+    Applies when a bracket reading maps, by rules rather than token overlap, to a strict
+    descendant of the best hit; the subtype inherits the outside's confidence.
+    """
+    if not ranked:
+        return None
+    base = ranked[0]
+    specific = _merge(h for src, h in sourced if src in ("inside", "combined") and h.method != "fuzzy")
+    for hit in specific:
+        if hit.confidence < 0.6:
+            break
+        if hit.cl_id != base.cl_id and base.cl_id in index.onto.terms[hit.cl_id].ancestors:
+            return Hit(hit.cl_id, max(hit.confidence, base.confidence * BRACKET_FACTOR), hit.method)
+    return None

@@ -1,0 +1,77 @@
+"""The Anthropic Messages adapter.
+
+Wire format: ``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``
+headers; the system prompt is a top-level field and ``max_tokens`` is required. Structured
+output uses a forced tool whose ``input_schema`` is the model's schema; the answer is the
+``tool_use`` block's input. A server that refuses tools gets JSON-in-prompt from then on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..models import Message
+from . import structured
+from .base import CompletionRequest
+from .http import HttpProvider, usage_from
+from .structured import RawReply
+
+__all__ = ["ANTHROPIC_VERSION", "AnthropicProvider"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+
+
+class AnthropicProvider(HttpProvider):
+    """Claude models through the Messages API (or a server that imitates it)."""
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if self._api_key:
+            headers["x-api-key"] = self._api_key
+        return headers
+
+    @property
+    def endpoint(self) -> str:
+        base = self.config.base_url or ""
+        return f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+
+    def build_body(
+        self, request: CompletionRequest, messages: list[Message], system: str | None, *, native: bool
+    ) -> dict[str, Any]:
+        # The Messages API has no "system" role: such messages join the top-level system field.
+        systems = [system] if system else []
+        systems += [m.content for m in messages if m.role == "system"]
+        wire = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "messages": wire,
+        }
+        if systems:
+            body["system"] = "\n\n".join(systems)
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if native and request.schema is not None:
+            name = structured.schema_name(request.schema)
+            description = (request.schema.__doc__ or "").strip() or f"Record the answer as a {name}."
+            body["tools"] = [
+                {"name": name, "description": description, "input_schema": structured.strict_schema(request.schema)}
+            ]
+            body["tool_choice"] = {"type": "tool", "name": name}
+        return body
+
+    def read_reply(self, data: dict[str, Any], latency: float) -> RawReply:
+        blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
+        tool_inputs = [b.get("input") for b in blocks if b.get("type") == "tool_use"]
+        texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
+        tool_input = tool_inputs[0] if tool_inputs else None
+        return RawReply(
+            text=json.dumps(tool_input) if tool_input is not None else "".join(texts),
+            usage=usage_from(data, "input_tokens", "output_tokens"),
+            latency_s=latency,
+            model=str(data.get("model") or self.config.model),
+            truncated=data.get("stop_reason") == "max_tokens",
+            data=tool_input,
+        )

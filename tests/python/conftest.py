@@ -1,0 +1,28 @@
+"""Shared test set-up: no test may reach a non-local host, and no real key leaks into a test."""
+
+from __future__ import annotations
+
+import pytest
+
+from cassia.providers import clear_api_keys
+from cassia.providers.registry import CUSTOM_KEY_ENV, key_env_vars
+from cassia.testing import FakeLLMServer
+
+pytest_plugins = ["cassia.testing.guard", "pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _no_user_keys(monkeypatch):
+    """Tests see only the keys they set: none from the developer's shell or earlier tests."""
+    for var in {*key_env_vars().values(), CUSTOM_KEY_ENV} - {None}:
+        monkeypatch.delenv(var, raising=False)
+    clear_api_keys()
+    yield
+    clear_api_keys()
+
+
+@pytest.fixture()
+def fake_server():
+    """A fresh fake LLM server on 127.0.0.1 for one test."""
+    with FakeLLMServer() as server:
+        yield server

@@ -1,0 +1,105 @@
+test_that("loading the package imports no Python and builds nothing", {
+  skip_if_not_installed("callr")
+  loaded <- callr::r(function() {
+    library(CASSIA)
+    c(python_started = reticulate::py_available(initialize = FALSE),
+      venv_made = dir.exists(CASSIA:::cassia_default_venv()))
+  }, env = c(callr::rcmd_safe_env(), R_USER_DATA_DIR = tempfile()))
+  expect_false(loaded[["python_started"]])
+  expect_false(loaded[["venv_made"]])
+})
+
+test_that("engine candidates follow the documented order", {
+  withr::local_options(cassia.python = "/opt/custom/bin/python")
+  withr::local_envvar(RETICULATE_PYTHON = "/opt/reticulate/bin/python")
+  candidates <- CASSIA:::cassia_python_candidates()
+  sources <- vapply(candidates, `[[`, "", "source")
+  expect_identical(sources[1:2], c("options(cassia.python)", "RETICULATE_PYTHON"))
+  expect_identical(candidates[[1]]$path, "/opt/custom/bin/python")
+  expect_identical(sources[[length(sources)]], "cassia_install_engine() virtualenv")
+})
+
+test_that("without any engine the error says how to install one", {
+  skip_if_not_installed("callr")
+  err <- callr::r(function() {
+    tryCatch({
+      CASSIA::runCASSIA_batch(CASSIA::loadExampleMarkers(), provider = "offline")
+      "no error"
+    }, error = function(e) c(class(e)[1], conditionMessage(e)))
+  }, env = c(callr::rcmd_safe_env(), RETICULATE_PYTHON = "", R_USER_DATA_DIR = tempfile()),
+  wd = tempdir())
+  expect_identical(err[[1]], "cassia_engine_missing")
+  expect_match(err[[2]], "cassia_install_engine()", fixed = TRUE)
+  expect_match(err[[2]], "cassia_doctor()", fixed = TRUE)
+})
+
+test_that("cassia_doctor reports the engine and which keys are set, never the keys", {
+  require_engine()
+  secret <- "sk-doctor-test-0123456789abcdef"
+  withr::local_envvar(DEEPSEEK_API_KEY = secret)
+  report <- cassia_doctor()
+  expect_s3_class(report, "data.frame")
+  expect_identical(names(report), c("check", "status", "detail"))
+  engine <- report[report$check == "engine", ]
+  expect_identical(engine$status, "ok")
+  expect_match(engine$detail, "^cassia [0-9]")
+  printed <- paste(capture.output(print(report)), collapse = "\n")
+  expect_false(grepl(secret, printed, fixed = TRUE))
+  expect_false(any(grepl(secret, unlist(report), fixed = TRUE)))
+  expect_match(printed, "key: openai")
+})
+
+test_that("cassia_install_engine refuses a folder that is not a CASSIA checkout", {
+  not_checkout <- tempfile("not-cassia-")
+  dir.create(not_checkout)
+  expect_error(cassia_install_engine(not_checkout, envname = tempfile()), "no pyproject.toml",
+               class = "cassia_InputError")
+  expect_error(cassia_install_engine(""), "pip requirement", class = "cassia_InputError")
+})
+
+test_that("cassia_install_engine creates the virtualenv, pip-installs the checkout with extras, and uses it", {
+  skip_on_os("windows")
+  source_dir <- tempfile("cassia-src-")
+  dir.create(source_dir)
+  writeLines("[project]\nname = \"cassia\"", file.path(source_dir, "pyproject.toml"))
+  # A stand-in interpreter: `-m venv DIR` makes DIR/bin/python (itself), any other call is
+  # logged. The real pip would need the network; what is tested here is what CASSIA asks for.
+  calls <- tempfile("calls-")
+  stub <- tempfile("python-")
+  writeLines(c(
+    "#!/bin/sh",
+    sprintf("echo \"$*\" >> '%s'", calls),
+    "if [ \"$1\" = -m ] && [ \"$2\" = venv ]; then mkdir -p \"$3/bin\" && cp \"$0\" \"$3/bin/python\"; fi",
+    "exit 0"
+  ), stub)
+  Sys.chmod(stub, "0755")
+  envname <- tempfile("cassia-venv-")
+  withr::local_options(cassia.python = NULL)
+
+  python <- suppressMessages(cassia_install_engine(source_dir, envname = envname, python = stub,
+                                                   extras = c("seurat", "scanpy"), pip_args = "--quiet"))
+  expect_identical(python, file.path(envname, "bin", "python"))
+  expect_identical(getOption("cassia.python"), python)
+  logged <- readLines(calls)
+  expect_identical(logged[[1]], paste("-m venv", envname))
+  expect_match(logged[[2]], "^-m pip install --disable-pip-version-check --quiet ")
+  expect_match(logged[[2]], paste0(normalizePath(source_dir), "[seurat,scanpy]"), fixed = TRUE)
+
+  # A second call reuses the virtualenv: only pip runs again.
+  suppressMessages(cassia_install_engine(source_dir, envname = envname, python = stub))
+  expect_length(readLines(calls), 3L)
+})
+
+test_that("a failing pip install is one clear error", {
+  skip_on_os("windows")
+  stub <- tempfile("python-")
+  writeLines(c("#!/bin/sh", "echo 'ERROR: No matching distribution found for cassia' >&2", "exit 1"), stub)
+  Sys.chmod(stub, "0755")
+  envname <- tempfile("cassia-venv-")
+  dir.create(file.path(envname, "bin"), recursive = TRUE)
+  file.copy(stub, file.path(envname, "bin", "python"))
+  Sys.chmod(file.path(envname, "bin", "python"), "0755")
+  withr::local_options(cassia.python = NULL)
+  expect_error(suppressMessages(cassia_install_engine("cassia", envname = envname, python = stub)),
+               "pip install failed \\(exit 1\\).*No matching distribution", class = "cassia_install_error")
+})
