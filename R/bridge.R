@@ -12,17 +12,10 @@
 bridge_request <- function(op, ...) {
   fields <- list(...)
   fields <- fields[!vapply(fields, is.null, logical(1))]
-  # R's API key variables travel with every request: Python copied the environment when it
-  # started and would not see a Sys.setenv() made later.
-  env <- Sys.getenv()
-  keys <- env[grepl("_API_KEY$", names(env))]
-  fields$environment <- if (length(keys)) as.list(keys) else structure(list(), names = character(0))
-  request <- jsonlite::toJSON(c(list(op = op), fields), auto_unbox = TRUE, null = "null",
-                              na = "null", digits = NA, force = TRUE)
-  bridge <- cassia_engine()
-  answer <- tryCatch(
-    reticulate::py_to_r(bridge$handle(as.character(request))),
-    error = function(err) cassia_abort(python_error_message(err), class = "cassia_python_error")
+  request <- c(list(op = op), fields)
+  answer <- switch(bridge_transport(),
+    reticulate = send_reticulate(request),
+    subprocess = send_subprocess(request)
   )
   decoded <- jsonlite::fromJSON(answer, simplifyVector = FALSE)
   if (!isTRUE(decoded$ok)) {
@@ -32,28 +25,63 @@ bridge_request <- function(op, ...) {
   decoded$result
 }
 
+#' How requests reach the engine
+#'
+#' `"reticulate"` (default): the engine runs inside this R process. `"subprocess"`: each
+#' request starts the engine's Python in a child process. Subprocess is chosen automatically
+#' when R itself runs inside Python (rpy2), where reticulate 1.28 crashes on R's garbage
+#' collection; set `options(cassia.bridge = "subprocess")` to choose it anywhere.
+#' @noRd
+bridge_transport <- function() {
+  chosen <- getOption("cassia.bridge")
+  if (!is.null(chosen)) {
+    if (!identical(chosen, "reticulate") && !identical(chosen, "subprocess")) {
+      cassia_abort("options(cassia.bridge) must be \"reticulate\" or \"subprocess\".", class = "cassia_InputError")
+    }
+    return(chosen)
+  }
+  if (identical(commandArgs()[1], "rpy2")) "subprocess" else "reticulate"
+}
+
+request_json <- function(request) {
+  as.character(jsonlite::toJSON(request, auto_unbox = TRUE, null = "null", na = "null", digits = NA,
+                                force = TRUE))
+}
+
+send_reticulate <- function(request) {
+  # R's API key variables travel with every request: Python copied the environment when it
+  # started and would not see a Sys.setenv() made later.
+  env <- Sys.getenv()
+  keys <- env[grepl("_API_KEY$", names(env))]
+  request$environment <- if (length(keys)) as.list(keys) else structure(list(), names = character(0))
+  cassia_engine()
+  # The request crosses as base64 text inside a Python expression: no Python object is
+  # created on the R side, and any request text is a safe literal.
+  encoded <- gsub("[\r\n]", "", jsonlite::base64_enc(enc2utf8(request_json(request))))
+  code <- sprintf("__import__('cassia.rbridge', fromlist=['handle_base64']).handle_base64('%s')", encoded)
+  tryCatch(
+    reticulate::py_eval(code, convert = TRUE),
+    error = function(err) cassia_abort(python_error_message(err), class = "cassia_python_error")
+  )
+}
+
 #' Encode a data frame for the engine
 #'
-#' Factors become strings, `NA`/`NaN` become null, numbers keep full precision; infinite values
-#' (FindAllMarkers writes `Inf` fold changes) travel in a side list because JSON has no Inf.
+#' Factors become strings and `NA`/`NaN` become null. Doubles travel as text with 17
+#' significant digits (jsonlite stops at 15, and JSON has no Inf), so every value, including
+#' FindAllMarkers' `Inf` fold changes, arrives exactly as it was.
 #' @noRd
 bridge_table <- function(df) {
   if (!is.data.frame(df)) cassia_abort("internal: bridge_table() needs a data frame")
   df <- as.data.frame(df, stringsAsFactors = FALSE)
-  infinite <- list()
-  for (name in names(df)) {
+  doubles <- names(df)[vapply(df, is.double, logical(1))]
+  for (name in doubles) {
     col <- df[[name]]
-    if (is.double(col) && any(is.infinite(col))) {
-      infinite[[name]] <- list(positive = which(col == Inf) - 1L, negative = which(col == -Inf) - 1L)
-      col[is.infinite(col)] <- NA
-      df[[name]] <- col
-    }
+    df[[name]] <- ifelse(is.na(col), NA_character_, sprintf("%.17g", col))
   }
   columns <- jsonlite::toJSON(df, dataframe = "columns", na = "null", digits = NA,
                               factor = "string", rownames = FALSE)
-  # An empty list must still be a JSON object, not [].
-  list(columns = jsonlite::unbox(as.character(columns)),
-       infinite = if (length(infinite)) infinite else structure(list(), names = character(0)))
+  list(columns = jsonlite::unbox(as.character(columns)), doubles = I(doubles))
 }
 
 #' Decode a table the engine sent back ({columns, types, data}) into a typed data frame

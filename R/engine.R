@@ -54,16 +54,20 @@ cassia_engine_missing <- function(detail) {
   ), class = "cassia_engine_missing")
 }
 
-#' Load the engine bridge module, once per session
+#' Make sure the engine can be reached, once per session
 #'
-#' Returns the Python module `cassia.rbridge` (converting = FALSE so every value crosses as
-#' JSON text, whatever the NumPy/pandas versions).
+#' Starts Python through reticulate (the first candidate interpreter) and checks that it can
+#' import `cassia.rbridge`. No Python object is kept on the R side: requests go through
+#' `reticulate::py_eval()` with text in and text out (see bridge.R), so no R finalizer ever
+#' has to touch Python. That matters when R itself runs inside Python (rpy2), where R's
+#' garbage collector runs without Python's GIL.
+#' @return The interpreter in use: a list with `path` and `source`.
 #' @noRd
 cassia_engine <- function() {
-  if (!is.null(.cassia_state$bridge)) return(.cassia_state$bridge)
+  if (isTRUE(.cassia_state$ready)) return(invisible(.cassia_state$python))
   if (reticulate::py_available(initialize = FALSE)) {
     # Python already runs in this session (reticulate cannot switch interpreters): use it.
-    python <- list(path = reticulate::py_config()$python, source = "already initialised by reticulate")
+    python <- list(path = reticulate::py_config()$python, source = "already running in this R session")
   } else {
     python <- cassia_find_python()
     if (is.null(python)) cassia_engine_missing("no Python interpreter was found")
@@ -73,16 +77,16 @@ cassia_engine <- function() {
                                                           conditionMessage(err)))
     )
   }
-  bridge <- tryCatch(
-    reticulate::import("cassia.rbridge", convert = FALSE),
+  tryCatch(
+    reticulate::py_eval("__import__('importlib').import_module('cassia.rbridge').__name__", convert = TRUE),
     error = function(err) {
       cassia_engine_missing(paste0("Python ", python$path, " (", python$source,
                                    ") cannot import cassia.rbridge: ", python_error_message(err)))
     }
   )
-  .cassia_state$bridge <- bridge
   .cassia_state$python <- python
-  bridge
+  .cassia_state$ready <- TRUE
+  invisible(python)
 }
 
 # The message of a Python exception caught by reticulate, without the traceback.
@@ -103,4 +107,23 @@ cassia_abort <- function(message, class = NULL) {
     list(message = message, call = NULL)
   )
   stop(cond)
+}
+
+# Run `code` with the Python's own library folder first on LD_LIBRARY_PATH. R puts its
+# library folders (which hold the system's libpython) on LD_LIBRARY_PATH, and that variable
+# beats the RUNPATH of a pyenv/python.org interpreter: a Python started from R would then load
+# the wrong libpython and fail on modules such as _ssl. Used for every Python child process.
+with_python_libpath <- function(python, code) {
+  if (.Platform$OS.type == "windows") return(force(code))
+  libdir <- tryCatch(
+    suppressWarnings(system2(python, c("-c", shQuote("import sysconfig; print(sysconfig.get_config_var('LIBDIR') or '')")),
+                             stdout = TRUE, stderr = FALSE)),
+    error = function(e) character(0)
+  )
+  libdir <- if (length(libdir)) trimws(libdir[[1]]) else ""
+  if (!nzchar(libdir) || !dir.exists(libdir)) return(force(code))
+  old <- Sys.getenv("LD_LIBRARY_PATH", unset = NA)
+  on.exit(if (is.na(old)) Sys.unsetenv("LD_LIBRARY_PATH") else Sys.setenv(LD_LIBRARY_PATH = old), add = TRUE)
+  Sys.setenv(LD_LIBRARY_PATH = paste(c(libdir, if (!is.na(old) && nzchar(old)) old), collapse = ":"))
+  force(code)
 }

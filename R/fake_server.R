@@ -28,8 +28,10 @@ cassia_fake_server <- function(args = character(0), timeout = 30) {
   # Output goes to files, not pipes: a chatty server must never block on a full pipe.
   out_file <- tempfile("cassia-fake-server-", fileext = ".out")
   err_file <- tempfile("cassia-fake-server-", fileext = ".err")
-  process <- processx::process$new(python, c("-m", "cassia.testing.fake_server", "--port", "0", args),
-                                   stdout = out_file, stderr = err_file, cleanup = TRUE)
+  process <- with_python_libpath(python, processx::process$new(
+    python, c("-m", "cassia.testing.fake_server", "--port", "0", args),
+    stdout = out_file, stderr = err_file, cleanup = TRUE
+  ))
   deadline <- Sys.time() + timeout
   url <- NULL
   while (is.null(url) && Sys.time() < deadline) {

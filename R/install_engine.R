@@ -43,11 +43,12 @@ cassia_install_engine <- function(source = "cassia", envname = cassia_default_ve
   if (!file.exists(env_python)) {
     message("Creating a Python virtualenv in ", envname)
     dir.create(dirname(envname), recursive = TRUE, showWarnings = FALSE)
-    run_checked(python, c("-m", "venv", shQuote(envname)), "creating the virtualenv")
+    with_python_libpath(python, run_checked(python, c("-m", "venv", shQuote(envname)), "creating the virtualenv"))
   }
   message("Installing ", requirement, " into ", envname)
-  run_checked(env_python, c("-m", "pip", "install", "--disable-pip-version-check", pip_args, shQuote(requirement)),
-              "pip install")
+  with_python_libpath(env_python, run_checked(
+    env_python, c("-m", "pip", "install", "--disable-pip-version-check", pip_args, shQuote(requirement)), "pip install"
+  ))
   options(cassia.python = env_python)
   if (reticulate::py_available(initialize = FALSE) &&
       !identical(normalizePath(reticulate::py_config()$python), normalizePath(env_python))) {

@@ -193,7 +193,7 @@ def run_annotation_boost(
     from .pipeline import run_sync
 
     cluster = str(cluster)
-    store, manifest = _open_store(run_dir, out_dir)
+    manifest = read_manifest(run_dir) if run_dir is not None else {}
     if previous is None and run_dir is not None:
         previous = _previous_from_run(Path(run_dir), cluster)
     settings = manifest.get("settings", {})
@@ -203,6 +203,7 @@ def run_annotation_boost(
     tissue = tissue or (previous.tissue if previous else None) or settings.get("tissue")
     chosen = _boost_provider(provider, model, api_key=api_key, base_url=base_url, use_cache=use_cache,
                              cache_path=cache_path)
+    store = _open_store(run_dir, out_dir)
     session = ClusterSession(cluster=cluster, markers=list(previous.markers) if previous and previous.markers
                              else list(cm.genes), species=species, tissue=tissue,
                              additional_info=settings.get("additional_info"), store=store,
@@ -231,11 +232,10 @@ def run_annotation_boost(
     return BoostResult(result=result, details=BoostDetails.model_validate(result.extra["boost"]), run_dir=store.run_dir)
 
 
-def _open_store(run_dir, out_dir) -> tuple[RunStore, dict[str, Any]]:
+def _open_store(run_dir, out_dir) -> RunStore:
     if run_dir is not None:
-        return RunStore(run_dir, resume=True), read_manifest(run_dir)
-    target = out_dir or Path("cassia_out") / datetime.now().strftime("boost-%Y%m%d-%H%M%S")
-    return RunStore(target), {}
+        return RunStore(run_dir, resume=True)
+    return RunStore(out_dir or Path("cassia_out") / datetime.now().strftime("boost-%Y%m%d-%H%M%S"))
 
 
 def _updated_manifest(store: RunStore, manifest: dict, results: list[ClusterResult], provider: Provider, *,
@@ -281,6 +281,11 @@ async def boost_below_threshold(
     threshold = settings.score_threshold
     below = [r for r in results if r.status == "ok" and r.score is not None and r.score.score < threshold]
     todo = [r for r in below if not r.boosted and r.cluster in marker_set]
+    if provider.config.kind == "offline":  # the knowledge-base annotator has no boost loop
+        return results, {"boost": {"status": "skipped", "reason": "the offline annotator cannot run Annotation Boost; "
+                                   "pass boost_provider= to boost", "threshold": threshold,
+                                   "below_threshold": [r.cluster for r in below],
+                                   "boosted": [r.cluster for r in results if r.boosted]}}
     runner = _Runner(store, len(todo), max_workers=settings.max_workers, progress=progress, label="boosting",
                      on_error=lambda base, reason: base.model_copy(update={
                          "error": "; ".join(e for e in (base.error, f"boost failed: {reason}") if e)}))
@@ -304,9 +309,10 @@ async def boost_below_threshold(
     replaced = {r.cluster: r for r in outcomes if r is not None}
     results = [replaced.get(r.cluster, r) for r in results]
     status = "stopped: authentication failed" if runner.auth_error is not None else (
-        "complete" if todo else "nothing to boost")
+        "complete" if todo else "skipped")
     return results, {"boost": {
-        "status": status, "threshold": threshold, "mode": mode, "max_iterations": max_iterations,
+        "status": status, **({} if todo else {"reason": "no cluster needed boosting (none newly below the threshold)"}),
+        "threshold": threshold, "mode": mode, "max_iterations": max_iterations,
         "provider": provider.config.public(),
         "below_threshold": [r.cluster for r in below],
         "boosted": [r.cluster for r in results if r.boosted],

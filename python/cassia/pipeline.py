@@ -202,8 +202,9 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
 
 def _boost_note(results: list[ClusterResult], threshold: float) -> dict:
     low = [r.cluster for r in results if r.score is not None and r.score.score < threshold]
-    return {"boost": {"status": "skipped", "reason": "Annotation Boost is not available in this version",
-                      "threshold": threshold, "below_threshold": low}}
+    return {"boost": {"status": "not run", "reason": "run_score_batch does not boost; use run_annotation_boost",
+                      "threshold": threshold, "below_threshold": low,
+                      "boosted": [r.cluster for r in results if r.boosted]}}
 
 
 def _finish(store: RunStore, results: list[ClusterResult], manifest: dict, *, report: bool) -> RunResult:
@@ -250,7 +251,15 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
     )
     store = RunStore(out_dir or default_out_dir(), resume=resume)
     results = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress)
-    extra = _boost_note(results, score_threshold) if kind == "pipeline" else {}
+    extra: dict = {}
+    if kind == "pipeline":  # Annotation Boost for every ok cluster scored below the threshold
+        from .boost import boost_below_threshold
+
+        try:
+            results, extra = await boost_below_threshold(marker_set, results, settings=settings,
+                                                         provider=stages.boost, store=store, progress=progress)
+        finally:
+            await stages.aclose()
     status = "complete" if all(r.status == "ok" for r in results) else "partial"
     manifest = _manifest(store, kind=kind, settings=settings, stages=stages, markers=marker_set,
                          status=status, results=results, extra=extra)

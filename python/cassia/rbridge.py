@@ -8,19 +8,22 @@ Requests are ``{"op": NAME, ...fields}``; answers are ``{"ok": true, "result": .
 ``{"ok": false, "error": {"type": "InputError", "message": "..."}}``. Errors are answers, not
 exceptions, so R can raise them as plain ``stop()`` messages without a Python traceback.
 
-Tables from R arrive as ``{"columns": "<jsonlite column-oriented JSON>", "infinite": {...}}``
-(infinite values travel apart because JSON has no Inf). Tables to R go as
+Tables from R arrive as ``{"columns": "<jsonlite column-oriented JSON>", "doubles": [names]}``
+(double columns as 17-digit text: jsonlite rounds numbers to 15 digits and JSON has no Inf). Tables to R go as
 ``{"columns": [...], "types": [...], "data": [[...], ...]}`` with one R type per column.
 """
 
 from __future__ import annotations
 
+import argparse
+import base64
 import json
 import math
 import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -28,7 +31,7 @@ import pandas as pd
 from . import __version__
 from .errors import CassiaError, InputError, redact
 
-__all__ = ["frame_from_r", "frame_to_r", "handle"]
+__all__ = ["frame_from_r", "frame_to_r", "handle", "handle_base64"]
 
 # Run verbs R may call, by the name the R functions send.
 _RUN_VERBS = {"batch": "run_batch", "pipeline": "run_pipeline", "score_batch": "run_score_batch"}
@@ -51,23 +54,17 @@ SUMMARY_TYPES = {
 
 
 def frame_from_r(table: dict[str, Any]) -> pd.DataFrame:
-    """Rebuild the data frame R encoded with ``jsonlite::toJSON(dataframe = "columns")``."""
+    """Rebuild the data frame R encoded with ``jsonlite::toJSON(dataframe = "columns")``.
+
+    Columns listed in ``doubles`` arrive as text with 17 significant digits ("Inf" included)
+    and become floats again, exactly.
+    """
     columns = json.loads(table["columns"])
     if isinstance(columns, list):  # jsonlite writes a zero-column data frame as []
         columns = {}
-    frame = pd.DataFrame(columns)
-    for name, where in (table.get("infinite") or {}).items():
-        column = frame[name].astype(float)
-        column.iloc[list(_as_list(where.get("positive")))] = math.inf
-        column.iloc[list(_as_list(where.get("negative")))] = -math.inf
-        frame[name] = column
-    return frame
-
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
+    for name in table.get("doubles") or []:
+        columns[name] = [math.nan if v is None else float(v) for v in columns[name]]
+    return pd.DataFrame(columns)
 
 
 def _r_type(series: pd.Series) -> str:
@@ -217,6 +214,13 @@ def handle(request_json: str) -> str:
     """Carry out one request from R; always returns a JSON answer (errors included)."""
     try:
         request = json.loads(request_json)
+    except ValueError as err:
+        return _error_answer("InputError", f"the R bridge sent a request that is not JSON: {err}")
+    return _handle(request)
+
+
+def _handle(request: dict[str, Any]) -> str:
+    try:
         _sync_key_environment(request.pop("environment", None))
         op = _OPS.get(request.get("op"))
         if op is None:
@@ -229,5 +233,44 @@ def handle(request_json: str) -> str:
         return _error_answer(type(err).__name__, message)
 
 
+def handle_base64(request_base64: str) -> str:
+    """:func:`handle` for a request sent as base64 of its UTF-8 JSON (how R sends it: the
+    text can then sit in a Python expression as a plain literal)."""
+    try:
+        request_json = base64.b64decode(request_base64).decode("utf-8")
+    except (ValueError, UnicodeDecodeError) as err:
+        return _error_answer("InputError", f"the R bridge sent an undecodable request: {err}")
+    return handle(request_json)
+
+
 def _error_answer(kind: str, message: str) -> str:
     return json.dumps({"ok": False, "error": {"type": kind, "message": redact(message)}})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cassia.rbridge --request FILE --answer FILE``: the R package's subprocess transport.
+
+    Keys are not in the request file; R passes them in ``CASSIA_BRIDGE_SECRETS`` (JSON with
+    ``api_key`` and/or ``options.api_key``), which is removed from the environment on arrival.
+    """
+    parser = argparse.ArgumentParser(prog="python -m cassia.rbridge", description=main.__doc__)
+    parser.add_argument("--request", required=True, type=Path, help="JSON request written by the R package")
+    parser.add_argument("--answer", required=True, type=Path, help="where to write the JSON answer")
+    args = parser.parse_args(argv)
+    secrets = json.loads(os.environ.pop("CASSIA_BRIDGE_SECRETS", None) or "{}")
+    try:
+        request = json.loads(args.request.read_text(encoding="utf-8"))
+    except ValueError as err:
+        answer = _error_answer("InputError", f"the R bridge sent a request that is not JSON: {err}")
+    else:
+        if "api_key" in secrets:
+            request["api_key"] = secrets["api_key"]
+        if "options.api_key" in secrets:
+            request.setdefault("options", {})["api_key"] = secrets["options.api_key"]
+        answer = _handle(request)
+    args.answer.write_text(answer, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,7 @@ MARKERS = pd.DataFrame({
     "pct.2": [0.1] * 8,
 })
 
-PASS = {"cell_type": "T cell", "cited_genes": ["CD3D", "CD3E"], "consistent": True, "concerns": [], "feedback": "Sound."}
+PASS = {"cell_type": "T cell", "cited_genes": [], "consistent": True, "concerns": [], "feedback": "Sound."}
 FAIL = {"cell_type": "T cell", "cited_genes": ["CD3D"], "consistent": False,
         "concerns": ["IL7R alone cannot decide the subtype"], "feedback": "Weigh CD2 and IL7R together."}
 FORMATTED = {"main_cell_type": "T cell", "sub_cell_types": ["naive thymus-derived CD4-positive, alpha-beta T cell",
@@ -40,8 +40,8 @@ def scripted(**per_task):
 
 def run(provider, tmp_path, *, pipeline=True, **kwargs):
     runner = cassia.run_pipeline if pipeline else cassia.run_batch
-    return runner(MARKERS, tissue="blood", species="human", provider=provider, out_dir=tmp_path / "run",
-                  progress=False, use_cache=False, **kwargs)
+    options = {"tissue": "blood", "species": "human", "progress": False, "use_cache": False, **kwargs}
+    return runner(MARKERS, provider=provider, out_dir=tmp_path / "run", **options)
 
 
 def by_cluster(result):
@@ -88,7 +88,7 @@ def test_never_passing_review_ends_in_diagnosis(tmp_path):
 
 
 def test_invented_gene_fails_validation_even_when_model_says_consistent(tmp_path):
-    invented = {**PASS, "cited_genes": ["CD3D", "FOXP3"]}
+    invented = {**PASS, "cited_genes": ["CD3D", "FOXP3"]}  # FOXP3 is not among the markers
     provider = scripted(validator=[invented, PASS])
     result = run(provider, tmp_path, clusters=["t"])
     first = result.results[0].validation[0]

@@ -218,3 +218,13 @@ def test_processed_table_problems(tmp_path):
     assert "cannot recognise" in error_of(one_column)
     long_dup = pd.DataFrame({"cluster": ["a", "a"], "gene": ["CD3E", "CD3E"]})
     assert "duplicated (cluster, gene)" in error_of(long_dup)
+    unquoted = tmp_path / "unquoted.csv"
+    unquoted.write_text("cluster,markers\n0,CD3E,CD8A\n1,LYZ,CD14\n")
+    assert "put each comma-separated gene list in quotes" in error_of(unquoted)
+
+
+def test_r_na_gene_name_in_a_text_file(tmp_path):
+    path = tmp_path / "na.csv"
+    path.write_text("p_val,avg_log2FC,pct.1,pct.2,p_val_adj,cluster,gene\n"
+                    "1e-9,2,0.5,0.1,1e-5,0,CD3E\n1e-9,2,0.5,0.1,1e-5,0,NA\n")
+    assert "1 row(s) of" in error_of(path) and "no gene name (first at row 2)" in error_of(path)

@@ -126,11 +126,16 @@ test_that("the Seurat path works against an OpenAI-compatible server and with a 
   url <- fake_server_url()
   skip_if_not_installed("Seurat")
   object <- pbmc()
-  out <- annotate_clusters(object, provider = url, cluster_col = "groups", out_dir = run_dir(),
+  object$cell_group <- paste("group", as.character(SeuratObject::Idents(object)))
+  SeuratObject::Idents(object) <- "one identity for all"  # proves cluster_col, not Idents(), is used
+  out <- annotate_clusters(object, provider = url, cluster_col = "cell_group", out_dir = run_dir(),
                            progress = FALSE, use_cache = FALSE, prefix = "fake_")
   expect_false(anyNA(out$fake_general_celltype))
-  expect_identical(SeuratObject::Tool(out, slot = "CASSIA")$cluster_col, "groups")
-  expect_setequal(SeuratObject::Misc(out, slot = "CASSIA")[[1]]$clusters_annotated, unique(object$groups))
+  expect_identical(levels(SeuratObject::Idents(out)), "one identity for all")  # the object's Idents are kept
+  record <- SeuratObject::Tool(out, slot = "CASSIA")
+  expect_identical(record$cluster_col, "cell_group")
+  expect_setequal(record$clusters_annotated, c("group 0", "group 1", "group 2"))
+  expect_match(record$providers$annotator$base_url, "^http://127\\.0\\.0\\.1")
 })
 
 test_that("runCASSIA_pipeline accepts a Seurat object and returns the markers it computed", {

@@ -42,7 +42,8 @@ def _example(**example: Any) -> ConfigDict:
 
 class GeneCheck(BaseModel):
     hypothesis: str = Field(description="The cell type or state this check tests.")
-    genes: list[str] = Field(description=f"Gene symbols to look up in the cluster's full table (at most {MAX_GENES_PER_CHECK}).")
+    genes: list[str] = Field(
+        description=f"Gene symbols to look up in the cluster's full table (at most {MAX_GENES_PER_CHECK}).")
     rationale: str = Field(description="What these genes would show if the hypothesis were right.")
 
 
@@ -153,7 +154,8 @@ def _last_reasoning(previous: ClusterResult) -> str:
     return text if len(text) <= PREVIOUS_REASONING_CHARS else text[:PREVIOUS_REASONING_CHARS] + " [...]"
 
 
-def _start_message(session: ClusterSession, previous: ClusterResult, *, table_size: int, details: BoostDetails) -> Message:
+def _start_message(session: ClusterSession, previous: ClusterResult, *, table_size: int,
+                   details: BoostDetails) -> Message:
     score: ScorerOutput | None = previous.score
     return Message(role="user", content=render(
         "boost_start.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
@@ -181,7 +183,8 @@ def _answer_checks(details: BoostDetails, index: GeneIndex, checks: list[GeneChe
     limit = 1 if details.mode == "depth" else MAX_HYPOTHESES
     if len(usable) > limit:
         skipped = [c.hypothesis for c in usable[limit:]]
-        notes.append(f"Only {limit} hypothesis per turn is checked in {details.mode}-first mode; "
+        what = "one hypothesis" if limit == 1 else f"{limit} hypotheses"
+        notes.append(f"Only {what} per turn can be checked in {details.mode}-first mode; "
                      f"not checked this turn: {'; '.join(skipped)}.")
         usable = usable[:limit]
     answered = []
@@ -221,7 +224,8 @@ async def run_boost(
             )
             step = completion.parsed
             details.iterations = round_number
-            conversation.append(Message(role="assistant", content=json.dumps(step.model_dump(mode="json"), indent=2)))
+            reply = json.dumps(step.model_dump(mode="json"), ensure_ascii=False)
+            conversation.append(Message(role="assistant", content=reply))
             _record_verdicts(details, step.verdicts, round_number)
             if final or step.action == "conclude":
                 details.converged = not final
@@ -256,7 +260,8 @@ async def boost_cluster(
     store, the boost page is written and linked via ``extra["pages"]``.
     """
     if mode not in MODES:
-        raise InputError(f"mode must be 'breadth' (several hypotheses per turn) or 'depth' (one at a time), not {mode!r}.")
+        raise InputError(f"mode must be 'breadth' (several hypotheses per turn) or 'depth' (one at a time), "
+                         f"not {mode!r}.")
     if max_iterations < 1:
         raise InputError(f"max_iterations must be at least 1 (got {max_iterations}).")
     previous = previous_result or ClusterResult(cluster=session.cluster, status="ok", markers=list(session.markers),

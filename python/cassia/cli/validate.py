@@ -96,7 +96,7 @@ def render(report: dict) -> str:
     short = [c["cluster"] for c in report["clusters"] if 0 < c["selected"] < report["n_genes"]]
     if short:
         lines.append("")
-        lines.append(f"note: fewer than {report['n_genes']} genes pass the filters in: {', '.join(short)}")
+        lines.append(f"note: fewer than {report['n_genes']} genes selected for: {', '.join(short)}")
     lines.extend(f"note: {note}" for note in report["notes"])
     lines.append("")
     lines.append("usable: yes" if report["usable"] else

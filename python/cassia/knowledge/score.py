@@ -111,12 +111,14 @@ def rank_cell_types(
     positive score, best first (all of them when ``top`` is None).
     """
     kb = kb or load_knowledge_base()
-    ranked = normalise_genes(genes, kb)
+    ranked = normalise_genes(genes)
     index = _index_for(kb, normalise_species(species))
     canonical_tissue = kb.resolve_tissue(tissue)
     present: dict[str, tuple[str, int]] = {}
     for key, rank, original in ranked:
-        for symbol in index.lookup.get(key, ()):
+        # the symbol as given first, then its current name if it is an outdated one (SDPR -> CAVIN2)
+        symbols = index.lookup.get(key) or index.lookup.get(kb.symbol_aliases.get(key, "").upper(), ())
+        for symbol in symbols:
             present.setdefault(symbol, (original, rank))
 
     composite: dict[str, float] = {}
@@ -125,10 +127,11 @@ def rank_cell_types(
     own: dict[str, float] = {}
     for name in index.order:
         prof = index.profiles[name]
-        hits, total = [], 0.0
+        hits, total, used = [], 0.0, set()
         for symbol, imp in prof.markers:
-            if symbol in present:
+            if symbol in present and present[symbol][0] not in used:
                 gene, rank = present[symbol]
+                used.add(gene)  # one input gene counts once per type (mouse orthologs can overlap)
                 hits.append(MarkerHit(gene, symbol, rank, name))
                 total += rank_weight(rank) * imp * index.specificity[symbol]
         own[name] = total / prof.norm
@@ -175,11 +178,10 @@ def rank_cell_types(
     return with_margins if top is None else with_margins[:top]
 
 
-def normalise_genes(genes: Sequence[str] | str, kb: KnowledgeBase) -> list[tuple[str, int, str]]:
-    """(match key, 1-based rank, original symbol) for each distinct gene, in the given order.
+def normalise_genes(genes: Sequence[str] | str) -> list[tuple[str, int, str]]:
+    """(upper-cased key, 1-based rank, original symbol) for each distinct gene, in the given order.
 
-    Accepts a list or a comma/whitespace separated string. Matching is case-insensitive and maps
-    outdated symbols (e.g. SDPR -> CAVIN2) to the ones the knowledge base uses.
+    Accepts a list or a comma/whitespace separated string; matching is case-insensitive.
     """
     if isinstance(genes, str):
         genes = [g for g in genes.replace(",", " ").split()]
@@ -192,7 +194,6 @@ def normalise_genes(genes: Sequence[str] | str, kb: KnowledgeBase) -> list[tuple
         if not original:
             continue
         key = original.upper()
-        key = kb.symbol_aliases.get(key, key).upper()
         if key in seen:
             continue
         seen.add(key)

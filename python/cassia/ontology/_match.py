@@ -2,9 +2,10 @@
 
 A name is turned into several *readings* (the name as written, without brackets, each
 bracketed part, each part of "A / B", and the rewrites of ``_rules``), each with a confidence
-factor. Every reading is looked up exactly (label, synonym, normalised order-free key); if none
-hits, the readings are scored against all labels and synonyms with an IDF-weighted token
-overlap. Confidences are products of fixed per-method levels and the reading factors.
+factor. Every reading is looked up by key (normalised label or synonym, in order or as a bag
+of words); the best readings are also scored against all labels and synonyms by IDF-weighted
+token overlap ("fuzzy"), capped below the best key hit so rules always beat overlap.
+A confidence is a fixed level for the kind of hit times the factors of the reading.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ from ._text import STOP_WORDS, bag_key, key, plain, strip_brackets, tokens
 # Confidence of a hit on each kind of index entry (before reading factors).
 LEVEL_LABEL, LEVEL_SYNONYM, LEVEL_ACRONYM = 1.0, 0.97, 0.9
 LEVEL_KEY, LEVEL_BAG, LEVEL_KEY_SYNONYM = 0.95, 0.93, 0.94
-FUZZY_SCALE = 0.9  # a perfect fuzzy score still ranks below any normalised hit
+FUZZY_SCALE = 0.95  # confidence of a perfect token overlap (all words shared, nothing extra)
+FUZZY_CAP = 0.95  # fuzzy hits stay below this share of the best key hit
 PART_FACTOR = 0.9  # mapping one part of "A / B" says less than mapping the whole name
 BRACKET_FACTOR = 0.98  # "X (abbreviation)" -> "X"
-INSIDE_FACTOR = 0.9  # "X (Y)" -> "Y"
+INSIDE_FACTOR = 0.85  # "X (Y)" -> "Y"
 SPELLING_FACTOR = 0.92  # an unknown word replaced by a close ontology word
 WHOLE_OF_LIST_FACTOR = 0.9  # "A / B" read as one name
 AMBIGUOUS_FACTOR = 0.9  # two unrelated terms share the normalised key
 HEAD_MISS_FACTOR = 0.7  # fuzzy candidate lacks the query's head noun
+UNION_RECALL, UNION_BLEND = True, 1.0
 COMPOUND_CREDIT = 0.7  # share of a word's weight earned when it ends a longer word
 # Words that distinguish little between terms in fuzzy scoring ("alpha-beta", "positive").
 SOFT_WORDS = {"positive": 0.3, "alphabeta": 0.3, "human": 0.2, "mouse": 0.2,
@@ -63,7 +66,7 @@ class Index:
         self.onto = onto
         self.plain: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
         self.keys: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        self.entries: list[tuple[str, frozenset[str], str]] = []  # (cl_id, token set, head)
+        self.entries: list[tuple[str, frozenset[str]]] = []  # (cl_id, token set) for fuzzy
         df: dict[str, set[str]] = defaultdict(set)
         for term in onto.terms.values():
             if term.deprecated or not term.label:
@@ -73,25 +76,32 @@ class Index:
                 acronym = not is_label and len(name) <= 5 and name.upper() == name
                 level = LEVEL_LABEL if is_label else (LEVEL_ACRONYM if acronym else LEVEL_SYNONYM)
                 self.plain[plain(name)].append((term.cl_id, level, "exact" if is_label else "synonym"))
-                outside, _ = strip_brackets(name)
-                for text, cut in ((name, 1.0), (outside, BRACKET_FACTOR)):
+                outside, inside = strip_brackets(name)
+                variants = [(name, 1.0)] + ([(outside, BRACKET_FACTOR)] if inside else [])
+                for text, cut in variants:
                     toks = tokens(text)
                     if not toks:
                         continue
                     seq_level = LEVEL_KEY if is_label else LEVEL_KEY_SYNONYM
                     self.keys["k:" + key(toks)].append((term.cl_id, seq_level * cut))
                     self.keys["b:" + bag_key(toks)].append((term.cl_id, LEVEL_BAG * cut))
-                    self.entries.append((term.cl_id, frozenset(toks), _head(toks)))
+                    self.entries.append((term.cl_id, frozenset(toks)))
                     for tok in toks:
                         df[tok].add(term.cl_id)
-        n_terms = len({cl_id for cl_id, _, _ in self.entries})
+        n_terms = len({cl_id for cl_id, _ in self.entries})
         self.idf = {t: math.log((n_terms + 1) / (len(ids) + 1)) + 0.1 for t, ids in df.items()}
         self.max_idf = max(self.idf.values())
         self.postings: dict[str, list[int]] = defaultdict(list)
-        for i, (_, toks, _) in enumerate(self.entries):
+        for i, (_, toks) in enumerate(self.entries):
             for tok in toks:
                 self.postings[tok].append(i)
         self.vocab = sorted(self.idf)
+        self.term_tokens: dict[str, set[str]] = defaultdict(set)
+        self.term_entries: dict[str, set[int]] = defaultdict(set)
+        for i, (cl_id, toks) in enumerate(self.entries):
+            self.term_tokens[cl_id] |= toks
+            self.term_entries[cl_id].add(i)
+        self.entry_weight = [sum(self.weight(t) for t in toks - STOP_WORDS) for _, toks in self.entries]
         self.build_seconds = time.perf_counter() - start
 
     def weight(self, tok: str) -> float:
@@ -116,25 +126,60 @@ class Index:
         return self._best([(c, lvl, reading.method) for c, lvl in found], reading.factor)
 
     def fuzzy(self, reading: Reading, limit: int) -> list[Hit]:
+        """Entries scored by IDF-weighted Dice overlap with the reading's words."""
         query = set(reading.toks) - STOP_WORDS
         informative = [t for t in query if t in self.postings and self.idf[t] > 1.0]
         if not informative:
             return []
+        shared: dict[int, float] = defaultdict(float)
+        matched: dict[str, set[int]] = {}
+        for tok in query:
+            if tok in informative or tok not in self.postings:
+                direct = set(self.postings.get(tok, ()))
+                compound = {i for w in self._compounds(tok) for i in self.postings[w]} - direct
+                for i in direct:
+                    shared[i] += self.weight(tok)
+                for i in compound:
+                    shared[i] += COMPOUND_CREDIT * self.weight(tok)
+                matched[tok] = direct | compound
+        for tok in query.difference(matched):  # common words: only counted on candidates
+            for i in shared:
+                if tok in self.entries[i][1]:
+                    shared[i] += self.weight(tok)
         head = _head(reading.toks)
         q_weight = sum(self.weight(t) for t in query)
+        # Recall is measured against all of a term's names together (people blend a label with
+        # a synonym: "alveolar type II pneumocyte"), precision against its closest single name.
+        best_entry: dict[str, tuple[float, int]] = {}
+        for i, common in shared.items():
+            cl_id = self.entries[i][0]
+            precision = common / self.entry_weight[i] if self.entry_weight[i] else 0.0
+            dice = 2 * common / (q_weight + self.entry_weight[i])
+            if cl_id not in best_entry or dice > best_entry[cl_id][0]:
+                best_entry[cl_id] = (dice, i)
         scores: dict[str, float] = {}
-        for i in {i for t in informative for i in self.postings[t]}:
-            cl_id, toks, _ = self.entries[i]
-            shared = sum(self.weight(t) for t in query & toks)
-            shared += sum(COMPOUND_CREDIT * self.weight(t) for t in query - toks if _in_compound(t, toks))
-            t_weight = sum(self.weight(t) for t in toks - STOP_WORDS)
-            score = 2 * shared / (q_weight + t_weight)
-            if head and head not in toks and not _in_compound(head, toks):
+        for cl_id, (dice, i) in best_entry.items():
+            score = dice
+            if UNION_RECALL:
+                names = self.term_tokens[cl_id]
+                recall = sum(self.weight(t) * (1.0 if t in names else COMPOUND_CREDIT if any(
+                    w in names for w in self._compounds(t)) else 0.0) for t in query) / q_weight
+                precision = shared[i] / self.entry_weight[i]
+                union_f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+                score = max(dice, UNION_BLEND * union_f1 + (1 - UNION_BLEND) * dice)
+            if head and head in matched and not (matched[head] & self.term_entries[cl_id]):
                 score *= HEAD_MISS_FACTOR
-            if score > scores.get(cl_id, 0.0):
-                scores[cl_id] = score
+            scores[cl_id] = score
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [Hit(c, FUZZY_SCALE * s * reading.factor, "fuzzy") for c, s in ranked]
+
+    @lru_cache(maxsize=4096)
+    def _compounds(self, word: str) -> tuple[str, ...]:
+        """Ontology words that end with ``word`` ("interneuron" for "neuron")."""
+        if len(word) < 5:
+            return ()
+        return tuple(w for w in self.vocab if len(w) > len(word) and w.endswith(word)
+                     and not w.startswith(_NEGATING_PREFIXES))
 
     @staticmethod
     def _best(found: list[tuple[str, float, str]], factor: float) -> list[Hit]:
@@ -148,11 +193,6 @@ class Index:
         if sum(h.confidence >= top - 1e-9 for h in best.values()) > 1:
             best = {c: Hit(c, h.confidence * AMBIGUOUS_FACTOR, h.method) for c, h in best.items()}
         return list(best.values())
-
-
-def _in_compound(word: str, toks: frozenset[str]) -> bool:
-    """"neuron" inside "interneuron", "myocyte" inside "cardiomyocyte"."""
-    return len(word) >= 5 and any(len(t) > len(word) and t.endswith(word) for t in toks)
 
 
 def _head(toks: tuple[str, ...] | list[str]) -> str:
@@ -178,8 +218,12 @@ def get_index() -> Index:
 
 # -- readings ------------------------------------------------------------------------------
 MAX_READINGS = 160
+MAX_PART_WORDS = 8
 FUZZY_READINGS = 24  # the best-factor readings are also scored fuzzily
 FUZZY_LIMIT = 8
+_EMPTY_WORDS = STOP_WORDS | {"cell"}
+# "unswitched" is not a kind of "switched": no compound credit through a negation.
+_NEGATING_PREFIXES = ("un", "non", "anti", "dis")
 _LIST_SPLIT = re.compile(r"\s*(?:/|;|&|\bor\b|\band\b|\bvs\.?(?=\s))\s*", re.IGNORECASE)
 
 
@@ -188,7 +232,9 @@ def readings(index: Index, name: str) -> list[Reading]:
     if set(tokens(name)) & _rules.NOT_A_TYPE:
         return []
     outside, inside = strip_brackets(name)
-    parts = [p for p in _PART_SPLIT.split(outside) if p.strip()]
+    # Parts longer than a name are prose ("based on the markers, ...") and are not read.
+    parts = _share_head([p.strip() for p in _PART_SPLIT.split(outside)
+                         if p.strip() and len(p.split()) <= MAX_PART_WORDS])
     is_list = len(parts) > 1 and len([p for p in _LIST_SPLIT.split(outside) if p.strip()]) > 1
     seeds: list[tuple[str, float, str]] = [(name, WHOLE_OF_LIST_FACTOR if is_list else 1.0, "whole")]
     if inside:
@@ -211,10 +257,18 @@ def readings(index: Index, name: str) -> list[Reading]:
     for rewrite, cost, is_abbreviation in _rules.REWRITES:
         for reading in list(found.values()):
             new = rewrite(reading.toks)
-            if new and new != reading.toks:
+            # A rewrite that leaves only "cell" ("proliferating cells") has lost the type.
+            if new and new != reading.toks and not set(new) <= _EMPTY_WORDS:
                 method = "abbreviation" if is_abbreviation and reading.method == "normalised" else reading.method
                 _add(found, Reading(new, reading.factor * cost, method, reading.source))
     return sorted(found.values(), key=lambda r: (-r.factor, r.toks))[:MAX_READINGS]
+
+
+def _share_head(parts: list[str]) -> list[str]:
+    """"parietal and chief cell" -> ["parietal cell", "chief cell"]: the last head is shared."""
+    if len(parts) < 2 or not re.search(r"\bcells?$", parts[-1], re.IGNORECASE):
+        return parts
+    return [p if re.search(r"\bcells?$", p, re.IGNORECASE) else f"{p} cell" for p in parts[:-1]] + parts[-1:]
 
 
 def _add(found: dict[tuple[str, ...], Reading], reading: Reading) -> None:
@@ -237,7 +291,7 @@ def rank(name: str, *, top: int) -> list[Hit]:
         sourced.extend((reading.source, h) for h in index.lookup(reading))
     # Fuzzy hits never outrank a lookup hit: a rule-based reading beats token overlap.
     best_lookup = max((h.confidence for _, h in sourced), default=0.0)
-    cap = best_lookup * 0.95 if best_lookup else 1.0
+    cap = best_lookup * FUZZY_CAP if best_lookup else 1.0
     for reading in all_readings[:FUZZY_READINGS]:
         for hit in index.fuzzy(reading, limit=FUZZY_LIMIT):
             sourced.append((reading.source, Hit(hit.cl_id, min(hit.confidence, cap), hit.method)))
@@ -259,13 +313,18 @@ def _merge(hits) -> list[Hit]:
 def _bracket_refinement(index: Index, sourced: list[tuple[str, Hit]], ranked: list[Hit]) -> Hit | None:
     """In "epithelial cell (goblet)" the bracket names a subtype of the outside: prefer it.
 
-    Applies when a bracket reading maps, by rules rather than token overlap, to a strict
-    descendant of the best hit; the subtype inherits the outside's confidence.
+    Applies when, by rules rather than token overlap, the bracket and outside read together
+    ("squamous epithelial cell" from "epithelial cell (squamous)") name a term, or the bracket
+    alone names a strict descendant of the best hit. The subtype keeps the better confidence.
     """
     if not ranked:
         return None
     base = ranked[0]
-    specific = _merge(h for src, h in sourced if src in ("inside", "combined") and h.method != "fuzzy")
+    combined = _merge(h for src, h in sourced if src == "combined" and h.method != "fuzzy")
+    if combined and combined[0].confidence >= 0.8 and combined[0].cl_id != base.cl_id:
+        hit = combined[0]
+        return Hit(hit.cl_id, max(hit.confidence, base.confidence * BRACKET_FACTOR), hit.method)
+    specific = _merge(h for src, h in sourced if src == "inside" and h.method != "fuzzy")
     for hit in specific:
         if hit.confidence < 0.6:
             break

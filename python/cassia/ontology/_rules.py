@@ -3,12 +3,15 @@
 Written from general single-cell vocabulary (not from any benchmark file). Each rewrite makes
 another *reading* of a name; ``_match`` looks every reading up in the ontology index and keeps
 the most confident hit, so a rewrite only ever adds a chance to match.
-Everything here is in normalised token form (see ``_text.tokens``).
+Rewrites work on normalised tokens (see ``_text.tokens``); the expansions below are written
+in plain words and normalised the same way when used.
 """
 
 from __future__ import annotations
 
 import re
+
+from ._text import tokens
 
 # Abbreviation -> words. Digits glued to a known abbreviation are kept ("cDC2" -> "conventional
 # dendritic cell 2"; the trailing number may later be dropped by strip_numbering).
@@ -68,6 +71,8 @@ QUALIFIERS = frozenset({
     "putative", "likely", "possible", "probable", "potential", "presumed", "presumptive",
     "reactive", "like", "specialized", "specialised", "human", "mouse", "murine", "normal",
     "healthy", "functional", "classic", "typical", "other", "various", "specific",
+    # where the cell was found, not what it is ("tumor endothelial cell")
+    "tumor", "cancer", "malignant", "benign",
 })
 
 # Words that only say "a group of": dropped at a small cost.
@@ -97,14 +102,14 @@ def expand_abbreviations(toks: Toks) -> Toks:
     out: list[str] = []
     for tok in toks:
         if tok in ABBREVIATIONS:
-            out.extend(ABBREVIATIONS[tok].split())
+            out.extend(tokens(ABBREVIATIONS[tok]))
             continue
         if len(tok) >= 4 and tok[0] in "hm" and tok[1:] in ABBREVIATIONS:
-            out.extend(ABBREVIATIONS[tok[1:]].split())  # species prefix: "hESC", "mESC"
+            out.extend(tokens(ABBREVIATIONS[tok[1:]]))  # species prefix: "hESC", "mESC"
             continue
         glued = re.match(r"^([a-z]+?)([0-9]+)$", tok)
         if glued and glued.group(1) in ABBREVIATIONS and not _CD_MARKER.match(tok):
-            out.extend(ABBREVIATIONS[glued.group(1)].split())
+            out.extend(tokens(ABBREVIATIONS[glued.group(1)]))
             out.append(glued.group(2))
             continue
         out.append(tok)
@@ -120,7 +125,7 @@ def expand_tissue_nouns(toks: Toks) -> Toks:
     for i, tok in enumerate(toks):
         if i and toks[i - 1] in TISSUE_NOUNS and tok == "cell":
             continue  # "immune cell" -> "leukocyte": the expansion brings its own head noun
-        out.extend(TISSUE_NOUNS.get(tok, tok).split())
+        out.extend(tokens(TISSUE_NOUNS[tok]) if tok in TISSUE_NOUNS else [tok])
     return tuple(out)
 
 

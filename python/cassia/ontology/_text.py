@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Greek letters spelled out, as the Cell Ontology writes them ("alpha-beta T cell").
 _GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "κ": "kappa", "λ": "lambda",
@@ -21,6 +22,8 @@ _SPELLING = [
     (re.compile(r"\boesophag"), "esophag"),
     (re.compile(r"\bfoet"), "fet"),
     (re.compile(r"tumour"), "tumor"),
+    (re.compile(r"\bcentre"), "center"),
+    (re.compile(r"\bfibre"), "fiber"),
     (re.compile(r"\bleuco"), "leuko"),
     (re.compile(r"\boestr"), "estr"),
     (re.compile(r"\bmueller\b"), "muller"),
@@ -47,6 +50,8 @@ ORGAN_WORDS = {
     "tubular": "tubule", "ductal": "duct", "vascular": "vessel", "ventricular": "ventricle",
     "atrial": "atrium", "mucosal": "mucosa", "sinusoidal": "sinusoid",
 }
+# Compound words the ontology also spells as two ("cardiac myocyte").
+_WORD_SPLITS = {"cardiomyocyte": ("heart", "myocyte")}
 # Prefixes written joined, hyphenated or spaced ("myoepithelial", "myo-epithelial",
 # "non classical"): always joined to the next word.
 _JOIN_PREFIXES = frozenset({"myo", "extra", "intra", "inter", "neuro", "peri", "multi", "non",
@@ -63,20 +68,33 @@ _NUMBERED = {"type", "group", "class", "stage", "layer", "grade", "subtype", "su
 _MARKER_LEVEL = re.compile(r"^([a-z]+[0-9]+[a-z]?)(bright|dim|high|hi|low|lo|pos|neg)$")
 _TOKEN_ALIAS = {"pos": "positive", "neg": "negative", "hi": "high", "lo": "low"}
 
-STOP_WORDS = frozenset({"of", "the", "a", "an", "in", "and", "or", "from", "to", "for", "with"})
+# Not "a": single letters name cell types ("pancreatic A cell", "B cell").
+STOP_WORDS = frozenset({"of", "the", "an", "in", "and", "or", "from", "to", "for", "with"})
+
+
+_GREEK_PATTERN = re.compile("[" + "".join(_GREEK) + "]")
+_DASHES = re.compile("[\u2010-\u2015\u2212]")
+_POSSESSIVE = re.compile(r"'s\b")
+_NEGATIVE_SIGN = re.compile(r"(?<=[a-z0-9])-(?=\s|$|[,;/)\]])")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _spell_greek(match: re.Match[str]) -> str:
+    before = match.string[match.start() - 1] if match.start() else ""
+    return (" " if before.isalnum() else "") + _GREEK[match.group()] + " "
 
 
 def fold(text: str) -> str:
     """Lower-case, spell out Greek letters and drop accents ("Müller" -> "muller")."""
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).lower()
     # "αβ" -> "alpha beta ", "non-β" -> "non-beta " (no space after a hyphen, so the
     # hyphen is not read as a negative marker sign).
-    text = re.sub("[" + "".join(_GREEK) + "]",
-                  lambda m: ("" if m.start() == 0 or not m.string[m.start() - 1].isalnum() else " ")
-                  + _GREEK[m.group()] + " ", text)
+    text = _GREEK_PATTERN.sub(_spell_greek, text)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = re.sub("[\u2010-\u2015\u2212]", "-", text)
+    text = _DASHES.sub("-", text)
     return text.replace("\u2019", "'")
 
 
@@ -96,6 +114,11 @@ def singular(word: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=16384)
+def _tokens(text: str) -> tuple[str, ...]:
     """Normalised word tokens of a cell type name.
 
     Handles case, accents, Greek letters, "+"/"-" marker signs ("CD8+" -> "cd8 positive",
@@ -104,14 +127,12 @@ def tokens(text: str) -> list[str]:
     adjectives.
     """
     text = fold(text)
-    text = re.sub(r"'s\b", "", text)
-    text = text.replace("_", " ")
-    text = re.sub(r"\+", " positive ", text)
+    text = _POSSESSIVE.sub("", text).replace("_", " ").replace("+", " positive ")
     # A "-" glued to the end of a word, before a separator or the end, is a negative marker sign.
-    text = re.sub(r"(?<=[a-z0-9])-(?=\s|$|[,;/)\]])", " negative ", text)
+    text = _NEGATIVE_SIGN.sub(" negative ", text)
     for pattern, repl in _SPELLING:
         text = pattern.sub(repl, text)
-    raw = re.findall(r"[a-z0-9]+", text)
+    raw = _WORD.findall(text)
     out: list[str] = []
     for word in raw:
         level = _MARKER_LEVEL.match(word)
@@ -120,7 +141,13 @@ def tokens(text: str) -> list[str]:
             part = _TOKEN_ALIAS.get(part, part)
             if part in _ROMAN and out and out[-1] in _NUMBERED:
                 part = _ROMAN[part]
+            if part.isdigit() and out and out[-1] == "layer":
+                out[-1] = "l" + part  # "layer 5" is written "L5" in cortical neuron names
+                continue
             part = singular(part)
+            if part in _WORD_SPLITS:
+                out.extend(_WORD_SPLITS[part])
+                continue
             part = ORGAN_WORDS.get(part, part)
             if out and (out[-1], part) in _CHAIN_PAIRS:
                 out[-1] = _CHAIN_PAIRS[(out[-1], part)]
@@ -129,7 +156,7 @@ def tokens(text: str) -> list[str]:
                 out[-1] = out[-1] + part
                 continue
             out.append(part)
-    return out
+    return tuple(out)
 
 
 def key(toks: list[str] | tuple[str, ...]) -> str:

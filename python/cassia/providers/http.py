@@ -13,6 +13,7 @@ import asyncio
 import email.utils
 import json
 import random
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -55,6 +56,17 @@ async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncIterator[None]:
         yield
     finally:
         await client.aclose()
+
+
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _shared_ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes tens of milliseconds; do it once, not per event loop.
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
 
 
 @dataclass
@@ -108,6 +120,7 @@ class HttpProvider:
             n = self.config.max_concurrency
             client = httpx.AsyncClient(
                 transport=self._transport,
+                verify=_shared_ssl_context() if self._transport is None else True,
                 timeout=httpx.Timeout(self.config.timeout),
                 limits=httpx.Limits(max_connections=max(100, n), max_keepalive_connections=max(20, n)),
             )

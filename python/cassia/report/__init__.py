@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from ..models import ClusterResult
+from ..store import read_manifest, read_results
 from . import view
 from .plot import histogram
 
@@ -59,10 +60,10 @@ def render_report(
     manifest.json). Clusters are listed in natural order of their IDs ("2" before "10").
     """
     run_dir = Path(run_dir)
-    if results is None:
-        results = view.read_results(run_dir)
     if manifest is None:
-        manifest = view.read_manifest(run_dir)
+        manifest = read_manifest(run_dir)
+    if results is None:
+        results = read_results(run_dir)
     ordered = sorted(results, key=lambda r: view.natural_key(r.cluster))
     env = _environment()
 

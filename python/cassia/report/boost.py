@@ -22,7 +22,7 @@ from .view import format_cost, natural_key, safe_link, score_class, threshold_fr
 
 __all__ = ["render_boost_page", "render_subcluster_page"]
 
-_ROLE_LABELS = {"system": "System prompt", "user": "Gene results / instructions", "assistant": "Boost agent"}
+_ROLE_LABELS = {"system": "System prompt", "user": "Request / gene results", "assistant": "Boost agent"}
 _VERDICT_CLASS = {"supported": "ok", "refuted": "failed", "uncertain": "score-mid", "untested": "neutral"}
 
 
@@ -123,7 +123,7 @@ def subcluster_view(results: list[ClusterResult], manifest: dict[str, Any]) -> d
             "sub": info.get("sub_cell_type", ""),
             "key_markers": r.annotation.key_markers if r.annotation else [],
             "reasoning": info.get("reasoning", ""), "group": info.get("group"), "attempts": info.get("attempts"),
-            "consistency": info.get("consistency_note", ""),
+            "consistency": info.get("consistency_note", ""), "before": info.get("before_consistency"),
             "score": score, "score_class": score_class(score, threshold),
             "score_reasoning": r.score.reasoning if r.score else "",
             "markers": r.markers,

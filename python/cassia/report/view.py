@@ -1,23 +1,21 @@
 """Turn a run (results + manifest) into plain view data for the report templates.
 
 Everything here is data: strings, numbers, lists and dicts. Escaping is left to the jinja2
-environment (autoescape on), so nothing in this module builds markup. The small readers and
-:func:`slug` stand in for ``cassia.store`` until it lands; they follow the same contract.
+environment (autoescape on), so nothing in this module builds markup. Reading the run
+directory is :mod:`cassia.store`'s job.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
 
-from ..errors import InputError, redact
+from ..errors import redact
 from ..models import ClusterResult
+from ..store import slug
 
 DEFAULT_THRESHOLD = 75.0
 # Setting names that could hold a credential. "tokens"/"input_tokens" (usage counts) stay visible.
@@ -27,61 +25,6 @@ _KEY_LIKE = re.compile(
 )
 _MAX_SETTING_CHARS = 300
 _ROLE_LABELS = {"system": "System prompt", "user": "User", "assistant": "Assistant"}
-
-
-# ---------------------------------------------------------------- run directory readers
-
-
-def slug(cluster: str) -> str:
-    """A filesystem-safe, stable, collision-free page name for a cluster.
-
-    The readable part alone would merge "a/b" with "a-b" and "1" with "1 ", so a short hash of
-    the raw name is appended.
-    """
-    # Same recipe as cassia.store.slug, so page names match the transcripts folder.
-    readable = re.sub(r"[^a-z0-9]+", "-", str(cluster).lower()).strip("-")[:40] or "cluster"
-    digest = hashlib.sha1(str(cluster).encode("utf-8")).hexdigest()[:6]
-    return f"{readable}-{digest}"
-
-
-def read_results(run_dir: Path) -> list[ClusterResult]:
-    """Results of a run, one per cluster (the last line for a cluster wins).
-
-    A last line that does not parse is a write cut short by a crash and is ignored; a bad line
-    anywhere else means the file is damaged.
-    """
-    path = run_dir / "results.jsonl"
-    if not path.is_file():
-        raise InputError(f"{path} does not exist: point at a run directory written by cassia annotate/pipeline")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    latest: dict[str, ClusterResult] = {}
-    for number, line in enumerate(lines, start=1):
-        try:
-            result = ClusterResult.model_validate_json(line)
-        except ValidationError as err:
-            if number == len(lines):
-                break
-            raise InputError(
-                f"{path} line {number} is not a cluster result ({err.error_count()} problems): "
-                "remove the line and rerun with --resume to redo that cluster"
-            ) from None
-        latest.pop(result.cluster, None)  # re-insert so order follows the latest write
-        latest[result.cluster] = result
-    return list(latest.values())
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The run's manifest.json, or an empty dict when the run has not written one yet."""
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        return {}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path} is not valid JSON ({err.msg}, line {err.lineno}): rerun to rewrite it") from None
-    if not isinstance(manifest, dict):
-        raise InputError(f"{path} should hold a JSON object; rerun to rewrite it")
-    return manifest
 
 
 # ---------------------------------------------------------------- small formatters
@@ -105,6 +48,8 @@ def score_class(score: float | None, threshold: float) -> str:
 def format_cost(cost: float | None) -> str:
     if cost is None:
         return "—"
+    if cost == 0:
+        return "$0.00"
     return f"${cost:.4f}" if cost < 0.01 else f"${cost:.2f}"
 
 

@@ -43,6 +43,12 @@ class FakeRequest:
     headers: dict[str, str]
     body: Any = None
 
+    def __getitem__(self, key: str) -> Any:
+        # Also readable as a dict (request["body"], request["headers"]), e.g. from R via reticulate.
+        if key not in ("method", "path", "headers", "body"):
+            raise KeyError(key)
+        return getattr(self, key)
+
     @property
     def protocol(self) -> str:
         return "anthropic" if self.path.rstrip("/").endswith("/messages") else "openai"
@@ -344,6 +350,7 @@ def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    disable_nagle_algorithm = True  # headers and body go out in two writes; do not stall on ACKs
     fake: FakeLLMServer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)

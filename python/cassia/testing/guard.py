@@ -3,8 +3,8 @@
 Register it from a conftest (``pytest_plugins = ["cassia.testing.guard"]``). Its autouse
 fixture patches ``socket.socket.connect``/``connect_ex``, ``socket.create_connection`` and
 ``socket.getaddrinfo``: loopback addresses, ``localhost`` and Unix sockets pass, anything else
-raises :class:`NetworkBlocked` at once and the test fails at teardown even if the code under
-test caught the error (an HTTP client would turn it into a retried "connection error").
+raises :class:`NetworkBlocked` at once, and the test fails even if the code under test caught
+the error (an HTTP client would turn it into a retried "connection error").
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-__all__ = ["NetworkBlocked", "is_local_host", "no_network"]
+__all__ = ["NetworkBlocked", "is_local_host", "no_network", "pytest_runtest_call"]
 
 
 class NetworkBlocked(OSError):
@@ -81,5 +81,19 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket, "create_connection", create_connection)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     yield attempts
+    _fail_if_any(attempts)  # attempts made by fixtures, after the test body
+
+
+def _fail_if_any(attempts: list[str]) -> None:
     if attempts:
-        pytest.fail("this test tried to reach the network: " + "; ".join(attempts), pytrace=False)
+        found = "; ".join(attempts)
+        attempts.clear()  # report once
+        pytest.fail(f"this test tried to reach the network: {found}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Turn blocked attempts into a failure of the test itself, not only an error at teardown."""
+    result = yield
+    _fail_if_any(getattr(item, "funcargs", {}).get("no_network") or [])
+    return result

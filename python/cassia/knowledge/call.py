@@ -1,0 +1,176 @@
+"""From scored candidates to a call: general type, subtypes, confidence and mixtures.
+
+:func:`call_cell_type` wraps :func:`~cassia.knowledge.score.rank_cell_types` and decides
+
+- the most probable general type (the root of the best candidate's family) and up to three
+  subtypes of that family with their own supporting markers;
+- whether the evidence is strong enough for a call at all: random genes rarely reach two
+  matched markers and a score of ``MIN_SCORE`` (about 1 in 150 random lists of 10-50 genes do),
+  so weaker evidence becomes an explicit "unknown" answer;
+- whether another, unrelated lineage is supported by its own markers almost as well (a likely
+  mixed population or doublet cluster).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .kb import KnowledgeBase, load_knowledge_base, normalise_species
+from .score import Candidate, normalise_genes, rank_cell_types
+
+MIN_SCORE = 0.25  # below this the best candidate is not a call
+MIN_MARKERS = 2  # a call needs at least this many matched markers
+MIXED_RATIO = 0.5  # another family this close to the best one may be mixed in
+MIXED_MAX_SHARED = 0.34  # ... if at most this share of its markers also support the best type
+UNKNOWN = "Unknown"
+
+Confidence = Literal["none", "low", "moderate", "high"]
+
+
+@dataclass(frozen=True)
+class KBCall:
+    """The knowledge base's answer for one marker list."""
+
+    genes: tuple[str, ...]
+    species: str
+    tissue: str | None  # canonical tissue used as prior, None = tissue-blind
+    candidates: tuple[Candidate, ...]
+    best: Candidate | None
+    confidence: Confidence
+    general_type: str | None
+    subtypes: tuple[str, ...]
+    mixed_types: tuple[str, ...]
+    mixed_population: bool
+    margin: float  # best score minus the runner-up's
+    lineage_margin: float  # best score minus the best candidate of another family
+    functional: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def confident(self) -> bool:
+        return self.confidence != "none"
+
+    @property
+    def label(self) -> str:
+        """The call to report: the best candidate, or ``Unknown`` when the evidence is too weak."""
+        return self.best.name if self.best is not None and self.confident else UNKNOWN
+
+    @property
+    def general_label(self) -> str:
+        return self.general_type if self.general_type and self.confident else UNKNOWN
+
+    @property
+    def key_markers(self) -> list[str]:
+        """Input genes that support the call, best-ranked first."""
+        return self.best.matched_genes if self.best is not None else []
+
+    @property
+    def quality(self) -> int:
+        """0-100 strength of the evidence: score, several top-ranked markers, margin, purity."""
+        if self.best is None or not self.confident:
+            return min(20, int(100 * (1 - math.exp(-(self.best.score if self.best else 0) / 0.6))))
+        strength = 1 - math.exp(-self.best.score / 0.6)
+        top_ranked = sum(1 for h in self.best.matched if h.rank <= 10)
+        breadth = min(1.0, 0.55 + 0.15 * top_ranked)
+        separation = min(1.0, 0.6 + 0.8 * self.lineage_margin / self.best.score)
+        value = 100 * strength * breadth * separation
+        if self.mixed_population:
+            value = min(value, 60)
+        return max(0, min(100, round(value)))
+
+
+def call_cell_type(
+    genes: Sequence[str] | str,
+    *,
+    species: str = "human",
+    tissue: str | None = None,
+    top: int = 10,
+    kb: KnowledgeBase | None = None,
+) -> KBCall:
+    """Annotate one ranked marker list from the knowledge base alone (deterministic, offline)."""
+    kb = kb or load_knowledge_base()
+    ranked = normalise_genes(genes)
+    everything = rank_cell_types(genes, species=species, tissue=tissue, top=None, kb=kb)
+    best = everything[0] if everything else None
+    functional = _functional(ranked, kb)
+    base = dict(
+        genes=tuple(original for _, _, original in ranked),
+        species=normalise_species(species),
+        tissue=kb.resolve_tissue(tissue),
+        candidates=tuple(everything[:top]),
+        functional=functional,
+    )
+    if best is None:
+        return KBCall(**base, best=None, confidence="none", general_type=None, subtypes=(), mixed_types=(),
+                      mixed_population=False, margin=0.0, lineage_margin=0.0,
+                      reasons=("no marker of the list is in the knowledge base",))
+
+    family = best.general_type
+    others = _best_per_other_family(everything, family)
+    lineage_margin = best.score - (others[0].score if others else 0.0)
+    subtypes = tuple(c.name for c in everything if c.general_type == family and c.name != family and c.own_score > 0)[:3]
+    mixed = [c for c in others if _supports_mixture(best, c)]
+    mixed_population = any(c.lineage != best.lineage for c in mixed)
+
+    reasons = []
+    if len(best.matched) < MIN_MARKERS:
+        reasons.append(f"only {len(best.matched)} marker of the list supports the best candidate ({best.name})")
+    if best.score < MIN_SCORE:
+        reasons.append(f"the best score {best.score:.2f} is below the {MIN_SCORE} needed for a call")
+    confidence: Confidence
+    if reasons:
+        confidence = "none"
+    elif best.score < 0.5 or lineage_margin < 0.15 * best.score:
+        confidence = "low"
+    elif best.score < 1.0 or mixed_population:
+        confidence = "moderate"
+    else:
+        confidence = "high"
+    if confidence != "none" and lineage_margin < 0.15 * best.score and others:
+        reasons.append(f"{others[0].name} ({others[0].general_type}) scores almost as high: the lineage is ambiguous")
+    if mixed_population:
+        names = ", ".join(f"{c.name} ({', '.join(c.matched_genes[:3])})" for c in mixed if c.lineage != best.lineage)
+        reasons.append(f"an unrelated lineage is also supported by its own markers: {names}")
+    return KBCall(
+        **base,
+        best=best,
+        confidence=confidence,
+        general_type=family,
+        subtypes=subtypes,
+        mixed_types=tuple(c.name for c in mixed),
+        mixed_population=mixed_population,
+        margin=best.margin,
+        lineage_margin=round(lineage_margin, 4),
+        reasons=tuple(reasons),
+    )
+
+
+def _best_per_other_family(candidates: list[Candidate], family: str) -> list[Candidate]:
+    seen, out = {family}, []
+    for c in candidates:
+        if c.general_type not in seen:
+            seen.add(c.general_type)
+            out.append(c)
+    return out
+
+
+def _supports_mixture(best: Candidate, other: Candidate) -> bool:
+    """Is ``other`` strongly supported by markers of its own, not by the best type's markers?"""
+    if other.score < max(MIN_SCORE, MIXED_RATIO * best.score) or len(other.matched) < MIN_MARKERS:
+        return False
+    shared = set(other.matched_genes) & set(best.matched_genes)
+    return len(shared) <= MIXED_MAX_SHARED * len(other.matched)
+
+
+def _functional(ranked: list[tuple[str, int, str]], kb: KnowledgeBase) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Functional programs with at least two genes in the list: {program: ((gene, rank), ...)}."""
+    out = {}
+    for program, members in kb.functional_programs.items():
+        wanted = {m.upper() for m in members}
+        found = tuple((original, rank) for key, rank, original in ranked if key in wanted)
+        if len(found) >= 2:
+            out[program] = found
+    return out
