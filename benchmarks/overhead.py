@@ -9,7 +9,8 @@ concurrency limit, retry wrapper, usage, pricing); the bare side is ``httpx.Asyn
 plus ``response.json()``. Prints calls per second for both, their ratio, and the extra time
 per call. The fake server, not the client, usually limits the rate, so the client's own CPU
 time per call (``time.process_time``) is printed too: that is where framework overhead shows.
-The best of ``--repeats`` runs is kept for each.
+A last line repeats the comparison over ``httpx.MockTransport`` (no sockets, no server): the
+pure cost of the layer. The best of ``--repeats`` runs is kept for each.
 """
 
 from __future__ import annotations
@@ -60,18 +61,23 @@ async def drive(call: Callable[[], Awaitable[object]], calls: int, concurrency: 
     return calls / (time.perf_counter() - started), (time.process_time() - cpu) / calls * 1e6
 
 
-async def cassia_rate(url: str, calls: int, concurrency: int) -> tuple[float, float]:
-    provider = get_provider(url, "bench", max_concurrency=concurrency)
+CANNED = {"model": "bench", "choices": [{"index": 0, "message": {"role": "assistant", "content": "T cell."},
+           "finish_reason": "stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": 2}}
+MOCK = httpx.MockTransport(lambda request: httpx.Response(200, json=CANNED))
+
+
+async def cassia_rate(url: str, calls: int, concurrency: int, transport=None) -> tuple[float, float]:
+    provider = get_provider(url, "bench", max_concurrency=concurrency, transport=transport)
     await drive(lambda: provider.complete(REQUEST), 20, concurrency)  # warm the connections
     rate = await drive(lambda: provider.complete(REQUEST), calls, concurrency)
     await provider.aclose()
     return rate
 
 
-async def bare_rate(url: str, calls: int, concurrency: int) -> tuple[float, float]:
+async def bare_rate(url: str, calls: int, concurrency: int, transport=None) -> tuple[float, float]:
     provider = get_provider(url, "bench")
     body = provider.build_body(REQUEST, REQUEST.messages, REQUEST.system, native=False)  # the same bytes
-    async with httpx.AsyncClient(timeout=120) as client:
+    async with httpx.AsyncClient(timeout=120, transport=transport) as client:
         async def call() -> object:
             response = await client.post(f"{url}/chat/completions", json=body)
             response.raise_for_status()
@@ -91,15 +97,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fake server {url}, {args.calls} calls per run, best of {args.repeats}")
         print(f"{'in flight':>9}  {'bare httpx/s':>12}  {'cassia/s':>9}  {'ratio':>6}  {'extra/call':>10}"
               f"  {'CPU/call bare':>13}  {'CPU/call cassia':>15}")
-        for concurrency in (1, 8):
+        for concurrency, transport in ((1, None), (8, None), (1, MOCK)):
             bare, cassia = (0.0, float("inf")), (0.0, float("inf"))
             for _ in range(args.repeats):  # alternate so drift hurts both sides alike
-                b = asyncio.run(bare_rate(url, args.calls, concurrency))
-                c = asyncio.run(cassia_rate(url, args.calls, concurrency))
+                b = asyncio.run(bare_rate(url, args.calls, concurrency, transport))
+                c = asyncio.run(cassia_rate(url, args.calls, concurrency, transport))
                 bare = (max(bare[0], b[0]), min(bare[1], b[1]))
                 cassia = (max(cassia[0], c[0]), min(cassia[1], c[1]))
             extra_us = (1 / cassia[0] - 1 / bare[0]) * 1e6
-            print(f"{concurrency:>9}  {bare[0]:>12.0f}  {cassia[0]:>9.0f}  {cassia[0] / bare[0]:>6.2f}"
+            label = f"{concurrency}" if transport is None else f"{concurrency} (mock)"
+            print(f"{label:>9}  {bare[0]:>12.0f}  {cassia[0]:>9.0f}  {cassia[0] / bare[0]:>6.2f}"
                   f"  {extra_us:>7.0f} us  {bare[1]:>10.0f} us  {cassia[1]:>12.0f} us")
     return 0
 

@@ -195,3 +195,17 @@ def test_parse_retry_after_forms():
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     later = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 <= parse_retry_after(later) <= 31
+
+
+def test_error_inside_a_200_reply_is_classified_like_its_status():
+    transport, calls = scripted_transport(
+        httpx.Response(200, json={"error": {"code": 502, "message": "upstream overloaded"}}),
+        httpx.Response(200, json=OK),
+    )
+    provider, delays = provider_with(transport)
+    assert asyncio.run(provider.complete(ask())).text == "fine" and len(calls) == 2
+    transport, calls = scripted_transport(httpx.Response(200, json={"error": {"code": 401, "message": "bad key"}}))
+    provider, _ = provider_with(transport)
+    with pytest.raises(AuthError, match="bad key"):
+        asyncio.run(provider.complete(ask()))
+    assert len(calls) == 1

@@ -136,3 +136,19 @@ def test_subclusters_through_the_fake_server(fake_server, tmp_path):
     names = [r.body["response_format"]["json_schema"]["name"] for r in fake_server.requests]
     assert sorted(names) == ["ScorerOutput"] * 6 + ["SubclusterOutput"]
     assert (result.run_dir / "report.html").exists() and (result.run_dir / "subclusters.html").exists()
+
+
+def test_failed_group_call_fails_only_its_subclusters(tmp_path):
+    def reply(request):
+        if request.task == "scorer":
+            return SCORED
+        if request.schema is SubclusterConsistencyOutput:
+            return {"labels": []}
+        ids = list(request.context["subclusters"])
+        return "not json" if "4" in ids else answer(ids)  # every time: the repair fails too
+
+    result = run(ScriptedProvider(reply), tmp_path, group_size=3)
+    frame = result.to_frame().set_index("Cluster ID")
+    assert list(frame["Status"]) == ["ok"] * 3 + ["failed"] * 3
+    assert "ModelOutputError" in frame.loc["4", "Error"]
+    assert frame.loc["0", "Consistency Note"] == "not returned by the consistency pass; label kept"

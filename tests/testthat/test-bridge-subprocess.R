@@ -34,7 +34,7 @@ test_that("the subprocess transport keeps keys out of the request file", {
   request <- paste(readLines(paste0(seen, ".request")), collapse = "")
   expect_false(grepl("sk-option-key|sk-top-key", request))
   expect_match(request, "\"verb\":\"batch\"")
-  secrets <- jsonlite::fromJSON(readLines(paste0(seen, ".secrets")))
+  secrets <- jsonlite::fromJSON(readLines(paste0(seen, ".secrets"), warn = FALSE))
   expect_identical(secrets$api_key, "sk-top-key-0123456789")
   expect_identical(secrets$options.api_key, "sk-option-key-0123456789")
   expect_identical(Sys.getenv("CASSIA_BRIDGE_SECRETS", unset = "unset"), "unset")  # not left behind in R

@@ -54,7 +54,10 @@ class Verdict(BaseModel):
 
 
 class BoostConclusion(BaseModel):
-    annotation: FormatterOutput = Field(description="The revised annotation, in the Formatter's form.")
+    """The revised annotation (in the Formatter's form), how sure, why, and the answer to any question."""
+
+    # no description beside this $ref: some strict schema validators refuse sibling keywords
+    annotation: FormatterOutput
     confidence: Literal["high", "medium", "low"]
     summary: str = Field(description="Why this annotation, in a few sentences citing the checked genes.")
     answer: str = Field(description="The answer to the additional task; an empty string when there is none.")

@@ -139,9 +139,10 @@ def rank_cell_types(
         parent = prof.parent if prof.parent in index.profiles else None
         composite[name] = own[name] + (INHERIT * composite[parent] if parent else 0.0)
         inherited = matched[parent] if parent else ()
-        seen = {h.marker for h in hits}
-        matched[name] = tuple(hits) + tuple(h for h in inherited if h.marker not in seen)
-        negatives[name] = tuple(negs) + (negatives[parent] if parent else ())
+        matched[name] = tuple(hits) + tuple(h for h in inherited if h.gene not in used)
+        own_negs = {h.gene for h in negs}
+        parent_negs = negatives[parent] if parent else ()
+        negatives[name] = tuple(negs) + tuple(h for h in parent_negs if h.gene not in own_negs)
 
     candidates = []
     for name in index.order:

@@ -11,6 +11,7 @@ A confidence is a fixed level for the kind of hit times the factors of the readi
 from __future__ import annotations
 
 import difflib
+import heapq
 import math
 import re
 import threading
@@ -35,7 +36,6 @@ SPELLING_FACTOR = 0.92  # an unknown word replaced by a close ontology word
 WHOLE_OF_LIST_FACTOR = 0.9  # "A / B" read as one name
 AMBIGUOUS_FACTOR = 0.9  # two unrelated terms share the normalised key
 HEAD_MISS_FACTOR = 0.7  # fuzzy candidate lacks the query's head noun
-UNION_RECALL, UNION_BLEND = True, 1.0
 COMPOUND_CREDIT = 0.7  # share of a word's weight earned when it ends a longer word
 # Words that distinguish little between terms in fuzzy scoring ("alpha-beta", "positive").
 SOFT_WORDS = {"positive": 0.3, "alphabeta": 0.3, "human": 0.2, "mouse": 0.2,
@@ -67,6 +67,7 @@ class Index:
         self.plain: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
         self.keys: dict[str, list[tuple[str, float]]] = defaultdict(list)
         self.entries: list[tuple[str, frozenset[str]]] = []  # (cl_id, token set) for fuzzy
+        self.label_tokens: dict[str, frozenset[str]] = {}
         df: dict[str, set[str]] = defaultdict(set)
         for term in onto.terms.values():
             if term.deprecated or not term.label:
@@ -86,6 +87,8 @@ class Index:
                     self.keys["k:" + key(toks)].append((term.cl_id, seq_level * cut))
                     self.keys["b:" + bag_key(toks)].append((term.cl_id, LEVEL_BAG * cut))
                     self.entries.append((term.cl_id, frozenset(toks)))
+                    if is_label and cut == 1.0:
+                        self.label_tokens[term.cl_id] = frozenset(toks)
                     for tok in toks:
                         df[tok].add(term.cl_id)
         n_terms = len({cl_id for cl_id, _ in self.entries})
@@ -96,10 +99,8 @@ class Index:
             for tok in toks:
                 self.postings[tok].append(i)
         self.vocab = sorted(self.idf)
-        self.term_tokens: dict[str, set[str]] = defaultdict(set)
         self.term_entries: dict[str, set[int]] = defaultdict(set)
-        for i, (cl_id, toks) in enumerate(self.entries):
-            self.term_tokens[cl_id] |= toks
+        for i, (cl_id, _) in enumerate(self.entries):
             self.term_entries[cl_id].add(i)
         self.entry_weight = [sum(self.weight(t) for t in toks - STOP_WORDS) for _, toks in self.entries]
         self.build_seconds = time.perf_counter() - start
@@ -128,50 +129,56 @@ class Index:
     def fuzzy(self, reading: Reading, limit: int) -> list[Hit]:
         """Entries scored by IDF-weighted Dice overlap with the reading's words."""
         query = set(reading.toks) - STOP_WORDS
-        informative = [t for t in query if t in self.postings and self.idf[t] > 1.0]
+        informative = {t for t in query if t in self.postings and self.idf[t] > 1.0}
         if not informative:
             return []
+        weights = {t: self.weight(t) for t in query}
         shared: dict[int, float] = defaultdict(float)
         matched: dict[str, set[int]] = {}
         for tok in query:
             if tok in informative or tok not in self.postings:
                 direct = set(self.postings.get(tok, ()))
                 compound = {i for w in self._compounds(tok) for i in self.postings[w]} - direct
+                weight = weights[tok]
                 for i in direct:
-                    shared[i] += self.weight(tok)
+                    shared[i] += weight
                 for i in compound:
-                    shared[i] += COMPOUND_CREDIT * self.weight(tok)
+                    shared[i] += COMPOUND_CREDIT * weight
                 matched[tok] = direct | compound
         for tok in query.difference(matched):  # common words: only counted on candidates
+            weight = weights[tok]
             for i in shared:
                 if tok in self.entries[i][1]:
-                    shared[i] += self.weight(tok)
+                    shared[i] += weight
         head = _head(reading.toks)
-        q_weight = sum(self.weight(t) for t in query)
-        # Recall is measured against all of a term's names together (people blend a label with
-        # a synonym: "alveolar type II pneumocyte"), precision against its closest single name.
+        q_weight = sum(weights.values())
+        # Dice against the closest single name, or better: recall against that name plus the
+        # label (people blend a label with a synonym: "alveolar type II pneumocyte") with the
+        # precision of that name.
         best_entry: dict[str, tuple[float, int]] = {}
         for i, common in shared.items():
             cl_id = self.entries[i][0]
-            precision = common / self.entry_weight[i] if self.entry_weight[i] else 0.0
             dice = 2 * common / (q_weight + self.entry_weight[i])
             if cl_id not in best_entry or dice > best_entry[cl_id][0]:
                 best_entry[cl_id] = (dice, i)
         scores: dict[str, float] = {}
-        for cl_id, (dice, i) in best_entry.items():
-            score = dice
-            if UNION_RECALL:
-                names = self.term_tokens[cl_id]
-                recall = sum(self.weight(t) * (1.0 if t in names else COMPOUND_CREDIT if any(
-                    w in names for w in self._compounds(t)) else 0.0) for t in query) / q_weight
-                precision = shared[i] / self.entry_weight[i]
-                union_f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
-                score = max(dice, UNION_BLEND * union_f1 + (1 - UNION_BLEND) * dice)
+        shortlist = heapq.nlargest(FUZZY_SHORTLIST, best_entry.items(), key=lambda kv: kv[1][0])
+        for cl_id, (dice, i) in shortlist:
+            names = self.label_tokens.get(cl_id, frozenset()) | self.entries[i][1]
+            recall = sum(w * self._credit(t, names) for t, w in weights.items()) / q_weight
+            precision = shared[i] / self.entry_weight[i] if self.entry_weight[i] else 0.0
+            blended = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+            score = max(dice, blended)
             if head and head in matched and not (matched[head] & self.term_entries[cl_id]):
                 score *= HEAD_MISS_FACTOR
             scores[cl_id] = score
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         return [Hit(c, FUZZY_SCALE * s * reading.factor, "fuzzy") for c, s in ranked]
+
+    def _credit(self, word: str, names: frozenset[str]) -> float:
+        if word in names:
+            return 1.0
+        return COMPOUND_CREDIT if any(w in names for w in self._compounds(word)) else 0.0
 
     @lru_cache(maxsize=4096)
     def _compounds(self, word: str) -> tuple[str, ...]:
@@ -221,6 +228,7 @@ MAX_READINGS = 160
 MAX_PART_WORDS = 8
 FUZZY_READINGS = 24  # the best-factor readings are also scored fuzzily
 FUZZY_LIMIT = 8
+FUZZY_SHORTLIST = 60  # terms (best Dice first) whose blended score is worked out
 _EMPTY_WORDS = STOP_WORDS | {"cell"}
 # "unswitched" is not a kind of "switched": no compound credit through a negation.
 _NEGATING_PREFIXES = ("un", "non", "anti", "dis")

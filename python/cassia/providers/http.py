@@ -221,26 +221,31 @@ class HttpProvider:
 
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
-        if 200 <= status < 300:
-            try:
-                data = response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise TransientProviderError(
-                    f"{self._who()} answered HTTP {status} with a body that is not JSON: "
-                    f"{_snippet(response.text)!r}",
-                    status=status,
-                ) from None
-            if not isinstance(data, dict):
-                raise TransientProviderError(f"{self._who()} answered with JSON that is not an object", status=status)
-            return data
-        detail = _error_detail(response)
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if not 200 <= status < 300:
+            self._raise_for_status(status, _error_detail(response), response.headers.get("retry-after"))
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise TransientProviderError(
+                f"{self._who()} answered HTTP {status} with a body that is not JSON: {_snippet(response.text)!r}",
+                status=status,
+            ) from None
+        if not isinstance(data, dict):
+            raise TransientProviderError(f"{self._who()} answered with JSON that is not an object", status=status)
+        error = data.get("error")
+        if error and "choices" not in data and "content" not in data:
+            # Gateways such as OpenRouter may report an upstream failure inside a 200 reply.
+            code = error.get("code") if isinstance(error, dict) else None
+            self._raise_for_status(code if isinstance(code, int) and code >= 400 else 502, _error_text(data), None)
+        return data
+
+    def _raise_for_status(self, status: int, detail: str, retry_after_header: str | None) -> None:
         if status in (401, 403):
             raise AuthError(f"{self._who()} refused the request (HTTP {status}: {detail}). {self._key_hint()}",
                             status=status)
         if status in (408, 429) or status >= 500:  # rate limits, overload, server faults
             raise TransientProviderError(f"{self._who()} answered HTTP {status}: {detail}",
-                                         status=status, retry_after=retry_after)
+                                         status=status, retry_after=parse_retry_after(retry_after_header))
         if status == 404:
             raise ProviderError(
                 f"{self._who()} answered HTTP 404: {detail}. Check the model name and the base URL",
@@ -283,6 +288,10 @@ def _error_detail(response: httpx.Response) -> str:
         data = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _snippet(response.text) or response.reason_phrase
+    return _error_text(data)
+
+
+def _error_text(data: Any) -> str:
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and error.get("message"):
         return _snippet(str(error["message"]))
