@@ -12,6 +12,11 @@ Reported, for rows with one curated ID (old IDs followed to their current replac
 exact ID accuracy, "within 1 step" (same term, parent or child), wrong and unmapped rates.
 Rows with several IDs count as correct when the mapped ID is one of them. Rows the curators
 left unmapped are reported as the share we map anyway (often a term added to CL since).
+
+``--cellmarker`` adds a second, independent check that was not used to tune the rules: the
+cell names of CellMarker 2.0 (``../shared/data/markerdb/cellmarker2.tsv.gz``) with the CL IDs
+its curators attached. Those IDs are often a broad parent ("incisor epithelial stem cell" ->
+"stem cell"), so read its exact figure as a lower bound.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gptcelltype" / "cl_name_map.csv"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DEFAULT_DATA = SHARED / "gptcelltype" / "cl_name_map.csv"
+CELLMARKER = SHARED / "markerdb" / "cellmarker2.tsv.gz"
 
 
 @dataclass
@@ -45,6 +52,22 @@ def load_cases(path: Path) -> list[Case]:
                     gold.append(ontology.current_id(raw))
             cases.append(Case(row["originalname"], gold))
     return cases
+
+
+def load_cellmarker_cases(path: Path = CELLMARKER) -> list[Case]:
+    """One case per distinct CellMarker cell name that carries a live CL ID."""
+    import gzip
+
+    from cassia import ontology
+
+    cases: dict[str, Case] = {}
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            name, raw = (row["cell_name"] or "").strip(), (row["cellontology_id"] or "").strip()
+            if name in cases or not raw.upper().startswith("CL") or not ontology.current_id(raw):
+                continue
+            cases[name] = Case(name, [ontology.current_id(raw)])
+    return list(cases.values())
 
 
 def evaluate(cases: list[Case], *, min_confidence: float = 0.8) -> dict[str, float]:
@@ -92,6 +115,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--min-confidence", type=float, default=0.8)
     parser.add_argument("--show", type=int, default=0, help="print this many misses")
+    parser.add_argument("--cellmarker", action="store_true", help="also score CellMarker 2.0 names")
     args = parser.parse_args()
 
     from cassia import ontology
@@ -113,6 +137,12 @@ def main() -> None:
     print(f"  unmapped        {result['unmapped']:.1%}")
     print(f"rows with several IDs: {result['multi_rows']}, mapped to one of them {result['multi_any']:.1%}")
     print(f"rows curated as NA: {result['na_rows']}, mapped anyway {result['na_mapped']:.1%}")
+
+    if args.cellmarker:
+        extra = evaluate(load_cellmarker_cases(), min_confidence=args.min_confidence)
+        print(f"CellMarker 2.0 names with a CL ID: {extra['single_rows']}: exact {extra['exact']:.1%}, "
+              f"within 1 step {extra['within_1_step']:.1%}, wrong {extra['wrong']:.1%}, "
+              f"unmapped {extra['unmapped']:.1%}")
 
     if args.show:
         shown = 0

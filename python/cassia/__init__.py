@@ -17,8 +17,9 @@ from .errors import (
     ModelOutputError,
     ProviderError,
 )
+from .boost import BoostResult, query_genes, run_annotation_boost
 from .examples import example_markers_path, load_example_markers
-from .markers import MarkerFilters, MarkerSet, load_markers
+from .markers import ClusterMarkers, MarkerFilters, MarkerSet, inspect_markers, load_markers
 from .pipeline import (
     RunResult,
     arun_batch,
@@ -28,17 +29,23 @@ from .pipeline import (
     run_pipeline,
     run_score_batch,
 )
+from .knowledge import call_cell_type, rank_cell_types
 from .providers import get_provider, set_api_key
+from .subcluster import SubclusterResult, arun_subclusters, run_subclusters
 
 # CASSIA-compatible names
 runCASSIA_batch = run_batch
 runCASSIA_pipeline = run_pipeline
 runCASSIA_score_batch = run_score_batch
+runCASSIA_annotationboost = run_annotation_boost
+runCASSIA_subclusters = run_subclusters
 loadmarker = load_example_markers
 
 __all__ = [
     "AuthError",
+    "BoostResult",
     "CassiaError",
+    "ClusterMarkers",
     "ConfigError",
     "InputError",
     "MarkerFilters",
@@ -47,20 +54,30 @@ __all__ = [
     "ModelOutputError",
     "ProviderError",
     "RunResult",
+    "SubclusterResult",
     "__version__",
     "arun_batch",
     "arun_pipeline",
     "arun_score_batch",
+    "arun_subclusters",
+    "call_cell_type",
     "example_markers_path",
     "get_provider",
+    "inspect_markers",
     "load_example_markers",
     "load_markers",
     "loadmarker",
+    "query_genes",
+    "rank_cell_types",
+    "runCASSIA_annotationboost",
     "runCASSIA_batch",
     "runCASSIA_pipeline",
     "runCASSIA_score_batch",
+    "runCASSIA_subclusters",
+    "run_annotation_boost",
     "run_batch",
     "run_pipeline",
     "run_score_batch",
+    "run_subclusters",
     "set_api_key",
 ]

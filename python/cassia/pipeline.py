@@ -62,6 +62,8 @@ class RunSettings:
     check_ontology: bool = True
     max_workers: int = 4
     score_threshold: float = 75
+    boost_iterations: int = 5
+    boost_mode: str = "breadth"
 
     def public(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -236,14 +238,16 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
                 max_workers=4, n_genes=50, ranking="avg_log2FC", additional_info=None, validator_rounds=3,
                 cancer_aware=False, check_ontology=True, use_cache=True, resume=False, progress=True,
                 api_key=None, base_url=None, clusters=None, score_threshold=75, scoring_provider=None,
-                scoring_model=None, boost_provider=None, boost_model=None, report=True,
+                scoring_model=None, boost_provider=None, boost_model=None, boost_iterations=5,
+                boost_mode="breadth", report=True,
                 providers: StageProviders | None = None, cache_path=None) -> RunResult:
     if validator_rounds < 1:
         raise InputError(f"validator_rounds must be at least 1 (got {validator_rounds}).")
     marker_set = _prepare(markers, n_genes=n_genes, ranking=ranking, clusters=clusters)
     settings = RunSettings(tissue=tissue, species=species, additional_info=additional_info, n_genes=n_genes,
                            ranking=ranking, validator_rounds=validator_rounds, cancer_aware=cancer_aware,
-                           check_ontology=check_ontology, max_workers=max_workers, score_threshold=score_threshold)
+                           check_ontology=check_ontology, max_workers=max_workers, score_threshold=score_threshold,
+                           boost_iterations=boost_iterations, boost_mode=boost_mode)
     stages = providers or resolve_stages(
         provider=provider, model=model, api_key=api_key, base_url=base_url,
         scoring_provider=scoring_provider, scoring_model=scoring_model,
@@ -257,7 +261,8 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
 
         try:
             results, extra = await boost_below_threshold(marker_set, results, settings=settings,
-                                                         provider=stages.boost, store=store, progress=progress)
+                                                         provider=stages.boost, store=store, progress=progress,
+                                                         max_iterations=boost_iterations, mode=boost_mode)
         finally:
             await stages.aclose()
     status = "complete" if all(r.status == "ok" for r in results) else "partial"
@@ -279,7 +284,9 @@ def run_pipeline(markers, **kwargs) -> RunResult:
     first vendor with a key set, else offline), ``model``, ``out_dir``, ``max_workers``, ``n_genes``,
     ``ranking``, ``additional_info``, ``validator_rounds``, ``cancer_aware``, ``use_cache``,
     ``resume``, ``progress``, ``api_key``, ``base_url``, ``clusters``, ``score_threshold``,
-    ``scoring_provider``, ``scoring_model``, ``boost_provider``, ``boost_model``, ``report``.
+    ``scoring_provider``, ``scoring_model``, ``boost_provider``, ``boost_model``, ``boost_iterations``
+    (default 5), ``boost_mode`` ("breadth" or "depth"), ``report``. Clusters scored below
+    ``score_threshold`` are boosted and their revised answer replaces the original in the summary.
     """
     return run_sync(lambda: arun_pipeline(markers, **kwargs))
 

@@ -65,9 +65,8 @@ def test_exact_label_and_synonym():
         ("gamma delta T cells", "CL:0000798"),
         ("B lymphocytes", B_CELL),
         ("Hepatocytes", "CL:0000182"),
-        ("alveolar type II pneumocytes", "CL:0002063"),
         ("Effector CD4+ T cells", "CL:0001044"),
-        ("CD14 monocytes", "CL:0002057"),
+        ("CD14 monocytes", "CL:0001054"),
         ("pericyte 1", "CL:0000669"),
         ("epithelial", "CL:0000066"),
     ],
@@ -127,7 +126,7 @@ def test_brackets_abbreviations_and_refinements():
     assert ontology.map_name("T helper 17 (Th17) cell").cl_id == "CL:0000899"
     # the bracket names a subtype of the outside: keep the subtype
     assert ontology.map_name("immune cell (B cells)").cl_id == B_CELL
-    assert ontology.map_name("epithelial cell (ciliated)").cl_id == "CL:0000064"
+    assert ontology.map_name("epithelial cell (ciliated)").cl_id == "CL:0000067"
     assert ontology.map_name("T cell (CD8+)").cl_id == CD8_AB_T
 
 
@@ -136,6 +135,12 @@ def test_lists_map_their_first_type_with_less_confidence():
     assert match.cl_id == "CL:0000451"
     assert match.confidence < ontology.map_name("dendritic cells").confidence
     assert ontology.map_name("parietal and chief cells").cl_id == "CL:0000162"
+
+
+def test_a_label_blended_with_a_synonym_is_a_confident_fuzzy_match():
+    # "pulmonary alveolar type 2 cell" has the synonym "type II pneumocyte"
+    match = ontology.map_name("alveolar type II pneumocytes")
+    assert (match.cl_id, match.method) == ("CL:0002063", "fuzzy")
 
 
 def test_spelling_mistakes_are_fuzzy_matches():

@@ -48,7 +48,7 @@ ABBREVIATIONS: dict[str, str] = {
     "ilc1": "group 1 innate lymphoid cell", "ilc2": "group 2 innate lymphoid cell",
     "ilc3": "group 3 innate lymphoid cell", "pnec": "pulmonary neuroendocrine cell",
     "icc": "interstitial cell of cajal", "iel": "intraepithelial lymphocyte",
-    "gd": "gammadelta", "gdt": "gammadelta t",
+    "gd": "gammadelta", "gdt": "gammadelta t", "mz": "marginal zone",
 }
 # Everyday words for the ontology's terms.
 WORD_SYNONYMS: dict[str, str] = {"cancer": "malignant", "tumor": "malignant"}
@@ -103,6 +103,9 @@ def expand_abbreviations(toks: Toks) -> Toks:
     for tok in toks:
         if tok in ABBREVIATIONS:
             out.extend(tokens(ABBREVIATIONS[tok]))
+            continue
+        if tok.endswith("s") and tok[:-1] in ABBREVIATIONS:  # "ECs", "DCs" (too short to singularise)
+            out.extend(tokens(ABBREVIATIONS[tok[:-1]]))
             continue
         if len(tok) >= 4 and tok[0] in "hm" and tok[1:] in ABBREVIATIONS:
             out.extend(tokens(ABBREVIATIONS[tok[1:]]))  # species prefix: "hESC", "mESC"
