@@ -66,6 +66,7 @@ def test_exact_label_and_synonym():
         ("B lymphocytes", B_CELL),
         ("Hepatocytes", "CL:0000182"),
         ("Effector CD4+ T cells", "CL:0001044"),
+        ("naive CD4+ T cells", "CL:0000895"),  # "naive thymus-derived CD4-positive, ..."
         ("CD14 monocytes", "CL:0001054"),
         ("pericyte 1", "CL:0000669"),
         ("epithelial", "CL:0000066"),

@@ -3,8 +3,8 @@
 Data: ``../shared/data/gptcelltype/cl_name_map.csv`` (Hou & Ji, Nature Methods 2024). The
 floors sit a little below what was measured when they were set (``benchmarks/ontology_mapper.py``
 prints the full figures), so a change that makes the mapper worse fails here.
-Measured with CL v2026-03-26: exact 78.5 %, within one step 82.8 %, wrong 8.1 %, unmapped
-13.3 % of 1,034 single-ID rows; 25.7 % of the 447 rows curated as "no CL term" mapped anyway.
+Measured with CL v2026-03-26: exact 79.4 %, within one step 83.3 %, wrong 7.7 %, unmapped
+12.9 % of 1,034 single-ID rows; 26.6 % of the 447 rows curated as "no CL term" mapped anyway.
 """
 
 from __future__ import annotations
@@ -63,11 +63,11 @@ def test_enough_rows_are_scored(scores):
 
 
 def test_exact_accuracy_floor(scores):
-    assert scores["exact"] >= 0.76, scores
+    assert scores["exact"] >= 0.77, scores
 
 
 def test_within_one_step_floor(scores):
-    assert scores["within_1_step"] >= 0.80, scores
+    assert scores["within_1_step"] >= 0.81, scores
 
 
 def test_no_forced_guesses(scores):

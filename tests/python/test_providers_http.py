@@ -134,10 +134,10 @@ def test_retry_after_header_from_the_fake_server(fake_server):
 
 
 def test_slow_reply_times_out_then_succeeds(fake_server):
-    fake_server.slow_next(1, delay=1.5)
-    provider = get_provider(fake_server.url, "m", timeout=0.3, options=FAST)
+    fake_server.slow_next(1, delay=2.0)
+    provider = get_provider(fake_server.url, "m", timeout=0.5, options=FAST)
     result = asyncio.run(provider.complete(ask()))
-    assert "CD3D" in result.text and len(fake_server.requests) == 2
+    assert "CD3D" in result.text and len(fake_server.requests) >= 2  # more only on a very loaded machine
 
 
 def test_timeout_message_names_the_setting():

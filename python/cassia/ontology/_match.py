@@ -33,6 +33,7 @@ PART_FACTOR = 0.9  # mapping one part of "A / B" says less than mapping the whol
 BRACKET_FACTOR = 0.98  # "X (abbreviation)" -> "X"
 INSIDE_FACTOR = 0.85  # "X (Y)" -> "Y"
 SPELLING_FACTOR = 0.92  # an unknown word replaced by a close ontology word
+ORIGIN_FACTOR = 0.95  # "naive thymus-derived CD4-positive ..." also indexed without "thymus-derived"
 WHOLE_OF_LIST_FACTOR = 0.9  # "A / B" read as one name
 AMBIGUOUS_FACTOR = 0.9  # two unrelated terms share the normalised key
 HEAD_MISS_FACTOR = 0.7  # fuzzy candidate lacks the query's head noun
@@ -40,6 +41,7 @@ COMPOUND_CREDIT = 0.7  # share of a word's weight earned when it ends a longer w
 # Words that distinguish little between terms in fuzzy scoring ("alpha-beta", "positive").
 SOFT_WORDS = {"positive": 0.3, "alphabeta": 0.3, "human": 0.2, "mouse": 0.2,
               "mature": 0.4, "cell": 0.5}
+_ORIGIN = re.compile(r"\b[\w-]+-derived\b", re.IGNORECASE)
 _PART_SPLIT = re.compile(r"\s*(?:/|;|&|,|\bor\b|\band\b|\bvs\.?(?=\s))\s*", re.IGNORECASE)
 
 
@@ -79,6 +81,9 @@ class Index:
                 self.plain[plain(name)].append((term.cl_id, level, "exact" if is_label else "synonym"))
                 outside, inside = strip_brackets(name)
                 variants = [(name, 1.0)] + ([(outside, BRACKET_FACTOR)] if inside else [])
+                no_origin = _ORIGIN.sub(" ", outside)
+                if no_origin != outside:
+                    variants.append((no_origin, ORIGIN_FACTOR))
                 for text, cut in variants:
                     toks = tokens(text)
                     if not toks:
@@ -267,16 +272,19 @@ def readings(index: Index, name: str) -> list[Reading]:
             new = rewrite(reading.toks)
             # A rewrite that leaves only "cell" ("proliferating cells") has lost the type.
             if new and new != reading.toks and not set(new) <= _EMPTY_WORDS:
-                method = "abbreviation" if is_abbreviation and reading.method == "normalised" else reading.method
+                method = reading.method
+                if is_abbreviation and method == "normalised":
+                    method = "abbreviation"
                 _add(found, Reading(new, reading.factor * cost, method, reading.source))
     return sorted(found.values(), key=lambda r: (-r.factor, r.toks))[:MAX_READINGS]
 
 
 def _share_head(parts: list[str]) -> list[str]:
     """"parietal and chief cell" -> ["parietal cell", "chief cell"]: the last head is shared."""
-    if len(parts) < 2 or not re.search(r"\bcells?$", parts[-1], re.IGNORECASE):
+    ends_in_cell = re.compile(r"\bcells?$", re.IGNORECASE)
+    if len(parts) < 2 or not ends_in_cell.search(parts[-1]):
         return parts
-    return [p if re.search(r"\bcells?$", p, re.IGNORECASE) else f"{p} cell" for p in parts[:-1]] + parts[-1:]
+    return [p if ends_in_cell.search(p) else f"{p} cell" for p in parts[:-1]] + parts[-1:]
 
 
 def _add(found: dict[tuple[str, ...], Reading], reading: Reading) -> None:

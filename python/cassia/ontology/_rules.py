@@ -166,7 +166,7 @@ def drop_markers(toks: Toks) -> Toks:
     """"CD34+ hematopoietic stem cell" -> "hematopoietic stem cell" (marker and sign dropped)."""
     out: list[str] = []
     for tok in toks:
-        if tok in _MARKER_STATES and out and (any(c.isdigit() for c in out[-1]) or _CD_MARKER.match(out[-1])):
+        if tok in _MARKER_STATES and out and any(c.isdigit() for c in out[-1]):
             out.pop()
             continue
         out.append(tok)

@@ -2,7 +2,7 @@
 
 The same :func:`tokens` runs on ontology labels/synonyms and on free-text names, so a rule only
 has to make both sides agree (e.g. "renal" and "kidney" both become "kidney"), not be perfect
-English. Query-only rewrites (abbreviations, stripping qualifiers) live in ``_match``.
+English. Query-only rewrites (abbreviations, stripping qualifiers) live in ``_rules``.
 """
 
 from __future__ import annotations
