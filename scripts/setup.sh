@@ -69,7 +69,12 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$VENV/bin/cassia"
   log "engine installed in .venv (pyproject.toml unchanged)"
 else
   log "installing the engine into .venv: pip install -e '.[test,seurat,scanpy]'"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test,seurat,scanpy]"
+  pip_log="$(mktemp -t cassia-pip.XXXXXX)"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[test,seurat,scanpy]" >"$pip_log" 2>&1 || {
+    tail -n 40 "$pip_log" >&2
+    die "pip install failed (full log: $pip_log)"
+  }
+  rm -f "$pip_log"
   echo "$want_stamp" >"$STAMP"
 fi
 

@@ -1,16 +1,22 @@
 """The Python side of the R package's bridge: JSON text in, JSON text out.
 
-The R package ``CASSIA`` calls :func:`handle` through reticulate with one JSON request and gets
-one JSON answer back. Nothing but strings crosses the boundary, so the R side works with any
-NumPy/pandas/reticulate versions (reticulate 1.28 cannot convert NumPy 2 or pandas 3 objects).
+The R package ``CASSIA`` sends one JSON request per call and gets one JSON answer back. Nothing
+but text crosses the boundary, so the R side works with any NumPy/pandas/reticulate versions
+(reticulate 1.28 cannot convert NumPy 2 or pandas 3 objects). Two transports carry the text:
+
+- in process, through reticulate: R evaluates ``handle_base64('<base64 of the request>')``
+  with ``py_eval`` and keeps no Python object (R's garbage collector never touches Python);
+- in a child process: ``python -m cassia.rbridge --request FILE --answer FILE`` (see
+  :func:`main`), used when R itself runs inside Python through rpy2.
 
 Requests are ``{"op": NAME, ...fields}``; answers are ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": {"type": "InputError", "message": "..."}}``. Errors are answers, not
-exceptions, so R can raise them as plain ``stop()`` messages without a Python traceback.
+exceptions, so R raises them as plain ``stop()`` messages without a Python traceback.
 
 Tables from R arrive as ``{"columns": "<jsonlite column-oriented JSON>", "doubles": [names]}``
-(double columns as 17-digit text: jsonlite rounds numbers to 15 digits and JSON has no Inf). Tables to R go as
-``{"columns": [...], "types": [...], "data": [[...], ...]}`` with one R type per column.
+(double columns as 17-digit text: jsonlite rounds numbers to 15 digits and JSON has no Inf).
+Tables to R go as ``{"columns": [...], "types": [...], "data": [[...], ...]}`` with one R type
+per column.
 """
 
 from __future__ import annotations
@@ -34,7 +40,13 @@ from .errors import CassiaError, InputError, redact
 __all__ = ["frame_from_r", "frame_to_r", "handle", "handle_base64"]
 
 # Run verbs R may call, by the name the R functions send.
-_RUN_VERBS = {"batch": "run_batch", "pipeline": "run_pipeline", "score_batch": "run_score_batch"}
+_RUN_VERBS = {
+    "annotationboost": "run_annotation_boost",
+    "batch": "run_batch",
+    "pipeline": "run_pipeline",
+    "score_batch": "run_score_batch",
+    "subclusters": "run_subclusters",
+}
 
 # R types of the summary table's columns, fixed so a column keeps its type even when every
 # value is missing (e.g. Score before scoring, Cost USD for models without a known price).
@@ -48,6 +60,7 @@ SUMMARY_TYPES = {
     "Tokens": "integer",
     "Cost USD": "double",
 }
+SUBCLUSTER_TYPES = {**SUMMARY_TYPES, "Group": "integer", "Attempts": "integer"}
 
 
 # ---------------------------------------------------------------- tables
@@ -141,11 +154,39 @@ def _op_run(request: dict[str, Any]) -> dict[str, Any]:
         if data is None:
             raise InputError("no markers given: pass a FindAllMarkers data frame, a file path or a Seurat object")
         result = function(data, **options)
+    if verb == "annotationboost":
+        return _boost_answer(result)
+    types = SUBCLUSTER_TYPES if verb == "subclusters" else SUMMARY_TYPES
+    return {
+        "run_dir": str(result.run_dir),
+        "summary": frame_to_r(result.to_frame(), types),
+        "manifest": _plain(result.manifest),
+    }
+
+
+def _boost_answer(result: Any) -> dict[str, Any]:
+    """A BoostResult for R: its summary row, run, and what the boost did."""
+    from .store import read_manifest
+
     return {
         "run_dir": str(result.run_dir),
         "summary": frame_to_r(result.to_frame(), SUMMARY_TYPES),
-        "manifest": json.loads(json.dumps(result.manifest, default=str)),
+        "manifest": _plain(read_manifest(result.run_dir)) if result.run_dir is not None else {},
+        "boost": {
+            "status": result.status,
+            "error": result.error,
+            "iterations": result.iterations,
+            "converged": result.converged,
+            "answer": result.answer,
+            "hypotheses": frame_to_r(result.hypotheses_frame()),
+            "genes_checked": frame_to_r(result.genes_frame()),
+        },
     }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy (paths, dates and other objects become strings)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _op_set_api_key(request: dict[str, Any]) -> dict[str, Any]:

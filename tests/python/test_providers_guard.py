@@ -43,6 +43,7 @@ def test_a_test_that_swallows_the_error_still_fails(pytester):
                 pass  # the client turned the block into a ConnectError; the guard still notices
         """
     )
-    result = pytester.runpytest_inprocess("-p", "cassia.testing.guard", "-q")
+    # In a subprocess: an in-process run would unload modules (httpcore) the outer session needs.
+    result = pytester.runpytest_subprocess("-p", "cassia.testing.guard", "-q")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*tried to reach the network*example.org*"])

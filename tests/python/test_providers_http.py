@@ -149,7 +149,7 @@ def test_timeout_message_names_the_setting():
 
 @pytest.mark.parametrize("limit", [1, 3])
 def test_requests_in_flight_never_exceed_the_provider_limit(fake_server, limit):
-    fake_server.latency = 0.05
+    fake_server.latency = 0.1
     provider = get_provider(fake_server.url, "m", max_concurrency=limit)
 
     async def many():

@@ -47,3 +47,56 @@ def test_run_pipeline_from_r_returns_every_cluster(r, tmp_path):
     assert all(0 <= s <= 100 for s in scores)
     assert (out_dir / "summary.csv").is_file()
     assert list(r["cassia_run_dir"](res))[0] == str(out_dir)
+
+
+# ---------------------------------------------------------------- the bridge's Python side alone
+
+def _ask(request: dict) -> dict:
+    import json
+
+    from cassia.rbridge import handle
+
+    return json.loads(handle(json.dumps(request)))
+
+
+def test_bridge_rebuilds_r_tables_exactly_and_types_the_answer():
+    import json
+
+    table = {"columns": json.dumps({"cluster": ["1", "10"], "lfc": ["0.30000000000000004", "Inf"],
+                                    "n": [1, None], "ok": [True, None]}),
+             "doubles": ["lfc"]}
+    answer = _ask({"op": "roundtrip", "table": table})
+    assert answer["ok"] is True
+    result = answer["result"]
+    assert result["columns"] == ["cluster", "lfc", "n", "ok"]
+    assert result["types"] == ["character", "double", "double", "logical"]
+    assert result["data"][1] == [0.1 + 0.2, "Infinity"]
+    assert result["data"][2] == [1.0, None]
+    assert result["data"][3] == [True, None]
+
+
+def test_bridge_errors_are_answers_with_the_engine_message():
+    answer = _ask({"op": "run", "verb": "batch", "markers": {"path": "/no/such/file.csv"},
+                   "options": {"provider": "offline", "progress": False}})
+    assert answer["ok"] is False
+    assert answer["error"]["type"] == "InputError"
+    assert "/no/such/file.csv" in answer["error"]["message"]
+    assert "Traceback" not in answer["error"]["message"]
+    assert _ask({"op": "nope"})["error"]["type"] == "InputError"
+
+
+def test_bridge_subprocess_entry_takes_keys_from_the_environment_not_the_file(tmp_path, monkeypatch):
+    import json
+
+    from cassia import rbridge
+
+    secret = "sk-bridge-secret-0123456789"
+    request = tmp_path / "request.json"
+    answer = tmp_path / "answer.json"
+    request.write_text(json.dumps({"op": "set_api_key", "provider": "deepseek"}), encoding="utf-8")
+    monkeypatch.setenv("CASSIA_BRIDGE_SECRETS", json.dumps({"api_key": secret}))
+    assert rbridge.main(["--request", str(request), "--answer", str(answer)]) == 0
+    result = json.loads(answer.read_text(encoding="utf-8"))
+    assert result == {"ok": True, "result": {"env_var": "DEEPSEEK_API_KEY"}}
+    assert "CASSIA_BRIDGE_SECRETS" not in os.environ  # consumed on arrival
+    assert secret not in answer.read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 from ..errors import CassiaError, InputError
 
-COMMAND_MODULES = ("validate", "run")
+COMMAND_MODULES = ("doctor", "backends", "examples", "validate", "run", "boost", "subcluster")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,14 +29,38 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    for leaf in _leaf_parsers(parser):
+        _add_global_flags(leaf)
     return parser
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser that runs a command (``cassia boost query`` as well as ``cassia report``)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                found.extend(_leaf_parsers(child) or [child])
+    return found
+
+
+def _add_global_flags(parser: argparse.ArgumentParser) -> None:
+    # Also accepted after the command (cassia annotate ... --quiet); SUPPRESS keeps the top-level value.
+    taken = {s for action in parser._actions for s in action.option_strings}
+    if "--quiet" not in taken:
+        parser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                            help="no progress bars or status lines")
+    if "--debug" not in taken:
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                            help="show full tracebacks on errors")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
-        parser.print_help(sys.stderr)
+        # A command group without its sub-command (cassia boost) shows that group's help.
+        (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
         return 2
     try:
         return int(args.handler(args) or 0)

@@ -6,93 +6,151 @@ import argparse
 import sys
 
 from ..markers import load_markers
-
-
-def _add_backend_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--provider", "--backend", dest="provider", default=None,
-                        help="vendor (openai, anthropic, openrouter, deepseek, ollama, vllm, lmstudio), "
-                             "an OpenAI-compatible base URL, or 'offline' (default: the first vendor with "
-                             "a key set, else offline)")
-    parser.add_argument("--model", default=None, help="model name (default: the provider's default)")
-    parser.add_argument("--max-workers", type=int, default=4, help="clusters processed at once (default 4)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
+from .common import add_backend_options, comma_list, positive_int, print_json, result_rows, say, stage_backends
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None:
-    parser.add_argument("--input", required=True, metavar="FILE",
-                        help="marker table: FindAllMarkers CSV/TSV/.rds, scanpy .h5ad, or cluster + genes")
-    parser.add_argument("--tissue", default=None, help="tissue of origin (omit for tissue-blind annotation)")
-    parser.add_argument("--species", default="human", help="species (default human)")
-    parser.add_argument("--additional-info", default=None, help="free-text notes about the dataset")
-    parser.add_argument("--out", default=None, metavar="DIR", help="run directory (default cassia_out/run-<time>)")
-    parser.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
-    parser.add_argument("--n-genes", type=int, default=50, help="top markers per cluster (default 50)")
-    parser.add_argument("--ranking", default="avg_log2FC",
-                        help="rank markers by avg_log2FC (default), p_val_adj, pct_diff or a score column")
-    parser.add_argument("--validator-rounds", type=int, default=3, help="maximum validation rounds (default 3)")
-    parser.add_argument("--cancer-aware", action="store_true", help="distinguish malignant from normal cells")
-    parser.add_argument("--clusters", default=None, help="comma-separated cluster IDs to annotate (default all)")
-    _add_backend_options(parser)
+    data = parser.add_argument_group("input")
+    data.add_argument("--input", required=True, metavar="FILE",
+                      help="marker table: FindAllMarkers CSV/TSV/.rds, scanpy .h5ad, or cluster + genes")
+    data.add_argument("--tissue", default=None, help="tissue of origin (omit for tissue-blind annotation)")
+    data.add_argument("--species", default="human", help="species (default human)")
+    data.add_argument("--additional-info", default=None, metavar="TEXT", help="free-text notes about the dataset")
+    data.add_argument("--n-genes", type=positive_int, default=50, help="top markers per cluster (default 50)")
+    data.add_argument("--ranking", default="avg_log2FC",
+                      help="rank markers by avg_log2FC (default), p_val_adj, pct_diff or a score column")
+    data.add_argument("--clusters", default=None, metavar="A,B", help="comma-separated cluster IDs (default all)")
+    data.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                      help="only the first N clusters (after --clusters); handy for a trial run")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", default=None, metavar="DIR", help="run directory (default cassia_out/run-<time>)")
+    run.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    run.add_argument("--validator-rounds", type=positive_int, default=3, help="maximum validation rounds (default 3)")
+    run.add_argument("--cancer-aware", action="store_true", help="distinguish malignant from normal cells")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the prompts that would be sent (system prompt once, then each cluster's first "
+                          "message) and exit; no backend is called and nothing is written")
+    run.add_argument("--json", action="store_true", help="print a JSON summary (or, with --dry-run, the prompts)")
+    add_backend_options(parser)
     if pipeline:
-        parser.add_argument("--score-threshold", type=float, default=75,
+        stages = parser.add_argument_group("pipeline stages")
+        stages.add_argument("--score-threshold", type=float, default=75,
                             help="clusters scoring below this are boosted (default 75)")
-        parser.add_argument("--scoring-provider", default=None, help="backend for the Scorer (default --provider)")
-        parser.add_argument("--scoring-model", default=None, help="model for the Scorer (default --model)")
+        stages.add_argument("--scoring-provider", default=None, metavar="NAME", help="backend of the Scorer (default --provider)")
+        stages.add_argument("--scoring-model", default=None, help="model of the Scorer (default --model)")
+        stages.add_argument("--boost-provider", default=None, metavar="NAME",
+                            help="backend of Annotation Boost (default --provider)")
+        stages.add_argument("--boost-model", default=None, help="model of Annotation Boost (default --model)")
+        stages.add_argument("--boost-iterations", type=positive_int, default=5, help="boost rounds per cluster (default 5)")
+        stages.add_argument("--no-report", action="store_true", help="do not render report.html")
+
+
+def _selected_markers(args: argparse.Namespace):
+    markers = load_markers(args.input, n_genes=args.n_genes, ranking=args.ranking)
+    clusters = comma_list(args.clusters)
+    if clusters is not None:
+        markers = markers.subset(clusters)
+    if args.limit is not None:
+        markers = markers.subset(markers.cluster_ids()[: args.limit])
+    return markers
+
+
+def _dry_run(args: argparse.Namespace, markers) -> int:
+    from ..agents.preview import preview_prompts
+
+    previews = preview_prompts(markers, species=args.species, tissue=args.tissue,
+                               additional_info=args.additional_info, cancer_aware=args.cancer_aware)
+    if args.json:
+        print_json({"dry_run": True, "clusters": [p.to_dict() for p in previews]})
+        return 0
+    print("=== system prompt (the same for every cluster) ===")
+    print(previews[0].system if previews else "")
+    for preview in previews:
+        print(f"\n=== cluster {preview.cluster} ({len(preview.markers)} markers): first message ===")
+        print(preview.user)
+    say(args, f"dry run: {len(previews)} clusters shown; no backend was called and nothing was written")
+    return 0
 
 
 def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
     from .. import run_batch, run_pipeline
 
+    markers = _selected_markers(args)
+    if args.dry_run:
+        return _dry_run(args, markers)
     kwargs = dict(
         tissue=args.tissue, species=args.species, additional_info=args.additional_info, out_dir=args.out,
         resume=args.resume, n_genes=args.n_genes, ranking=args.ranking, validator_rounds=args.validator_rounds,
-        cancer_aware=args.cancer_aware, provider=args.provider, model=args.model, max_workers=args.max_workers,
-        use_cache=not args.no_cache, progress=not args.quiet,
-        clusters=[c.strip() for c in args.clusters.split(",")] if args.clusters else None,
+        cancer_aware=args.cancer_aware, max_workers=args.max_workers, use_cache=not args.no_cache,
+        progress=not args.quiet,
     )
-    markers = load_markers(args.input, n_genes=args.n_genes, ranking=args.ranking)
     if pipeline:
-        result = run_pipeline(markers, score_threshold=args.score_threshold, scoring_provider=args.scoring_provider,
-                              scoring_model=args.scoring_model, **kwargs)
+        kwargs.update(stage_backends(args, ("scoring", "boost")))
+        result = run_pipeline(markers, score_threshold=args.score_threshold, boost_iterations=args.boost_iterations,
+                              report=not args.no_report, **kwargs)
     else:
+        kwargs.update(stage_backends(args))
         result = run_batch(markers, **kwargs)
-    _print_outcome(result, quiet=args.quiet)
-    return 1 if result.failed and len(result.failed) == len(result.results) else 0
+    _print_outcome(args, result, verb="annotated")
+    return 1 if result.results and len(result.failed) == len(result.results) else 0
 
 
-def _print_outcome(result, *, quiet: bool) -> None:
-    counts = result.manifest.get("counts", {})
-    print(f"{counts.get('ok', 0)} of {counts.get('clusters', 0)} clusters annotated; results in {result.run_dir}")
+def _print_outcome(args: argparse.Namespace, result, *, verb: str) -> None:
+    manifest = result.manifest
+    counts = manifest.get("counts", {})
+    report = result.run_dir / "report.html"
+    if args.json:
+        print_json({"run_dir": str(result.run_dir), "status": manifest.get("status"), "counts": counts,
+                    "usage": manifest.get("usage"), "cost_usd": manifest.get("cost_usd"),
+                    "summary_csv": str(result.run_dir / "summary.csv"),
+                    "report": str(report) if report.exists() else None, "clusters": result_rows(result.results)})
+    else:
+        print(f"{counts.get('ok', 0)} of {counts.get('clusters', 0)} clusters {verb}; results in {result.run_dir}")
+        if report.exists() and not args.quiet:
+            print(f"report: {report}")
     for failed in result.failed:
         print(f"  failed: {failed.cluster}: {failed.error}", file=sys.stderr)
-    if not quiet and (result.run_dir / "report.html").exists():
-        print(f"report: {result.run_dir / 'report.html'}")
 
 
 def _score(args: argparse.Namespace) -> int:
     from .. import run_score_batch
 
-    result = run_score_batch(args.run, provider=args.provider, model=args.model, max_workers=args.max_workers,
-                             use_cache=not args.no_cache, progress=not args.quiet, rescore=args.rescore)
-    _print_outcome(result, quiet=args.quiet)
-    return 0
+    backends = stage_backends(args)
+    result = run_score_batch(args.run, provider=backends["provider"], model=args.model, max_workers=args.max_workers,
+                             use_cache=not args.no_cache, progress=not args.quiet, rescore=args.rescore,
+                             report=not args.no_report)
+    _print_outcome(args, result, verb="in the run")
+    scored = [r for r in result.results if r.score is not None]
+    if not args.json:
+        print(f"{len(scored)} clusters scored")
+    unscored = [r for r in result.results if r.status == "ok" and r.score is None]
+    return 1 if unscored and not scored else 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from ..report import render_report
+    from ..store import read_manifest
 
-    print(f"report: {render_report(args.run)}")
+    read_manifest(args.run)  # a clear InputError when the folder is not a run
+    path = render_report(args.run)
+    if args.json:
+        print_json({"report": str(path)})
+    else:
+        print(f"report: {path}")
     return 0
 
 
 def register(subparsers) -> None:
-    annotate = subparsers.add_parser("annotate", help="annotate every cluster (Annotator, Validator, Formatter)",
-                                     description="Annotate every cluster of a marker table.")
+    annotate = subparsers.add_parser(
+        "annotate", help="annotate every cluster (Annotator, Validator, Formatter)",
+        description="Annotate every cluster of a marker table and write a run directory "
+                    "(manifest.json, results.jsonl, transcripts/, summary.csv).")
     _add_run_options(annotate, pipeline=False)
     annotate.set_defaults(handler=lambda a: _run(a, pipeline=False))
 
-    pipeline = subparsers.add_parser("pipeline", help="annotate, score, boost and report",
-                                     description="Annotate, score and report every cluster of a marker table.")
+    pipeline = subparsers.add_parser(
+        "pipeline", help="annotate, score, boost low scorers and report",
+        description="Annotate, score, boost clusters scoring below the threshold, and render report.html.")
     _add_run_options(pipeline, pipeline=True)
     pipeline.set_defaults(handler=lambda a: _run(a, pipeline=True))
 
@@ -100,10 +158,14 @@ def register(subparsers) -> None:
                                   description="Score annotated clusters of an existing run (those not scored yet).")
     score.add_argument("run", metavar="RUN_DIR")
     score.add_argument("--rescore", action="store_true", help="score every cluster again")
-    _add_backend_options(score)
+    score.add_argument("--no-report", action="store_true", help="do not re-render report.html")
+    score.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_backend_options(score)
     score.set_defaults(handler=_score)
 
     report = subparsers.add_parser("report", help="re-render the HTML report of a run directory",
-                                   description="Re-render report.html from a run directory.")
+                                   description="Re-render report.html (and the cluster pages) from a run directory.")
     report.add_argument("run", metavar="RUN_DIR")
+    report.add_argument("--json", action="store_true", help="print the report path as JSON")
     report.set_defaults(handler=_report)
+

@@ -41,7 +41,8 @@ __all__ = [
 
 _HTTP_BACKENDS = {"openai": OpenAICompatProvider, "anthropic": AnthropicProvider}
 # Backends without HTTP, imported only when asked for; each is built as Class(config).
-_LAZY_BACKENDS = {"offline": "cassia.providers.offline:OfflineProvider"}
+_LAZY_BACKENDS = {"offline": "cassia.providers.offline:OfflineProvider",
+                  "cli": "cassia.providers.agent_cli:from_config"}
 
 
 def get_provider(
@@ -55,13 +56,18 @@ def get_provider(
     max_concurrency: int | None = None,
     max_retries: int | None = None,
     options: dict[str, Any] | None = None,
+    command: str | None = None,
 ) -> Provider:
     """A ready provider for a vendor name, an OpenAI-compatible base URL, a config, or "offline".
 
     The key comes from ``api_key``, else :func:`set_api_key`, else the vendor's environment
     variable (``CASSIA_API_KEY`` for custom URLs); servers on localhost need none. ``options``
     tunes the HTTP layer (e.g. ``{"backoff_base": 0.01}``) and is recorded in the config.
+    Local agent CLIs: ``"claude-cli"``, ``"codex-cli"``, ``"cursor-agent"`` and ``"shell"``
+    (``command=`` its template, e.g. ``"mytool --in {prompt_file} --out {output_file}"``).
     """
+    if command is not None:
+        options = {**(options or {}), "command": command}
     config = resolve_config(
         provider,
         model,

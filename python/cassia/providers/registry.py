@@ -61,6 +61,12 @@ VENDORS: dict[str, Vendor] = {
         Vendor("vllm", "openai", "http://localhost:8000/v1", CUSTOM_KEY_ENV, CUSTOM_MODEL),
         Vendor("lmstudio", "openai", "http://localhost:1234/v1", CUSTOM_KEY_ENV, CUSTOM_MODEL),
         Vendor("offline", "offline", None, None, "cassia-kb"),
+        # Local agent CLIs (cassia.providers.agent_cli): the tool's own login, so no key variable;
+        # model "default" leaves the tool's configured model.
+        Vendor("claude-cli", "cli", None, None, "default"),
+        Vendor("codex-cli", "cli", None, None, "default"),
+        Vendor("cursor-agent", "cli", None, None, "default"),
+        Vendor("shell", "cli", None, None, "default"),
     )
 }
 

@@ -143,8 +143,7 @@ class FakeLLMServer:
         if self._httpd is not None:
             return self
         handler = type("Handler", (_Handler,), {"fake": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
-        httpd.daemon_threads = True
+        httpd = _Server(("127.0.0.1", self._port), handler)
         self._httpd = httpd
         # A short poll interval keeps stop() quick (shutdown waits for the next poll).
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -346,6 +345,17 @@ def _json_object(text: str) -> dict[str, Any] | None:
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Answer:
     return _Answer(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout) closes its socket mid-reply: expected, not worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

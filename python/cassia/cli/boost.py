@@ -1,0 +1,254 @@
+"""``cassia boost query|run|auto``: Annotation Boost from the command line.
+
+``query`` looks genes up in a cluster's full marker table (no model). ``run`` re-examines one
+cluster, inside a run directory or on its own. ``auto`` picks the clusters of a run most worth
+a second look (low score first, then possibly mixed, then not validated), boosts up to K of
+them one after the other, and writes ``boost/boost_summary.csv`` and ``boost/index.html`` under
+the run (plus the refreshed summary and report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AuthError, CassiaError
+from .common import add_backend_options, build_backend, comma_list, main_backend, positive_int, print_json, say
+
+SUMMARY_NAME = "boost_summary.csv"
+INDEX_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Annotation Boost: {{ run }}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}.failed{color:#a00}</style>
+</head><body>
+<h1>Annotation Boost</h1>
+<p>Run <code>{{ run }}</code>: {{ rows|length }} clusters re-examined. <a href="../report.html">Full report</a>.</p>
+<table><thead><tr><th>Cluster</th><th>Why</th><th>Score before</th><th>Before</th><th>After</th>
+<th>Status</th><th>Rounds</th><th>Details</th></tr></thead><tbody>
+{% for r in rows %}<tr class="{{ r['Status'] }}"><td>{{ r['Cluster ID'] }}</td><td>{{ r['Reason'] }}</td>
+<td>{{ r['Score Before'] if r['Score Before'] is not none else '' }}</td>
+<td>{{ r['Original General Type'] or '' }}{% if r['Original Detailed Type'] %} / {{ r['Original Detailed Type'] }}{% endif %}</td>
+<td>{{ r['Boosted General Type'] or '' }}{% if r['Boosted Detailed Type'] %} / {{ r['Boosted Detailed Type'] }}{% endif %}</td>
+<td>{{ r['Status'] }}{% if r['Error'] %}: {{ r['Error'] }}{% endif %}</td><td>{{ r['Iterations'] }}</td>
+<td>{% if r['Page'] %}<a href="{{ r['Page'] }}">page</a>{% endif %}</td></tr>
+{% endfor %}</tbody></table></body></html>
+"""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    cluster: str
+    reason: str
+    score: int | None
+
+
+def _types(annotation) -> tuple[str | None, str | None]:
+    if annotation is None:
+        return None, None
+    return annotation.main_cell_type, (annotation.sub_cell_types[0] if annotation.sub_cell_types else None)
+
+
+def choose_clusters(results, *, threshold: float, max_clusters: int, again: bool = False) -> list[Candidate]:
+    """Clusters most worth boosting: low score (lowest first), then possibly mixed, then not validated."""
+    low, mixed, unvalidated = [], [], []
+    for r in results:
+        if r.status != "ok" or (r.boosted and not again):
+            continue
+        ann = r.annotation or r.diagnosis
+        score = r.score.score if r.score else None
+        if score is not None and score < threshold:
+            low.append(Candidate(r.cluster, f"score {score} < {threshold:g}", score))
+        elif (r.score and r.score.possible_mixed_population) or (ann is not None and ann.mixed_cell_types):
+            mixed.append(Candidate(r.cluster, "possibly mixed population", score))
+        elif not r.validated:
+            unvalidated.append(Candidate(r.cluster, "not validated", score))
+    low.sort(key=lambda c: c.score)
+    return (low + mixed + unvalidated)[:max_clusters]
+
+
+# ---------------------------------------------------------------- query
+
+
+def _query(args: argparse.Namespace) -> int:
+    from ..boost import query_genes
+
+    frame = query_genes(args.markers, args.cluster, comma_list(args.genes))
+    if args.json:
+        print_json({"cluster": str(args.cluster), "genes": frame.astype(object).where(frame.notna(), None)
+                    .to_dict(orient="records")})
+    else:
+        print(frame.to_string(index=False))
+    return 0
+
+
+# ---------------------------------------------------------------- run
+
+
+def _boost_kwargs(args: argparse.Namespace) -> dict:
+    return dict(provider=build_backend(args, main_backend(args), args.model), model=args.model,
+                max_iterations=args.max_iterations, mode=args.mode, use_cache=not args.no_cache,
+                progress=not args.quiet)
+
+
+def _boost_row(outcome, *, reason: str = "", score: int | None = None, run_dir: Path | None = None) -> dict:
+    before = _types(outcome.original_annotation)
+    after = _types(outcome.annotation)
+    page = outcome.page
+    link = os.path.relpath(page, run_dir / "boost") if page is not None and run_dir is not None else (
+        str(page) if page else None)
+    return {"Cluster ID": outcome.cluster, "Reason": reason, "Score Before": score,
+            "Original General Type": before[0], "Original Detailed Type": before[1],
+            "Boosted General Type": after[0], "Boosted Detailed Type": after[1], "Status": outcome.status,
+            "Iterations": outcome.iterations, "Converged": outcome.converged, "Error": outcome.error, "Page": link}
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..boost import run_annotation_boost
+
+    outcome = run_annotation_boost(args.markers, args.cluster, run_dir=args.run, out_dir=args.out,
+                                   additional_task=args.additional_task, species=args.species, tissue=args.tissue,
+                                   **_boost_kwargs(args))
+    row = _boost_row(outcome)
+    if args.json:
+        print_json({**row, "run_dir": str(outcome.run_dir), "answer": outcome.answer or None})
+    else:
+        print(f"cluster {outcome.cluster}: {outcome.status}; {row['Original General Type'] or '-'} -> "
+              f"{row['Boosted General Type'] or '-'} ({outcome.iterations} rounds); results in {outcome.run_dir}")
+        if outcome.answer:
+            print(f"answer: {outcome.answer}")
+        if outcome.error:
+            print(f"  failed: {outcome.error}", file=sys.stderr)
+    return 0 if outcome.status == "ok" else 1
+
+
+# ---------------------------------------------------------------- auto
+
+
+def _auto(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..boost import run_annotation_boost
+    from ..markers import load_markers
+    from ..store import read_manifest, read_results
+
+    run_dir = Path(args.run)
+    manifest = read_manifest(run_dir)
+    settings = manifest.get("settings", {})
+    threshold = args.threshold if args.threshold is not None else settings.get("score_threshold", 75)
+    chosen = choose_clusters(read_results(run_dir), threshold=threshold, max_clusters=args.max_clusters,
+                             again=args.again)
+    if args.dry_run or not chosen:
+        if args.json:
+            print_json({"run_dir": str(run_dir), "dry_run": args.dry_run,
+                        "clusters": [c.__dict__ for c in chosen]})
+        else:
+            print("no cluster needs boosting" if not chosen else
+                  "\n".join(f"{c.cluster}: {c.reason}" for c in chosen))
+        return 0
+    markers = load_markers(args.markers, n_genes=settings.get("n_genes", 50),
+                           ranking=settings.get("ranking", "avg_log2FC"))
+    kwargs = _boost_kwargs(args)
+    rows = []
+    bar = tqdm(chosen, desc="boosting", unit="cluster", file=sys.stderr, leave=False,
+               disable=args.quiet or not sys.stderr.isatty())
+    for candidate in bar:
+        try:
+            outcome = run_annotation_boost(markers, candidate.cluster, run_dir=run_dir, report=False, **kwargs)
+        except AuthError:
+            raise
+        except CassiaError as err:  # one cluster's failure is recorded; the others still run
+            rows.append({"Cluster ID": candidate.cluster, "Reason": candidate.reason, "Score Before": candidate.score,
+                         "Status": "failed", "Error": f"{type(err).__name__}: {err}", "Iterations": 0})
+            continue
+        rows.append(_boost_row(outcome, reason=candidate.reason, score=candidate.score, run_dir=run_dir))
+    bar.close()
+    summary, index = _write_aggregate(run_dir, rows)
+    ok = sum(r["Status"] == "ok" for r in rows)
+    if args.json:
+        print_json({"run_dir": str(run_dir), "boosted": ok, "failed": len(rows) - ok, "summary_csv": str(summary),
+                    "index": str(index), "clusters": rows})
+    else:
+        print(f"{ok} of {len(rows)} clusters boosted; {summary}")
+        say(args, f"boost index: {index}")
+    for r in rows:
+        if r["Status"] != "ok":
+            print(f"  failed: {r['Cluster ID']}: {r.get('Error')}", file=sys.stderr)
+    return 0 if ok or not rows else 1
+
+
+def _write_aggregate(run_dir: Path, rows: list[dict]) -> tuple[Path, Path]:
+    import jinja2
+    import pandas as pd
+
+    from ..report import render_report
+
+    render_report(run_dir)  # once, after every cluster was appended
+    folder = run_dir / "boost"
+    folder.mkdir(exist_ok=True)
+    columns = ["Cluster ID", "Reason", "Score Before", "Original General Type", "Original Detailed Type",
+               "Boosted General Type", "Boosted Detailed Type", "Status", "Iterations", "Converged", "Error", "Page"]
+    summary = folder / SUMMARY_NAME
+    pd.DataFrame(rows, columns=columns).to_csv(summary, index=False)
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    full_rows = [{c: r.get(c) for c in columns} for r in rows]
+    index = folder / "index.html"
+    index.write_text(env.from_string(INDEX_TEMPLATE).render(run=run_dir.name, rows=full_rows), encoding="utf-8")
+    return summary, index
+
+
+# ---------------------------------------------------------------- parsers
+
+
+def _add_boost_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-iterations", type=positive_int, default=5, help="hypothesis rounds (default 5)")
+    parser.add_argument("--mode", choices=["breadth", "depth"], default="breadth",
+                        help="several hypotheses per round (breadth, default) or one (depth)")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_backend_options(parser, workers=False)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("boost", help="Annotation Boost: gene lookups, one cluster, or a run's weakest",
+                                   description="Re-examine clusters by testing hypotheses against the full marker "
+                                               "statistics.")
+    parser.set_defaults(group_parser=parser)
+    commands = parser.add_subparsers(dest="boost_command", metavar="COMMAND")
+
+    query = commands.add_parser("query", help="look genes up in one cluster's marker table (no model)",
+                                description="Statistics of genes in one cluster's full marker table; no LLM.")
+    query.add_argument("--markers", required=True, metavar="FILE", help="the marker table (FindAllMarkers etc.)")
+    query.add_argument("--cluster", required=True, metavar="C", help="cluster ID as written in the table")
+    query.add_argument("--genes", required=True, metavar="A,B", help="comma-separated genes (CD names work: CD16)")
+    query.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    query.set_defaults(handler=_query)
+
+    run = commands.add_parser("run", help="boost one cluster",
+                              description="Boost one cluster: inside a run directory (--run; the result is added "
+                                          "to it) or on its own (--out).")
+    run.add_argument("--markers", required=True, metavar="FILE", help="the full marker table of the run")
+    run.add_argument("--cluster", required=True, metavar="C", help="cluster ID")
+    run.add_argument("--run", default=None, metavar="DIR", help="run directory holding the cluster's annotation")
+    run.add_argument("--out", default=None, metavar="DIR", help="new directory when --run is not given")
+    run.add_argument("--additional-task", default=None, metavar="TEXT",
+                     help="a question to answer along the way, e.g. 'is this cluster malignant?'")
+    run.add_argument("--species", default=None, help="species (default: the run's, else human)")
+    run.add_argument("--tissue", default=None, help="tissue (default: the run's)")
+    _add_boost_options(run)
+    run.set_defaults(handler=_run)
+
+    auto = commands.add_parser("auto", help="boost a run's weakest clusters",
+                               description="Boost up to K clusters of a run: low score first (lowest first), then "
+                                           "possibly mixed populations, then clusters that failed validation. "
+                                           "Writes boost/boost_summary.csv and boost/index.html under the run.")
+    auto.add_argument("--run", required=True, metavar="DIR", help="run directory")
+    auto.add_argument("--markers", required=True, metavar="FILE", help="the run's full marker table")
+    auto.add_argument("--max-clusters", type=positive_int, default=5, metavar="K", help="boost at most K (default 5)")
+    auto.add_argument("--threshold", type=float, default=None,
+                      help="scores below this count as low (default: the run's threshold, else 75)")
+    auto.add_argument("--again", action="store_true", help="also consider clusters boosted before")
+    auto.add_argument("--dry-run", action="store_true", help="list the clusters that would be boosted, and why")
+    _add_boost_options(auto)
+    auto.set_defaults(handler=_auto)

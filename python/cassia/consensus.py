@@ -1,0 +1,99 @@
+"""Deterministic consensus across several finished runs or models: a majority vote, no LLM.
+
+Each input (a run directory, ``summary.csv``, summary DataFrame or RunResult) casts one vote per
+cluster: its general cell type, and separately its top subtype. Names are unified through the
+Cell Ontology first (a name that maps counts as its CL term; an unmapped name counts as its
+case- and space-normalised text), so "CD8+ T cells" and "CD8-positive, alpha-beta T cell" are
+the same vote. Status of a cluster, from the general-type votes:
+
+- ``consensus``: at least two votes and all agree;
+- ``partial``: more than half agree, but not all;
+- ``conflict``: no name has more than half of the votes (ties included);
+- ``single vote``: only one input answered the cluster;
+- ``no vote``: the cluster appears only as failed or empty answers.
+
+The consensus label is the most voted name; ties go to the name that appeared first, in input
+order (and the status is then ``conflict``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .uncertainty.answers import cluster_order, load_runs
+from .uncertainty.scores import cl_key, consensus_value, display_name
+
+__all__ = ["CONSENSUS_COLUMNS", "consensus", "vote_status"]
+
+CONSENSUS_COLUMNS = [
+    "Cluster ID", "Consensus General Type", "Consensus General CL ID", "Status", "Votes", "Majority Votes",
+    "Agreement", "Consensus Subtype", "Consensus Subtype CL ID", "Subtype Status", "Subtype Agreement",
+]  # then "<label> General", "<label> Subtype" per input
+
+
+def vote_status(keys: Sequence[str | None]) -> tuple[str | None, str, int, int]:
+    """(winning key, status, votes cast, votes for the winner) for one cluster's unified votes."""
+    cast = [k for k in keys if k is not None]
+    if not cast:
+        return None, "no vote", 0, 0
+    winner = consensus_value(cast)
+    top = Counter(cast)[winner]
+    if len(cast) == 1:
+        status = "single vote"
+    elif top == len(cast):
+        status = "consensus"
+    elif top * 2 > len(cast):
+        status = "partial"
+    else:
+        status = "conflict"
+    return winner, status, len(cast), top
+
+
+def _cl_id(key: str | None) -> str | None:
+    return key if key and key.startswith("CL:") else None
+
+
+def consensus(inputs: Sequence[Any], *, labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per cluster: the majority general type and subtype across ``inputs``, with a status.
+
+    ``inputs``: run directories, ``summary.csv`` paths, summary DataFrames or RunResults (at
+    least one); ``labels`` names them in the per-input columns (default: folder or file names,
+    ``input-k`` for DataFrames). Columns: :data:`CONSENSUS_COLUMNS`, then ``<label> General`` and
+    ``<label> Subtype`` for every input. Agreement is the winner's share of the votes cast.
+    """
+    runs = load_runs(inputs, labels=labels)
+    rows = []
+    for cluster in cluster_order(runs):
+        answers = [run.answers.get(cluster) for run in runs]
+        generals = [a.general if a is not None else None for a in answers]
+        subtypes = [a.subtype if a is not None and a.general else None for a in answers]
+        general, status, cast, top = vote_status([cl_key(g) for g in generals])
+        subtype, sub_status, sub_cast, sub_top = vote_status([cl_key(s) for s in subtypes])
+        names = [g for g in generals if g]
+        sub_names = [s for s in subtypes if s]
+        row: dict[str, Any] = {
+            "Cluster ID": cluster,
+            "Consensus General Type": display_name(general, names),
+            "Consensus General CL ID": _cl_id(general),
+            "Status": status,
+            "Votes": cast,
+            "Majority Votes": top,
+            "Agreement": round(top / cast, 4) if cast else None,
+            "Consensus Subtype": display_name(subtype, sub_names),
+            "Consensus Subtype CL ID": _cl_id(subtype),
+            "Subtype Status": sub_status,
+            "Subtype Agreement": round(sub_top / sub_cast, 4) if sub_cast else None,
+        }
+        for run, g, s in zip(runs, generals, subtypes):
+            row[f"{run.label} General"] = g
+            row[f"{run.label} Subtype"] = s
+        rows.append(row)
+    per_input = [f"{run.label} {part}" for run in runs for part in ("General", "Subtype")]
+    frame = pd.DataFrame(rows, columns=CONSENSUS_COLUMNS + per_input)
+    frame["Cluster ID"] = frame["Cluster ID"].astype(str)
+    for column in ("Agreement", "Subtype Agreement"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame

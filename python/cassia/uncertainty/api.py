@@ -1,0 +1,71 @@
+"""``run_uncertainty``: n independent runs, then the CS scores and consensus of every cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from .analysis import ascore_runs
+from .result import UncertaintyResult
+from .runs import _check, arun_n_times, default_uncertainty_dir
+from .scores import Weights
+
+__all__ = ["arun_uncertainty", "run_uncertainty"]
+
+
+async def arun_uncertainty(markers, *, n: int = 5, tissue: str | None = None, species: str = "human",
+                           provider=None, model: str | None = None, out_dir: str | Path | None = None,
+                           max_workers: int = 4, weights: Weights | Sequence[float] = (0.7, 0.3),
+                           threshold: float = 75, temperature: float | None = None, seed: int = 0,
+                           unify_provider=None, unify_model: str | None = None, agents: bool = True,
+                           api_key: str | None = None, base_url: str | None = None, progress: bool = True,
+                           resume: bool = False, report: bool = True, cache_path=None,
+                           **batch_kwargs) -> UncertaintyResult:
+    """Async :func:`run_uncertainty`."""
+    from ..providers.stages import auto_provider
+
+    weights = Weights.of(weights)  # fail on bad options before any run starts
+    _check(n, temperature)
+    if provider is None or provider == "auto":
+        provider = auto_provider()
+    root = Path(out_dir) if out_dir is not None else default_uncertainty_dir()
+    runs = await arun_n_times(markers, n=n, out_dir=root, provider=provider, model=model, api_key=api_key,
+                              base_url=base_url, temperature=temperature, seed=seed, tissue=tissue,
+                              species=species, max_workers=max_workers, progress=progress, resume=resume,
+                              **batch_kwargs)
+    same_backend = unify_provider is None
+    settings = {"n": n, "temperature": temperature, "seeds": [seed + k for k in range(1, n + 1)],
+                "tissue": tissue, "species": species}
+    return await ascore_runs(
+        runs, provider=provider if same_backend else unify_provider,
+        model=unify_model if unify_model is not None else (model if same_backend else None),
+        api_key=api_key if same_backend else None, base_url=base_url if same_backend else None,
+        weights=weights, threshold=threshold, labels=[f"run-{k}" for k in range(1, n + 1)], agents=agents,
+        species=species, tissue=tissue, out_dir=root, max_workers=max_workers, cache_path=cache_path,
+        progress=progress, report=report, run_results=runs, settings=settings,
+    )
+
+
+def run_uncertainty(markers, **kwargs) -> UncertaintyResult:
+    """Annotate every cluster n times and measure how much the answers agree (the CS score).
+
+    ``markers``: anything :func:`cassia.load_markers` reads. Keywords:
+
+    - ``n`` (default 5) independent :func:`cassia.run_batch` runs, written to ``out_dir/run-1 ..
+      run-n``; they bypass the response cache, run k uses seed ``seed + k`` and ``temperature``
+      when given (where the backend accepts them; see :mod:`cassia.uncertainty.runs`).
+    - ``tissue``, ``species``, ``provider``, ``model``, ``api_key``, ``base_url``, ``max_workers``,
+      ``progress``, ``resume`` and other :func:`cassia.run_batch` options, passed to every run.
+    - ``weights``: (general, subtype) weights of the CS formula, default (0.7, 0.3)
+      (:mod:`cassia.uncertainty.scores` gives the formula); ``threshold`` (default 75).
+    - ``unify_provider`` / ``unify_model``: who answers the unification and consensus agents
+      (default: the runs' provider and model; these calls may use the response cache);
+      ``agents=False`` skips them (CS = CS_CL).
+
+    Per cluster: CS_CL, CS_LLM, CS_agent, the final CS (their minimum), uncertain / recommend
+    boost when CS < threshold, the consensus types and agreement fractions. ``out_dir`` also gets
+    ``uncertainty.csv``, ``uncertainty.jsonl``, ``manifest.json`` and ``uncertainty.html``.
+    """
+    from ..pipeline import run_sync
+
+    return run_sync(lambda: arun_uncertainty(markers, **kwargs))

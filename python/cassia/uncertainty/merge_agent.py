@@ -1,0 +1,48 @@
+"""Merging agent: places each detailed annotation in a broader group at every requested level.
+
+One structured call per batch of annotations (:class:`MergeOutput`). The reply is only read
+here; :mod:`cassia.merge` checks it against the Cell Ontology and fills any gaps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..agents.session import ClusterSession
+from ..models import Message
+from ..providers.base import Provider
+from ._prompts import render
+
+__all__ = ["GroupAssignment", "MergeOutput", "group_annotations"]
+
+
+def _example(**example: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
+
+
+class GroupAssignment(BaseModel):
+    annotation: str = Field(description="One annotation exactly as given.")
+    groups: list[str] = Field(description="Its group at each level, in the order the levels were listed.")
+
+
+class MergeOutput(BaseModel):
+    """Broader groups for each annotation, one per level."""
+
+    model_config = _example(assignments=[{"annotation": "CD8-positive, alpha-beta cytotoxic T cell",
+                                          "groups": ["T cell", "CD8-positive, alpha-beta T cell",
+                                                     "CD8-positive, alpha-beta cytotoxic T cell"]}])
+    assignments: list[GroupAssignment]
+
+
+async def group_annotations(session: ClusterSession, provider: Provider, annotations: Sequence[str],
+                            levels: Sequence[str]) -> MergeOutput:
+    prompt = render("merge_user.j2", annotations=list(annotations), levels=list(levels),
+                    species=session.species, tissue=None if session.tissue_blind else session.tissue)
+    completion = await session.call(
+        provider, stage="merge", task="merge", schema=MergeOutput,
+        system=render("merge_system.j2"), messages=[Message(role="user", content=prompt)],
+        context=session.context(annotations=list(annotations), levels=list(levels)),
+    )
+    return completion.parsed

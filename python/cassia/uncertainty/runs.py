@@ -1,0 +1,106 @@
+"""The n independent batch runs behind an uncertainty analysis.
+
+Runs bypass the response cache on purpose (a cached rerun would repeat the first answer) and
+differ in their sampling seed; a ``temperature`` is sent too when given. What reaches the
+model depends on the backend: OpenAI-compatible servers get both seed and temperature,
+Anthropic gets the temperature (it has no seed), agent CLIs and the offline annotator get
+neither (the offline annotator is deterministic, so its n runs agree by construction). Each
+run is a normal run directory ``out_dir/run-1 .. run-n``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..providers.base import Completion, CompletionRequest, Provider
+
+__all__ = ["SamplingProvider", "arun_n_times", "default_uncertainty_dir", "run_n_times"]
+
+_SEED_KINDS = {"openai"}
+_TEMPERATURE_KINDS = {"openai", "anthropic"}
+
+
+class SamplingProvider:
+    """Wraps a provider: every request carries this run's seed (and temperature, when given).
+
+    ``aclose`` does nothing: the wrapped provider serves all n runs and is closed once at the end.
+    """
+
+    def __init__(self, inner: Provider, *, seed: int | None, temperature: float | None = None):
+        self.inner = inner
+        self.config = inner.config
+        self.seed = seed if self.config.kind in _SEED_KINDS else None
+        self.temperature = temperature if self.config.kind in _TEMPERATURE_KINDS else None
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        changes: dict[str, Any] = {}
+        if self.seed is not None:
+            changes["seed"] = self.seed
+        if self.temperature is not None:
+            changes["temperature"] = self.temperature
+        return await self.inner.complete(dataclasses.replace(request, **changes) if changes else request)
+
+    async def aclose(self) -> None:
+        """The shared provider is closed by :func:`arun_n_times`, not after each run."""
+
+
+def default_uncertainty_dir() -> Path:
+    return Path("cassia_out") / datetime.now().strftime("uncertainty-%Y%m%d-%H%M%S")
+
+
+def _check(n: int, temperature: float | None) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"n must be a whole number of runs >= 1, got {n!r}.")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not 0 <= temperature <= 2):
+        raise InputError(f"temperature must be between 0 and 2 (or None for the provider's default), got {temperature!r}.")
+
+
+async def arun_n_times(markers, *, n: int = 5, out_dir: str | Path | None = None, provider=None,
+                       model: str | None = None, api_key: str | None = None, base_url: str | None = None,
+                       temperature: float | None = None, seed: int = 0, n_genes: int = 50,
+                       ranking: str = "avg_log2FC", resume: bool = False, **batch_kwargs) -> list:
+    """Async :func:`run_n_times`."""
+    from ..markers import load_markers
+    from ..pipeline import arun_batch
+    from ..providers.stages import StageProviders, auto_provider, resolve_stages
+
+    _check(n, temperature)
+    for reserved in ("use_cache", "providers", "scoring_provider", "boost_provider"):
+        if reserved in batch_kwargs:
+            raise InputError(f"{reserved} cannot be set for the n runs: they always bypass the cache and "
+                             "use one provider.")
+    marker_set = load_markers(markers, n_genes=n_genes, ranking=ranking)  # read once, reused by every run
+    if provider is None or provider == "auto":
+        provider = auto_provider()
+    shared = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url, use_cache=False)
+    root = Path(out_dir) if out_dir is not None else default_uncertainty_dir()
+    results = []
+    try:
+        for k in range(1, n + 1):
+            sampled = SamplingProvider(shared.annotator, seed=seed + k, temperature=temperature)
+            stages = StageProviders(annotator=sampled, scorer=sampled, boost=sampled)
+            results.append(await arun_batch(marker_set, out_dir=root / f"run-{k}", providers=stages,
+                                            n_genes=n_genes, ranking=ranking, resume=resume, **batch_kwargs))
+    finally:
+        await shared.aclose()
+    return results
+
+
+def run_n_times(markers, **kwargs) -> list:
+    """Annotate every cluster ``n`` times, independently (``runCASSIA_batch_n_times``).
+
+    Returns the n :class:`~cassia.pipeline.RunResult` objects, run k written to
+    ``out_dir/run-k``. Keywords: ``n`` (default 5), ``out_dir``, ``provider``, ``model``,
+    ``api_key``, ``base_url``, ``temperature`` (None: the provider's default sampling),
+    ``seed`` (run k uses ``seed + k``), ``resume`` (finish the runs an interrupted call left),
+    and any :func:`cassia.run_batch` option (``tissue``, ``species``, ``max_workers``,
+    ``n_genes``, ``progress``, ...). The response cache is always bypassed.
+    """
+    from ..pipeline import run_sync
+
+    return run_sync(lambda: arun_n_times(markers, **kwargs))

@@ -1,0 +1,162 @@
+"""The consensus similarity (CS) score: how much n answers for one cluster agree, 0-100.
+
+Each run answers a pair (general type ``g``, top subtype ``s``). Names are first turned into
+comparison *keys* (:func:`cl_key`: the Cell Ontology ID when the name maps, else its normalised
+text; or, for CS_LLM, the canonical name an LLM unification chose). Then, with weights
+``w_g`` (general) and ``w_s`` (subtype) and the consensus pair ``(G, S)``::
+
+    G = the most frequent general key, S = the most frequent subtype key
+        (ties broken by first appearance, scanning the runs in order)
+
+    general part of run i = w_g        if g_i == G
+                          = w_g * w_s  if g_i == S   (swapped: the run's general is the consensus subtype)
+                          = 0          otherwise
+    subtype part of run i = w_s        if s_i == S
+                          = w_g * w_s  if s_i == G   (swapped: the run's subtype is the consensus general)
+                          = 0          otherwise
+
+    CS = 100 * mean_i(general part + subtype part) / (w_g + w_s)
+
+Runs without an answer for the cluster (failed) are left out of the mean. A run that gives a
+general type but no subtype scores 0 for its subtype part, except when *no* run names a
+subtype: then ``S`` is None and every run's subtype part counts as matched (nothing to disagree
+on). With the default weights (0.7, 0.3): all runs agree -> 100; three runs all different ->
+33.3 (only the first run matches the consensus); one run -> 100.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Sequence
+
+from ..errors import InputError
+
+__all__ = ["Agreement", "Weights", "cl_key", "consensus_value", "display_name", "similarity_score", "text_key"]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much agreement on the general type and on the subtype count (general weighted more)."""
+
+    general: float = 0.7
+    subtype: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("general", "subtype"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                raise InputError(f"the {name} weight must be a number >= 0, got {value!r}.")
+        if self.general + self.subtype <= 0:
+            raise InputError("the general and subtype weights cannot both be 0; the defaults are 0.7 and 0.3.")
+
+    @classmethod
+    def of(cls, value: "Weights | Sequence[float] | dict") -> "Weights":
+        """Accept ``Weights``, a ``(general, subtype)`` pair or ``{"general": .., "subtype": ..}``."""
+        if isinstance(value, Weights):
+            return value
+        if isinstance(value, dict):
+            return cls(**value)
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            return cls(general=value[0], subtype=value[1])
+        raise InputError(f"weights must be a (general, subtype) pair such as (0.7, 0.3), got {value!r}.")
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """CS and the consensus behind it, for one cluster and one way of unifying names."""
+
+    general: str | None  # consensus general key (None when no run answered)
+    subtype: str | None  # consensus subtype key (None when no run named a subtype)
+    score: float | None  # CS, 0-100; None when no run answered
+    per_run: tuple[float | None, ...]  # each run's points / (w_g + w_s); None for runs without an answer
+    general_fraction: float | None  # share of answering runs whose general key == G
+    subtype_fraction: float | None  # share whose subtype key == S; None when no run named a subtype
+    answered: int
+
+
+def text_key(name: object) -> str | None:
+    """Case-, space- and trailing-punctuation-insensitive text of a name; None for blanks/NaN."""
+    if name is None or (isinstance(name, float) and math.isnan(name)):
+        return None
+    text = re.sub(r"\s+", " ", str(name)).strip().strip(".;:").strip().casefold()
+    return text or None
+
+
+@lru_cache(maxsize=8192)
+def _cl_key(text: str) -> str:
+    from .. import ontology
+
+    match = ontology.map_name(text)
+    return match.cl_id or text_key(text) or text
+
+
+def cl_key(name: object) -> str | None:
+    """The Cell Ontology ID the name maps to, else its :func:`text_key` (unmapped names stay text)."""
+    text = text_key(name)
+    if text is None:
+        return None
+    return _cl_key(re.sub(r"\s+", " ", str(name)).strip())
+
+
+def display_name(key: str | None, originals: Iterable[str] = ()) -> str | None:
+    """A readable name for a key: the CL label for an ontology ID, else the first original spelling."""
+    if key is None:
+        return None
+    if re.fullmatch(r"CL:\d{7}", key):
+        from .. import ontology
+
+        found = ontology.label(key)
+        if found:
+            return found
+    for original in originals:
+        if text_key(original) == key:
+            return str(original).strip()
+    return key
+
+
+def consensus_value(values: Sequence[str | None]) -> str | None:
+    """The most frequent non-missing value; ties go to the value that appeared first."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    counts = Counter(present)
+    first_seen = {v: present.index(v) for v in counts}
+    return max(counts, key=lambda v: (counts[v], -first_seen[v]))
+
+
+def similarity_score(pairs: Sequence[tuple[str | None, str | None]],
+                     weights: Weights | Sequence[float] = (0.7, 0.3)) -> Agreement:
+    """CS for one cluster from per-run ``(general key, subtype key)`` pairs (formula in the module doc).
+
+    A pair whose general key is None is a run without an answer and is left out.
+    """
+    w = Weights.of(weights)
+    answered = [(g, s) for g, s in pairs if g is not None]
+    if not answered:
+        return Agreement(None, None, None, tuple(None for _ in pairs), None, None, 0)
+    big_g = consensus_value([g for g, _ in answered])
+    big_s = consensus_value([s for _, s in answered])
+    total = w.general + w.subtype
+    swap = w.general * w.subtype
+    per_run: list[float | None] = []
+    for g, s in pairs:
+        if g is None:
+            per_run.append(None)
+            continue
+        general_part = w.general if g == big_g else (swap if big_s is not None and g == big_s else 0.0)
+        if big_s is None:
+            subtype_part = w.subtype  # no run named a subtype: nothing to disagree on
+        else:
+            subtype_part = w.subtype if s == big_s else (swap if s is not None and s == big_g else 0.0)
+        per_run.append((general_part + subtype_part) / total)
+    points = [p for p in per_run if p is not None]
+    general_fraction = sum(g == big_g for g, _ in answered) / len(answered)
+    subtype_fraction = None if big_s is None else sum(s == big_s for _, s in answered) / len(answered)
+    return Agreement(
+        general=big_g, subtype=big_s, score=100.0 * sum(points) / len(points), per_run=tuple(per_run),
+        general_fraction=general_fraction, subtype_fraction=subtype_fraction, answered=len(answered),
+    )
