@@ -54,10 +54,10 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=100)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=16, help="provider requests in flight")
-    parser.add_argument("--workers", type=int, default=None, help="clusters at once (default: 2 x concurrency, so the provider limit stays busy)")
+    parser.add_argument("--workers", type=int, default=None, help="clusters at once (default: all; the provider limit then bounds requests in flight)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [measure(kind, args.clusters, args.latency, args.concurrency, args.workers or 2 * args.concurrency)
+    rows = [measure(kind, args.clusters, args.latency, args.concurrency, args.workers or args.clusters)
             for kind in ("batch", "pipeline")]
     if args.json:
         print(json.dumps(rows, indent=2))

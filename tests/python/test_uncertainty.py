@@ -121,7 +121,7 @@ def test_certain_and_uncertain_clusters(tmp_path):
     assert c2["General Agreement"] == pytest.approx(0.33)
     assert result.uncertain == ["c2"]
 
-    # the agents are not asked to unify c1's answers? they are: its raw names differ
+    # c1's raw names differ ("T cells" / "T cell"), so the unification agent is asked about both clusters
     tasks = [(c.task, c.context["cluster"]) for c in provider.calls]
     assert ("unification", "c1") in tasks and ("unification", "c2") in tasks
     assert tasks.count(("consensus", "c1")) == 1
@@ -254,3 +254,19 @@ def test_page_escapes_model_text(tmp_path):
     score_runs(runs, agents=False, out_dir=tmp_path / "u", progress=False)
     html = (tmp_path / "u" / "uncertainty.html").read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_subclustering_results_can_be_scored(tmp_path):
+    from cassia.models import ClusterResult, FormatterOutput
+    from cassia.subcluster import SubclusterResult
+
+    def result(general, sub):
+        ann = FormatterOutput(main_cell_type=general, sub_cell_types=[sub], mixed_cell_types=[], key_markers=[])
+        return ClusterResult(cluster="0", status="ok", annotation=ann, markers=["CCR7", "SELL"])
+
+    runs = [SubclusterResult(run_dir=tmp_path / f"s{k}", results=[result("CD8+ T cell", sub)])
+            for k, sub in enumerate(["Naive CD8+ T cell", "naive CD8-positive, alpha-beta T cell", "Effector memory CD8+ T cell"])]
+    c = score_runs(runs, agents=False, progress=False).clusters[0]
+    # G matches everywhere; S = naive CD8 T (2 of 3) -> runs 1.0, 1.0, 0.7 -> 90
+    assert c.cs == pytest.approx(90) and not c.uncertain
+    assert [v.run for v in c.votes] == ["s0", "s1", "s2"]

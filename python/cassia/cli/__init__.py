@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
+    except BrokenPipeError:  # stdout closed early (cassia ... | head): not an error worth a message
+        sys.stderr.close()
+        return 141
     except KeyboardInterrupt:
         print("cassia: interrupted; rerun with --resume to finish what is missing", file=sys.stderr)
         return 130

@@ -57,9 +57,9 @@ def _list(args: argparse.Namespace) -> int:
         print_json({"backends": rows})
         return 0
     width = max(len(r["name"]) for r in rows)
-    print(f"{'BACKEND':<{width}}  {'KIND':<8} {'READY':<5} DETAIL")
+    print(f"{'BACKEND':<{width}}  {'KIND':<10} {'READY':<5} DETAIL")
     for r in rows:
-        print(f"{r['name']:<{width}}  {r['kind']:<8} {_mark(r['available']):<5} {r['detail']}")
+        print(f"{r['name']:<{width}}  {r['kind']:<10} {_mark(r['available']):<5} {r['detail']}")
     print("Any OpenAI-compatible server also works: --provider http://HOST:PORT/v1 (key, if any, in CASSIA_API_KEY).")
     return 0
 
@@ -67,7 +67,7 @@ def _list(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("backends", help="list the backends and whether each is ready",
                                    description="Backends: hosted vendors, local servers, agent CLIs and offline.")
-    parser.set_defaults(group_parser=parser)
+    parser.set_defaults(handler=_list, json=False, probe=False)  # plain `cassia backends` lists them too
     commands = parser.add_subparsers(dest="backends_command", metavar="COMMAND")
     listing = commands.add_parser("list", help="every backend with its availability",
                                   description="List every backend with its availability (keys are never shown).")

@@ -203,7 +203,7 @@ def _write_aggregate(run_dir: Path, rows: list[dict]) -> tuple[Path, Path]:
 
 
 def _add_boost_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-iterations", type=positive_int, default=5, help="hypothesis rounds (default 5)")
+    parser.add_argument("--max-iterations", type=positive_int, default=5, metavar="N", help="hypothesis rounds (default 5)")
     parser.add_argument("--mode", choices=["breadth", "depth"], default="breadth",
                         help="several hypotheses per round (breadth, default) or one (depth)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -246,7 +246,7 @@ def register(subparsers) -> None:
     auto.add_argument("--run", required=True, metavar="DIR", help="run directory")
     auto.add_argument("--markers", required=True, metavar="FILE", help="the run's full marker table")
     auto.add_argument("--max-clusters", type=positive_int, default=5, metavar="K", help="boost at most K (default 5)")
-    auto.add_argument("--threshold", type=float, default=None,
+    auto.add_argument("--threshold", type=float, default=None, metavar="X",
                       help="scores below this count as low (default: the run's threshold, else 75)")
     auto.add_argument("--again", action="store_true", help="also consider clusters boosted before")
     auto.add_argument("--dry-run", action="store_true", help="list the clusters that would be boosted, and why")

@@ -54,7 +54,7 @@ def comma_list(text: str | None) -> list[str] | None:
 def add_backend_options(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
     group = parser.add_argument_group("backend")
     group.add_argument("--provider", "--backend", dest="provider", default=None, metavar="NAME", help=BACKEND_HELP)
-    group.add_argument("--model", default=None, help="model name (default: the backend's default)")
+    group.add_argument("--model", default=None, metavar="MODEL", help="model name (default: the backend's default)")
     group.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                        help="seconds one call may take (HTTP default 120; agent CLIs are killed after it)")
     group.add_argument("--shell-command", default=None, metavar="TEMPLATE",
@@ -65,7 +65,7 @@ def add_backend_options(parser: argparse.ArgumentParser, *, workers: bool = True
                        help="extra argument for an agent CLI (repeatable; use --backend-arg=--flag)")
     group.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     if workers:
-        group.add_argument("--max-workers", type=positive_int, default=4, help="clusters processed at once (default 4)")
+        group.add_argument("--max-workers", type=positive_int, default=4, metavar="N", help="clusters processed at once (default 4)")
 
 
 def _needs_building(args: argparse.Namespace) -> bool:

@@ -16,8 +16,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
     data.add_argument("--tissue", default=None, help="tissue of origin (omit for tissue-blind annotation)")
     data.add_argument("--species", default="human", help="species (default human)")
     data.add_argument("--additional-info", default=None, metavar="TEXT", help="free-text notes about the dataset")
-    data.add_argument("--n-genes", type=positive_int, default=50, help="top markers per cluster (default 50)")
-    data.add_argument("--ranking", default="avg_log2FC",
+    data.add_argument("--n-genes", type=positive_int, default=50, metavar="N", help="top markers per cluster (default 50)")
+    data.add_argument("--ranking", default="avg_log2FC", metavar="COLUMN",
                       help="rank markers by avg_log2FC (default), p_val_adj, pct_diff or a score column")
     data.add_argument("--clusters", default=None, metavar="A,B", help="comma-separated cluster IDs (default all)")
     data.add_argument("--limit", type=positive_int, default=None, metavar="N",
@@ -25,7 +25,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
     run = parser.add_argument_group("run")
     run.add_argument("--out", default=None, metavar="DIR", help="run directory (default cassia_out/run-<time>)")
     run.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
-    run.add_argument("--validator-rounds", type=positive_int, default=3, help="maximum validation rounds (default 3)")
+    run.add_argument("--validator-rounds", type=positive_int, default=3, metavar="N", help="maximum validation rounds (default 3)")
     run.add_argument("--cancer-aware", action="store_true", help="distinguish malignant from normal cells")
     run.add_argument("--dry-run", action="store_true",
                      help="print the prompts that would be sent (system prompt once, then each cluster's first "
@@ -34,14 +34,14 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
     add_backend_options(parser)
     if pipeline:
         stages = parser.add_argument_group("pipeline stages")
-        stages.add_argument("--score-threshold", type=float, default=75,
+        stages.add_argument("--score-threshold", type=float, default=75, metavar="X",
                             help="clusters scoring below this are boosted (default 75)")
         stages.add_argument("--scoring-provider", default=None, metavar="NAME", help="backend of the Scorer (default --provider)")
-        stages.add_argument("--scoring-model", default=None, help="model of the Scorer (default --model)")
+        stages.add_argument("--scoring-model", default=None, metavar="MODEL", help="model of the Scorer (default --model)")
         stages.add_argument("--boost-provider", default=None, metavar="NAME",
                             help="backend of Annotation Boost (default --provider)")
-        stages.add_argument("--boost-model", default=None, help="model of Annotation Boost (default --model)")
-        stages.add_argument("--boost-iterations", type=positive_int, default=5, help="boost rounds per cluster (default 5)")
+        stages.add_argument("--boost-model", default=None, metavar="MODEL", help="model of Annotation Boost (default --model)")
+        stages.add_argument("--boost-iterations", type=positive_int, default=5, metavar="N", help="boost rounds per cluster (default 5)")
         stages.add_argument("--no-report", action="store_true", help="do not render report.html")
 
 

@@ -45,13 +45,13 @@ def register(subparsers) -> None:
     run.add_argument("--out", default=None, metavar="DIR", help="run directory (default cassia_out/subclusters-<time>)")
     run.add_argument("--species", default="human", help="species (default human)")
     run.add_argument("--tissue", default=None, help="tissue of origin")
-    run.add_argument("--n-genes", type=positive_int, default=50, help="top markers per subcluster (default 50)")
-    run.add_argument("--ranking", default="avg_log2FC", help="marker ranking (default avg_log2FC)")
-    run.add_argument("--group-size", type=positive_int, default=10,
+    run.add_argument("--n-genes", type=positive_int, default=50, metavar="N", help="top markers per subcluster (default 50)")
+    run.add_argument("--ranking", default="avg_log2FC", metavar="COLUMN", help="marker ranking (default avg_log2FC)")
+    run.add_argument("--group-size", type=positive_int, default=10, metavar="N",
                      help="subclusters per call; larger populations are split, then harmonised (default 10)")
     run.add_argument("--no-score", action="store_true", help="skip the Scorer")
     run.add_argument("--scoring-provider", default=None, metavar="NAME", help="backend of the Scorer (default --provider)")
-    run.add_argument("--scoring-model", default=None, help="model of the Scorer (default --model)")
+    run.add_argument("--scoring-model", default=None, metavar="MODEL", help="model of the Scorer (default --model)")
     run.add_argument("--no-report", action="store_true", help="do not render report.html")
     run.add_argument("--json", action="store_true", help="print a JSON summary")
     add_backend_options(run)

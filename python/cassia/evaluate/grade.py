@@ -46,6 +46,7 @@ RULES = {
     "partial_combined": "one part of a combined label matches (hedged prediction or mixed gold)",
     "different_category": "the two names fall in different broad categories",
     "no_call": "the prediction names no cell type (unknown, empty)",
+    "no_gold": "the gold label names no cell type (unknown, empty), so nothing can be graded",
     "unmapped_predicted": "the prediction could not be mapped to the Cell Ontology",
     "unmapped_gold": "the gold label could not be mapped to the Cell Ontology",
     "llm_judge": "graded by the LLM judge because a name could not be mapped",
@@ -106,7 +107,7 @@ def grade(
     golds = _gold_list(gold)
     text = "" if predicted is None or _is_missing(predicted) else str(predicted)
     result = _grade_labels(text, golds, min_confidence)
-    if result.score is None and judge is not None and result.rule != "unmapped_gold_empty":
+    if result.score is None and judge is not None and result.rule in ("unmapped_predicted", "unmapped_gold"):
         verdict = judge.judge(text, list(golds))
         return Grade(
             score=verdict.score, rule="llm_judge", predicted=text, gold=golds,
@@ -143,7 +144,7 @@ def _grade_labels(text: str, golds: tuple[str, ...], min_confidence: float) -> G
     if pred.no_call:
         return Grade(0.0, "no_call", reason=RULES["no_call"], **base)
     if all(r.no_call for r in gold_reads):
-        return Grade(None, "unmapped_gold", reason="the gold label names no cell type", **base)
+        return Grade(None, "no_gold", reason=RULES["no_gold"], **base)
     if _norm(text) in {_norm(g) for g in golds}:
         first = pred.parts[0] if pred.parts else None
         return Grade(1.0, "same_name", reason=RULES["same_name"], predicted_id=first and first.cl_id,
@@ -199,6 +200,8 @@ def _cat(part: Part) -> str | None:
 
 
 def _norm(text: str) -> str:
+    """Case, spacing, plurals, brackets and the words "cell"/"type" do not change a name."""
     text = re.sub(r"\([^()]*\)", " ", str(text))  # "(HSPCs)", "(cDC1s)": abbreviations
-    words = " ".join(text.lower().replace("_", " ").replace("-", " ").split())
-    return words.removesuffix("s")
+    words = re.findall(r"[a-z0-9+]+", text.lower())
+    words = [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+    return " ".join(w for w in words if w not in {"cell", "type"})

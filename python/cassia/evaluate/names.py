@@ -39,8 +39,9 @@ _MIXTURE_WORDS = {"mixed", "mixture", "mix", "of", "cell", "cells", "type", "typ
 _SPLIT = re.compile(r"\s*(?:/|;|&|,|\bor\b|\band\b|\bvs\.?(?=\s))\s*", re.IGNORECASE)
 _BRACKET = re.compile(r"^(?P<out>[^()]*)\((?P<in>[^()]*)\)\s*$")
 
-FALLBACK_MIN_CONFIDENCE = 0.55  # lowest candidate confidence considered for a category
-FALLBACK_WINDOW = 0.1  # candidates this close to the best must agree on the category
+FALLBACK_MIN_CONFIDENCE = 0.45  # lowest candidate confidence considered for a category
+FALLBACK_WINDOW = 0.15  # candidates this close to the best vote on the category
+FALLBACK_SHARE = 0.65  # share of the votes the winning category needs
 MAX_PARTS = 4
 
 
@@ -146,16 +147,25 @@ def map_part(text: str, min_confidence: float = 0.8) -> Part:
 
 
 def _candidate_category(text: str) -> Category | None:
-    """The category all good low-confidence candidates share, if they share one."""
-    found = [c for c in ontology.candidates(text, top=5) if c.confidence >= FALLBACK_MIN_CONFIDENCE]
+    """The category most good low-confidence candidates share, if one clearly dominates.
+
+    Candidates within :data:`FALLBACK_WINDOW` of the best (and above
+    :data:`FALLBACK_MIN_CONFIDENCE`) vote with their confidence; a category wins with at
+    least :data:`FALLBACK_SHARE` of the votes. Candidates outside every category abstain.
+    """
+    found = [c for c in ontology.candidates(text, top=6) if c.confidence >= FALLBACK_MIN_CONFIDENCE]
     if not found:
         return None
     best = found[0].confidence
-    close = [c for c in found if c.confidence >= best - FALLBACK_WINDOW]
-    categories = {category_of(c.cl_id) for c in close}
-    if len(categories) == 1:
-        return categories.pop()
-    return None
+    votes: dict[Category, float] = {}
+    for candidate in found:
+        category = category_of(candidate.cl_id)
+        if candidate.confidence >= best - FALLBACK_WINDOW and category is not None:
+            votes[category] = votes.get(category, 0.0) + candidate.confidence
+    if not votes:
+        return None
+    winner = max(votes, key=votes.get)
+    return winner if votes[winner] >= FALLBACK_SHARE * sum(votes.values()) else None
 
 
 def _about_molecules(text: str) -> bool:

@@ -244,14 +244,14 @@ def read_cellmarker(path: str | Path) -> pd.DataFrame:
     """CellMarker 2.0 as marker records (:data:`RECORD_COLUMNS`), one per (cell, marker, study).
 
     Rows whose species is not Human/Mouse are dropped (the packaged file has a few rows broken
-    by stray line breaks). The gene is the official ``Symbol`` where given, else the marker as
-    written; every record weighs 1.
+    by stray line breaks), and so are markers without an official gene ``Symbol`` (protein names
+    such as "CD45RA" or "F4/80", which a gene list never contains). Every record weighs 1.
     """
     frame = pd.read_csv(path, sep="\t", dtype=str, low_memory=False, keep_default_na=False, na_values=[""])
     _require(frame, ["species", "tissue_type", "tissue_class", "cell_name", "cellontology_id", "marker",
                      "Symbol", "PMID", "cell_type"], path)
     frame = frame[frame["species"].isin(["Human", "Mouse"])]
-    symbol = frame["Symbol"].fillna(frame["marker"]).fillna("").str.replace("\xa0", "", regex=False).str.strip()
+    symbol = frame["Symbol"].fillna("").str.replace("\xa0", "", regex=False).str.strip()
     pmid = frame["PMID"].fillna("").str.replace(r"\.0$", "", regex=True)
     out = pd.DataFrame({
         "database": "cellmarker2",

@@ -1,0 +1,125 @@
+"""Hierarchical Feature agent: the axes that separate subtypes in a cluster's ontology branches.
+
+With a language model, the agent reads the tissue trees of :mod:`cassia.rag.tree` and returns
+:class:`HierarchicalFeatures` (structured output): per axis (lineage, excitatory/inhibitory,
+layer, projection, activation state, ...) its levels and the markers that discriminate them,
+and where the cluster's own markers place it. Without one (the offline provider, or when the
+model's answer is unusable) :func:`features_from_trees` derives the same structure from the
+trees alone: each branching node of a tree is an axis "subtypes of X", its children the levels,
+and the levels' database markers that their siblings do not share the discriminating markers.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..agents.session import ClusterSession
+from ..models import Message
+from ..providers.base import Provider
+from .prompts import render
+from .retrieve import RetrievedCandidate
+from .tree import TissueTree
+
+MAX_AXES = 4
+MAX_LEVELS = 6
+LEVEL_MARKERS = 4
+
+
+def _example(**example) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
+
+
+class FeatureLevel(BaseModel):
+    """One level of an axis: a subtype or state and the genes that mark it against the others."""
+
+    name: str = Field(description="The subtype or state (a Cell Ontology name where one exists).")
+    markers: list[str] = Field(description="Genes that mark this level relative to the other levels of the axis.")
+
+
+class FeatureAxis(BaseModel):
+    """One way the subtypes of a parent type differ."""
+
+    axis: str = Field(description="What separates the levels, e.g. lineage, excitatory vs inhibitory, layer, "
+                                  "projection target, activation state.")
+    parent_type: str = Field(description="The cell type whose subtypes this axis separates.")
+    levels: list[FeatureLevel] = Field(description="The levels along the axis, each with discriminating markers.")
+    cluster_reading: str = Field(description="Where the cluster's own markers place it on this axis, citing only "
+                                             "genes from its list, or 'undetermined'.")
+
+
+class HierarchicalFeatures(BaseModel):
+    """The Hierarchical Feature agent's answer."""
+
+    model_config = _example(
+        axes=[{
+            "axis": "CD4 versus CD8 lineage",
+            "parent_type": "alpha-beta T cell",
+            "levels": [{"name": "CD4-positive, alpha-beta T cell", "markers": ["CD4", "CD40LG"]},
+                       {"name": "CD8-positive, alpha-beta T cell", "markers": ["CD8A", "CD8B"]}],
+            "cluster_reading": "undetermined",
+        }],
+        notes=[],
+    )
+    axes: list[FeatureAxis] = Field(description="Axes that separate the subtypes in the branches, most relevant first.")
+    notes: list[str] = Field(default_factory=list, description="Other points the annotator should keep in mind.")
+
+
+async def hierarchical_features(
+    session: ClusterSession,
+    provider: Provider,
+    trees: list[TissueTree],
+    candidates: list[RetrievedCandidate],
+    *,
+    max_axes: int = MAX_AXES,
+) -> HierarchicalFeatures:
+    """Ask the model for the axes of the trees (one structured call, recorded as ``rag_features``)."""
+    highlight = [c.cl_id for c in candidates if c.cl_id]
+    prompt = render(
+        "features_user.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
+        markers=session.markers, candidates=candidates, max_axes=max_axes,
+        tree_lines=[line for tree in trees for line in tree.lines(highlight)],
+    )
+    completion = await session.call(
+        provider, stage="rag", task="rag_features", schema=HierarchicalFeatures,
+        system=render("features_system.j2"), messages=[Message(role="user", content=prompt)],
+        context=session.context(rag_task="features"),
+    )
+    features = completion.parsed
+    return features.model_copy(update={"axes": features.axes[:max_axes]})
+
+
+def features_from_trees(trees: list[TissueTree], genes: list[str], *, max_axes: int = MAX_AXES) -> HierarchicalFeatures:
+    """The axes read off the trees without a model (deterministic)."""
+    present = {g.upper(): g for g in genes}
+    axes: list[FeatureAxis] = []
+    for tree in trees:
+        queue = list(tree.roots)
+        while queue and len(axes) < max_axes:
+            cl_id = queue.pop(0)
+            node = tree.nodes[cl_id]
+            queue.extend(node.children)
+            if len(node.children) < 2:
+                continue
+            axes.append(_axis(tree, cl_id, present))
+    notes = [] if axes else ["The ontology branches of the candidates have no subtypes recorded in this tissue."]
+    return HierarchicalFeatures(axes=axes[:max_axes], notes=notes)
+
+
+def _axis(tree: TissueTree, cl_id: str, present: dict[str, str]) -> FeatureAxis:
+    node = tree.nodes[cl_id]
+    children = [tree.nodes[c] for c in node.children][:MAX_LEVELS]
+    counts: dict[str, int] = {}
+    for child in children:
+        for marker in child.markers:
+            counts[marker] = counts.get(marker, 0) + 1
+    levels, reading = [], []
+    for child in children:
+        own = [m for m in child.markers if counts[m] == 1 and m not in node.markers]
+        levels.append(FeatureLevel(name=child.label, markers=own[:LEVEL_MARKERS]))
+        found = [present[m] for m in own if m in present]
+        if found:
+            reading.append(f"{', '.join(found)} point to {child.label}")
+    return FeatureAxis(
+        axis=f"subtypes of {node.label}", parent_type=node.label, levels=levels,
+        cluster_reading="; ".join(reading) if reading else "undetermined",
+    )
