@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .consensus import run_consensus
 from .errors import (
     AuthError,
     CassiaError,
@@ -31,7 +32,9 @@ from .pipeline import (
 )
 from .knowledge import call_cell_type, rank_cell_types
 from .providers import get_provider, set_api_key
+from .merge import merge_annotations
 from .subcluster import SubclusterResult, arun_subclusters, run_subclusters
+from .uncertainty import UncertaintyResult, arun_uncertainty, run_n_times, run_uncertainty, score_runs
 
 # CASSIA-compatible names
 runCASSIA_batch = run_batch
@@ -39,6 +42,8 @@ runCASSIA_pipeline = run_pipeline
 runCASSIA_score_batch = run_score_batch
 runCASSIA_annotationboost = run_annotation_boost
 runCASSIA_subclusters = run_subclusters
+runCASSIA_batch_n_times = run_n_times
+runCASSIA_similarity_score_batch = score_runs
 loadmarker = load_example_markers
 
 __all__ = [
@@ -55,11 +60,13 @@ __all__ = [
     "ProviderError",
     "RunResult",
     "SubclusterResult",
+    "UncertaintyResult",
     "__version__",
     "arun_batch",
     "arun_pipeline",
     "arun_score_batch",
     "arun_subclusters",
+    "arun_uncertainty",
     "call_cell_type",
     "example_markers_path",
     "get_provider",
@@ -67,17 +74,24 @@ __all__ = [
     "load_example_markers",
     "load_markers",
     "loadmarker",
+    "merge_annotations",
     "query_genes",
     "rank_cell_types",
     "runCASSIA_annotationboost",
     "runCASSIA_batch",
+    "runCASSIA_batch_n_times",
     "runCASSIA_pipeline",
     "runCASSIA_score_batch",
+    "runCASSIA_similarity_score_batch",
     "runCASSIA_subclusters",
     "run_annotation_boost",
     "run_batch",
+    "run_consensus",
+    "run_n_times",
     "run_pipeline",
     "run_score_batch",
     "run_subclusters",
+    "run_uncertainty",
+    "score_runs",
     "set_api_key",
 ]

@@ -26,7 +26,7 @@ import pandas as pd
 from .uncertainty.answers import cluster_order, load_runs
 from .uncertainty.scores import cl_key, consensus_value, display_name
 
-__all__ = ["CONSENSUS_COLUMNS", "consensus", "vote_status"]
+__all__ = ["CONSENSUS_COLUMNS", "consensus", "run_consensus", "vote_status"]
 
 CONSENSUS_COLUMNS = [
     "Cluster ID", "Consensus General Type", "Consensus General CL ID", "Status", "Votes", "Majority Votes",
@@ -97,3 +97,7 @@ def consensus(inputs: Sequence[Any], *, labels: Sequence[str] | None = None) -> 
     for column in ("Agreement", "Subtype Agreement"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
+
+
+# The name to export from the package root: there ``consensus`` would shadow this module.
+run_consensus = consensus

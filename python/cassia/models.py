@@ -12,7 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["system", "user", "assistant"]
-AgentName = Literal["annotator", "validator", "formatter", "scorer", "boost", "subcluster", "other"]
+AgentName = Literal[
+    "annotator", "validator", "formatter", "scorer", "boost", "subcluster", "unification", "consensus", "merge",
+    "rag", "other",
+]
 
 
 class Message(BaseModel):

@@ -64,6 +64,7 @@ class RunSettings:
     score_threshold: float = 75
     boost_iterations: int = 5
     boost_mode: str = "breadth"
+    rag: bool = False
 
     def public(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -160,7 +161,7 @@ def _manifest(store: RunStore, *, kind: str, settings: RunSettings, stages: Stag
 
 
 async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: StageProviders, store: RunStore,
-                        *, kind: str, progress: bool) -> list[ClusterResult]:
+                        *, kind: str, progress: bool, retriever=None) -> list[ClusterResult]:
     finished = store.finished() if store.resume else {}
     todo = [c for c in markers if c.cluster not in finished]
     team = Team(annotator=stages.annotator, validator=stages.annotator, formatter=stages.annotator,
@@ -178,6 +179,11 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
                              tissue=settings.tissue, species=settings.species)
 
         async def job() -> ClusterResult:
+            if retriever is not None:  # RAG: retrieved knowledge goes into the Annotator's first prompt
+                from .rag.run import annotate_with_rag
+
+                return await annotate_with_rag(session, team, retriever, validator_rounds=settings.validator_rounds,
+                                               check_ontology=settings.check_ontology)
             return await annotate_cluster(session, team, validator_rounds=settings.validator_rounds,
                                           check_ontology=settings.check_ontology)
 
@@ -239,7 +245,7 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
                 cancer_aware=False, check_ontology=True, use_cache=True, resume=False, progress=True,
                 api_key=None, base_url=None, clusters=None, score_threshold=75, scoring_provider=None,
                 scoring_model=None, boost_provider=None, boost_model=None, boost_iterations=5,
-                boost_mode="breadth", report=True,
+                boost_mode="breadth", report=True, rag=False, data_dir=None,
                 providers: StageProviders | None = None, cache_path=None) -> RunResult:
     if validator_rounds < 1:
         raise InputError(f"validator_rounds must be at least 1 (got {validator_rounds}).")
@@ -247,14 +253,20 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
     settings = RunSettings(tissue=tissue, species=species, additional_info=additional_info, n_genes=n_genes,
                            ranking=ranking, validator_rounds=validator_rounds, cancer_aware=cancer_aware,
                            check_ontology=check_ontology, max_workers=max_workers, score_threshold=score_threshold,
-                           boost_iterations=boost_iterations, boost_mode=boost_mode)
+                           boost_iterations=boost_iterations, boost_mode=boost_mode, rag=bool(rag))
+    retriever = None
+    if rag:  # load (or download) the marker databases before anything is written
+        from .rag.run import retriever_for_run
+
+        retriever = await asyncio.to_thread(retriever_for_run, data_dir=data_dir)
     stages = providers or resolve_stages(
         provider=provider, model=model, api_key=api_key, base_url=base_url,
         scoring_provider=scoring_provider, scoring_model=scoring_model,
         boost_provider=boost_provider, boost_model=boost_model, use_cache=use_cache, cache_path=cache_path,
     )
     store = RunStore(out_dir or default_out_dir(), resume=resume)
-    results = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress)
+    results = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress,
+                                  retriever=retriever)
     extra: dict = {}
     if kind == "pipeline":  # Annotation Boost for every ok cluster scored below the threshold
         from .boost import boost_below_threshold
@@ -265,6 +277,8 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
                                                          max_iterations=boost_iterations, mode=boost_mode)
         finally:
             await stages.aclose()
+    if retriever is not None:  # database versions and checksums, Cell Ontology release
+        extra["rag"] = retriever.sources()
     status = "complete" if all(r.status == "ok" for r in results) else "partial"
     manifest = _manifest(store, kind=kind, settings=settings, stages=stages, markers=marker_set,
                          status=status, results=results, extra=extra)
@@ -285,8 +299,11 @@ def run_pipeline(markers, **kwargs) -> RunResult:
     ``ranking``, ``additional_info``, ``validator_rounds``, ``cancer_aware``, ``use_cache``,
     ``resume``, ``progress``, ``api_key``, ``base_url``, ``clusters``, ``score_threshold``,
     ``scoring_provider``, ``scoring_model``, ``boost_provider``, ``boost_model``, ``boost_iterations``
-    (default 5), ``boost_mode`` ("breadth" or "depth"), ``report``. Clusters scored below
-    ``score_threshold`` are boosted and their revised answer replaces the original in the summary.
+    (default 5), ``boost_mode`` ("breadth" or "depth"), ``report``, ``rag`` (add retrieved marker-database
+    and Cell Ontology knowledge to the Annotator's prompt, see :mod:`cassia.rag`) and ``data_dir`` (folder
+    with the marker databases; default ``$CASSIA_DATA_DIR`` or the user cache, downloaded on first use).
+    Clusters scored below ``score_threshold`` are boosted and their revised answer replaces the original
+    in the summary.
     """
     return run_sync(lambda: arun_pipeline(markers, **kwargs))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cassia.consensus import CONSENSUS_COLUMNS, consensus, vote_status
+from cassia.consensus import CONSENSUS_COLUMNS, consensus, run_consensus, vote_status
 from cassia.errors import InputError
 
 
@@ -62,7 +62,7 @@ def test_consensus_reads_run_directories_and_csv_files(tmp_path):
     markers = cassia.load_example_markers()
     first = cassia.run_batch(markers, provider="offline", out_dir=tmp_path / "a", progress=False)
     cassia.run_batch(markers, provider="offline", out_dir=tmp_path / "b", progress=False)
-    frame = consensus([first, tmp_path / "b", tmp_path / "b" / "summary.csv"])
+    frame = run_consensus([first, tmp_path / "b", tmp_path / "b" / "summary.csv"])
     assert (frame["Status"] == "consensus").all() and (frame["Votes"] == 3).all()
     assert [c for c in frame.columns if c.endswith(" General")] == ["a General", "b General", "b-2 General"]
 

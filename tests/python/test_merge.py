@@ -97,7 +97,7 @@ def test_merge_reads_runs_and_paths(tmp_path):
     from_dir = merge_annotations(tmp_path / "r", provider="offline")
     from_csv = merge_annotations(tmp_path / "r" / "summary.csv", provider="offline", column="Predicted General Cell Type")
     assert from_run["Merged_Grouping_3"].tolist() == from_dir["Merged_Grouping_3"].tolist()
-    assert from_run["Merged_Grouping_1"].notna().all()
+    assert from_run["Merged_Grouping_1"].notna().all(), run.to_frame()[["Status", "Error"]].to_dict("records")
     assert from_csv["Merged_Grouping_1"].tolist() == from_run["Merged_Grouping_1"].tolist()
 
 

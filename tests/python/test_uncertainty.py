@@ -270,3 +270,16 @@ def test_subclustering_results_can_be_scored(tmp_path):
     # G matches everywhere; S = naive CD8 T (2 of 3) -> runs 1.0, 1.0, 0.7 -> 90
     assert c.cs == pytest.approx(90) and not c.uncertain
     assert [v.run for v in c.votes] == ["s0", "s1", "s2"]
+
+
+def test_run_uncertainty_over_http_against_the_fake_server(fake_server, tmp_path):
+    # unscripted, the fake server answers every structured call with the schema's example:
+    # every run says "T cell" (no unification needed) and the consensus agent says 80
+    result = run_uncertainty(MARKERS, n=2, provider=fake_server.url, out_dir=tmp_path / "u", progress=False,
+                             cache_path=tmp_path / "cache.sqlite")
+    frame = result.to_frame()
+    assert (frame["CS_CL"] == 100).all() and (frame["CS_agent"] == 80).all() and (frame["CS"] == 80).all()
+    bodies = [r.body for r in fake_server.requests if isinstance(r.body, dict)]
+    seeds = {b.get("seed") for b in bodies if "ConsensusOutput" not in str(b.get("response_format"))}
+    assert {1, 2} <= seeds
+    assert any("ConsensusOutput" in str(b.get("response_format")) for b in bodies)

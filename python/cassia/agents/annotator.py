@@ -19,6 +19,7 @@ def first_message(session: ClusterSession) -> Message:
         tissue=None if session.tissue_blind else session.tissue,
         additional_info=session.additional_info,
         markers=session.markers,
+        rag_context=session.extra_context,
     ))
 
 

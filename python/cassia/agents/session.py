@@ -25,6 +25,8 @@ class ClusterSession:
     cancer_aware: bool = False
     store: RunStore | None = None
     stages: dict[str, StageInfo] = field(default_factory=dict)
+    extra_context: str | None = None  # retrieved knowledge (RAG) for the Annotator's first message
+    rag: dict[str, Any] | None = None  # its structured part; sent to providers as context["rag"]
 
     @property
     def tissue_blind(self) -> bool:
@@ -39,6 +41,7 @@ class ClusterSession:
             "tissue": None if self.tissue_blind else self.tissue,
             "additional_info": self.additional_info,
             "cancer_aware": self.cancer_aware,
+            **({"rag": self.rag} if self.rag is not None else {}),
             **extra,
         }
 

@@ -104,7 +104,7 @@ def read_id(cl_id: str) -> ReadLabel:
 def _read_label(text: str, min_confidence: float) -> ReadLabel:
     if is_no_call(text):
         return ReadLabel(text, (), no_call=True)
-    if _looks_like_id(text):
+    if looks_like_id(text):
         return read_id(text)
     whole = map_part(text, min_confidence)
     if whole.method in ("exact", "synonym"):
@@ -137,7 +137,7 @@ def split_label(text: str) -> list[str]:
 
 def map_part(text: str, min_confidence: float = 0.8) -> Part:
     """One type name -> Part, with the category-only fallback for low-confidence names."""
-    if _looks_like_id(text):
+    if looks_like_id(text):
         return read_id(text).parts[0]
     match = ontology.map_name(text, min_confidence=min_confidence)
     if match.cl_id is not None:
@@ -189,5 +189,5 @@ def _head_category(text: str, min_confidence: float) -> Category | None:
     return None
 
 
-def _looks_like_id(text: str) -> bool:
+def looks_like_id(text: str) -> bool:
     return bool(re.match(r"^\s*CL[:_]\d{7}\s*$", text, re.IGNORECASE))

@@ -12,7 +12,8 @@ alongside their prompts), never from the prompt prose, by scoring the curated kn
 
 Context keys (the agents' contract): ``cluster`` (str), ``markers`` (ranked list of str),
 ``species`` (str), ``tissue`` (str | None), ``additional_info`` (str | None), ``cancer_aware``
-(bool). An ``annotation`` key may be present for the later stages; it is prose, so the answer is
+(bool), and in RAG runs ``rag`` (retrieved database candidates, see :mod:`cassia.knowledge.retrieved`).
+An ``annotation`` key may be present for the later stages; it is prose, so the answer is
 recomputed from the markers instead. Answers are deterministic: the same context always gives
 the same reply, at zero tokens and zero cost.
 """
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ModelOutputError
 from ..knowledge import KBCall, call_cell_type
 from ..knowledge.explain import explain_call, hits_text, summary_sentence
+from ..knowledge.retrieved import call_with_retrieval, retrieval_note
 from ..models import DiagnosisOutput, Usage
 from .base import Completion, CompletionRequest, ProviderConfig
 
@@ -67,6 +69,8 @@ class OfflineProvider:
                 cancer_aware=bool(ctx.get("cancer_aware", False)),
                 additional_info=_opt_str(ctx.get("additional_info")),
             )
+            if ctx.get("rag"):  # RAG run: say what the marker databases retrieved
+                text += "\n\n" + retrieval_note(ctx["rag"])
             return self._completion(text, None, started)
         if task == "validator":
             obj = validator_answer(call)
@@ -170,11 +174,11 @@ def _call_from_context(ctx: dict[str, Any]) -> KBCall:
             "the offline annotator needs the ranked markers in request.context['markers']; "
             "the calling agent must send its structured context"
         )
-    return call_cell_type(
-        markers if isinstance(markers, str) else [str(m) for m in markers],
-        species=_opt_str(ctx.get("species")) or "human",
-        tissue=_opt_str(ctx.get("tissue")),
-    )
+    genes = markers if isinstance(markers, str) else [str(m) for m in markers]
+    species, tissue = _opt_str(ctx.get("species")) or "human", _opt_str(ctx.get("tissue"))
+    if ctx.get("rag"):  # opt-in: retrieved database candidates refine the knowledge base's subtypes
+        return call_with_retrieval(genes, retrieved=ctx["rag"].get("candidates", []), species=species, tissue=tissue)
+    return call_cell_type(genes, species=species, tissue=tissue)
 
 
 def _validate(obj: dict[str, Any], schema: type[BaseModel], task: str) -> BaseModel:

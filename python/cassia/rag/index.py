@@ -39,16 +39,29 @@ import pandas as pd
 
 from .databases import DATABASES, READERS, DatabaseFile, ensure_database, user_cache_dir
 
-INDEX_VERSION = 1
+INDEX_VERSION = 4
 SATURATE = 4  # records after which a (type, gene) pair counts fully
 NORM_TOP = 40  # markers of a type used for its size normaliser
 CANONICAL_TOP = 12  # markers kept per type to show as its canonical markers
 VIEWS = ("human", "mouse", "any")
+ROOT_TERM = "CL:0000000"  # "cell"
 ANY_TISSUE = "*"  # tissue key of types a database files under the whole immune system
 # Names that are a study's cluster labels rather than cell types ("Schwalie et al.Nature.P2").
 _NOT_A_CELL_TYPE = re.compile(r"\bet al\b|^cluster\s*\d+$|^c\d+$", re.IGNORECASE)
 _BROAD_ORGANS = {"immune system": ANY_TISSUE}
 DATABASE_CODES = {"cellmarker2": "C", "panglaodb": "P"}
+# Database names that only mean one cell type together with their organ ("Alpha cells" in the
+# pancreas, not the retina; an intestinal "Crypt cell", not the olfactory crypt neuron), and
+# names the name matcher does not resolve; each ID checked against the Cell Ontology by hand.
+_NAME_TERMS = {
+    "crypt cell": "CL:0002250",
+    "alpha cells": "CL:0000171", "beta cells": "CL:0000169", "delta cells": "CL:0000173",
+    "gamma (pp) cells": "CL:0002275", "epsilon cells": "CL:0005019", "ductal cells": "CL:0002079",
+    "crypt cells": "CL:0002250", "follicular cells": "CL:0002258", "foveolar cells": "CL:0002179",
+    "oligodendrocyte progenitor cells": "CL:0002453", "principal cells": "CL:1001431",
+    "juxtaglomerular cells": "CL:1000618", "satellite cells": "CL:0000594", "glutaminergic neurons": "CL:0000679",
+    "luminal epithelial cells": "CL:0002326", "spermatozoa": "CL:0000019",
+}
 _CODE_NAMES = {code: name for name, code in DATABASE_CODES.items()}
 
 
@@ -200,7 +213,7 @@ def build_index(files: list[DatabaseFile]) -> MarkerIndex:
     read_seconds = time.perf_counter() - started
 
     names = records[["database", "cell_name", "cl_id"]].drop_duplicates()
-    mapping = {(d, n, c): _type_key(n, c) for d, n, c in names.itertuples(index=False)}
+    mapping = {(d, n, c): _type_key(n, _NAME_TERMS.get(n.lower(), c)) for d, n, c in names.itertuples(index=False)}
     keys = pd.Series([mapping[(d, n, c)] for d, n, c in
                       zip(records["database"], records["cell_name"], records["cl_id"])], index=records.index)
     records = records.assign(key=keys.map(lambda k: k[0]))
@@ -237,19 +250,21 @@ def build_index(files: list[DatabaseFile]) -> MarkerIndex:
 def _type_key(name: str, db_cl_id: str) -> tuple[str, str, str | None]:
     """(group key, display name, CL ID) for a database cell name.
 
-    A confident name match to an ontology label or synonym wins (database IDs are sometimes off:
-    an oligodendrocyte precursor filed as radial glia), then the database's own ID, then a
-    looser name match; a name that maps nowhere keeps its own group.
+    A term from :data:`_NAME_TERMS` (given as ``CL:...``) is used as is; otherwise a confident
+    name match to an ontology label or synonym wins (database IDs are sometimes off: an
+    oligodendrocyte precursor filed as radial glia), then the database's own ID (``CL_...``),
+    then a looser name match; a name that maps nowhere keeps its own group.
     """
     from .. import ontology
 
+    given = ontology.current_id(db_cl_id) if re.match(r"^CL[:_]\d{7}$", db_cl_id) else None
+    if given is not None and db_cl_id.startswith("CL:"):  # our own curated term for the name
+        return given, ontology.label(given) or name, given
     match = ontology.map_name(name)
-    chosen = match.cl_id if match.method in ("exact", "synonym") else None
-    if chosen is None and db_cl_id.startswith("CL_"):
-        chosen = ontology.current_id(db_cl_id)
+    chosen = match.cl_id if match.method in ("exact", "synonym") else given
     if chosen is None:
         chosen = match.cl_id
-    if chosen is None:
+    if chosen is None or chosen == ROOT_TERM:  # "cell" says nothing: keep the database's own name
         return "name:" + name.lower(), name, None
     return chosen, ontology.label(chosen) or name, chosen
 
