@@ -1,5 +1,5 @@
 # Finding and loading the Python engine. Nothing here runs when the package loads: the engine
-# is located and imported on the first call that needs it, and kept for the session.
+# is located and imported on the first call that needs it.
 
 .cassia_state <- new.env(parent = emptyenv())
 
@@ -8,9 +8,13 @@ cassia_default_venv <- function() {
   file.path(tools::R_user_dir("CASSIA", which = "data"), "venv")
 }
 
+# The interpreter of a virtualenv folder.
+venv_python <- function(dir) {
+  file.path(dir, if (.Platform$OS.type == "windows") "Scripts/python.exe" else "bin/python")
+}
+
 # The Python interpreters worth trying, in order, each with where it came from.
 cassia_python_candidates <- function() {
-  venv_python <- function(dir) file.path(dir, "bin", "python")
   candidates <- list()
   add <- function(path, source) {
     if (!is.null(path) && nzchar(path)) {

@@ -39,7 +39,7 @@ cassia_install_engine <- function(source = "cassia", envname = cassia_default_ve
     source <- normalizePath(source)
   }
   requirement <- if (length(extras)) paste0(source, "[", paste(extras, collapse = ","), "]") else source
-  env_python <- file.path(envname, if (.Platform$OS.type == "windows") "Scripts/python.exe" else "bin/python")
+  env_python <- venv_python(envname)
   if (!file.exists(env_python)) {
     message("Creating a Python virtualenv in ", envname)
     dir.create(dirname(envname), recursive = TRUE, showWarnings = FALSE)

@@ -73,7 +73,8 @@ def test_pipeline_with_rag_and_a_scripted_model(tmp_path):
     assert "Retrieved knowledge: cluster 3" in page and "B cell" in page and "CL:0000236" in page
     assert "https://pubmed.ncbi.nlm.nih.gov/" in page and "PanglaoDB" in page
     assert manifest["rag"]["databases"]["cellmarker2"]["sha256"] in page
-    assert "maturation" in page and "retrieved as candidate 1" in page
+    rank = 1 + [c["cl_id"] for c in rag["candidates"]].index(stored["3"].cell_ontology_id)  # naive B cell
+    assert "maturation" in page and f"retrieved as candidate {rank}" in page
     cluster_page = (run_dir / "clusters" / f"{slug('3')}.html").read_text()
     assert f'href="../{page_link}"' in cluster_page
 

@@ -1,4 +1,8 @@
-"""One jinja2 environment for every agent prompt (templates live beside the agents)."""
+"""One jinja2 environment for every agent prompt.
+
+Templates live beside the agents that use them (``agents/``, ``uncertainty/``, ``rag/``);
+names are unique across those folders, so one loader serves them all.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ from functools import lru_cache
 
 import jinja2
 
+TEMPLATE_PACKAGES = ("agents", "uncertainty", "rag")
+
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("cassia", "agents"),
+        loader=jinja2.ChoiceLoader([jinja2.PackageLoader("cassia", folder) for folder in TEMPLATE_PACKAGES]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # prompts are plain text for a model, not HTML
         trim_blocks=True,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..agents.session import ClusterSession
 from ..models import Message
 from ..providers.base import Provider
-from ._prompts import render
+from ..agents.prompts import render
 from .answers import Answer
 
 __all__ = ["ConsensusOutput", "judge_consensus"]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..agents.session import ClusterSession
 from ..models import Message
 from ..providers.base import Provider
-from ._prompts import render
+from ..agents.prompts import render
 
 __all__ = ["GroupAssignment", "MergeOutput", "group_annotations"]
 

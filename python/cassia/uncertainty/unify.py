@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..agents.session import ClusterSession
 from ..models import Message
 from ..providers.base import Provider
-from ._prompts import render
+from ..agents.prompts import render
 from .scores import text_key
 
 __all__ = ["NameGroup", "Unification", "UnificationOutput", "check_unification", "unify_names"]
