@@ -116,8 +116,10 @@ def test_no_data_and_no_network_gives_one_clear_error(empty_dirs):
 
 
 def test_run_pipeline_with_rag_fails_before_writing_anything(empty_dirs, monkeypatch):
-    monkeypatch.setattr(databases, "download_database", lambda name, dest, client=None: (_ for _ in ()).throw(
-        databases._missing_error(DATABASES[name], "the download failed (ConnectError: offline)")))
+    def no_network(name, dest, client=None):  # what download_database raises when the host is unreachable
+        raise databases._missing_error(DATABASES[name], "the download failed (ConnectError: offline)")
+
+    monkeypatch.setattr(databases, "download_database", no_network)
     out = empty_dirs / "run"
     with pytest.raises(ConfigError, match="CASSIA_DATA_DIR"):
         cassia.run_pipeline(PBMC, provider="offline", rag=True, out_dir=out, progress=False)

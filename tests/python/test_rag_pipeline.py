@@ -134,3 +134,15 @@ def test_offline_call_is_refined_by_retrieved_candidates():
     assert unchanged.best == plain.best and unchanged.subtypes == plain.subtypes
     note = retrieval_note({"candidates": retrieved})
     assert "1. naive thymus-derived CD8-positive, alpha-beta T cell (CL:0000900)" in note and "CCR7 (#5)" in note
+
+
+def test_rag_agents_over_http_with_the_fake_server(fake_server, tmp_path):
+    result = cassia.run_pipeline(PBMC, species="cat", tissue="blood", provider=fake_server.url, rag=True,
+                                 out_dir=tmp_path / "run", clusters=["3"], progress=False, use_cache=False)
+    record = result.results[0].extra["rag"]
+    assert result.results[0].status == "ok"
+    assert record["features_source"] == record["cross_species_source"] == "language model"
+    assert record["cross_species"]["organism"] == "cat" and record["features"]["axes"]
+    transcripts = sorted(p.name for p in (result.run_dir / "transcripts").rglob("*.json"))
+    assert any(name.endswith("-rag_features.json") for name in transcripts)
+    assert any(name.endswith("-rag_species.json") for name in transcripts)

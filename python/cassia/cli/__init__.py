@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 from ..errors import CassiaError, InputError
 
-COMMAND_MODULES = ("doctor", "backends", "examples", "validate", "run", "boost", "subcluster")
+COMMAND_MODULES = ("doctor", "backends", "examples", "validate", "run", "boost", "subcluster", "uncertainty", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-PALETTE = ("#3b6ea5", "#d08c2e", "#4f9a6b", "#b5525c", "#7a5ea8", "#6b7b8c", "#c2a83e", "#2d9c9c")
+PALETTE = ("#3b6ea5", "#d08c2e", "#4f9a6b", "#b5525c", "#7a5ea8", "#6b7b8c", "#c2a83e", "#2d9c9c",
+           "#9c5b2d", "#5b8fd0", "#8fbf4f", "#d06fa0")
 WIDTH, HEIGHT = 720, 300
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 16, 78
 
 
-def _frame(width: int, height: int) -> dict[str, float]:
-    return {"width": width, "height": height, "left": LEFT, "right": width - RIGHT,
-            "top": TOP, "bottom": height - BOTTOM}
+def _frame(width: int, height: int, bottom: int = BOTTOM, left: int = LEFT) -> dict[str, float]:
+    return {"width": width, "height": height, "left": left, "right": width - RIGHT,
+            "top": TOP, "bottom": height - bottom}
 
 
 def _ticks(y_min: float, y_max: float, y, count: int = 5) -> list[dict[str, Any]]:
@@ -32,8 +33,12 @@ def bar_chart(groups: Sequence[str], series: Sequence[tuple[str, Sequence[float 
     """Grouped bars: one group per entry of ``groups``, one bar per series (None: no bar)."""
     if not groups or not series:
         return None
-    frame = _frame(width, height)
-    plot_w, plot_h = frame["right"] - LEFT, frame["bottom"] - TOP
+    width = max(width, LEFT + RIGHT + len(groups) * max(22, 10 * len(series)))  # room for every label
+    longest = min(max(len(g) for g in groups), 22)
+    height += 5 * longest  # rotated labels hang below the axis and to the left
+    frame = _frame(width, height, bottom=BOTTOM + 5 * longest, left=LEFT + 3 * longest)
+    left = frame["left"]
+    plot_w, plot_h = frame["right"] - left, frame["bottom"] - TOP
     group_w = plot_w / len(groups)
     bar_w = max(2.0, min(36.0, group_w * 0.8 / len(series)))
 
@@ -42,7 +47,7 @@ def bar_chart(groups: Sequence[str], series: Sequence[tuple[str, Sequence[float 
 
     bars, labels = [], []
     for gi, group in enumerate(groups):
-        start = LEFT + gi * group_w + (group_w - bar_w * len(series)) / 2
+        start = left + gi * group_w + (group_w - bar_w * len(series)) / 2
         for si, (name, values) in enumerate(series):
             value = values[gi] if gi < len(values) else None
             if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -50,7 +55,7 @@ def bar_chart(groups: Sequence[str], series: Sequence[tuple[str, Sequence[float 
             bars.append({"x": round(start + si * bar_w, 1), "y": y(value), "width": round(bar_w - 1, 1),
                          "height": round(y(0) - y(value), 1), "color": PALETTE[si % len(PALETTE)],
                          "title": f"{group} · {name}: {value:.2f}"})
-        labels.append({"x": round(LEFT + (gi + 0.5) * group_w, 1), "y": frame["bottom"] + 12,
+        labels.append({"x": round(left + (gi + 0.5) * group_w, 1), "y": frame["bottom"] + 12,
                        "text": group if len(group) <= 22 else group[:21] + "…", "full": group})
     legend = [{"name": name, "color": PALETTE[i % len(PALETTE)]} for i, (name, _) in enumerate(series)]
     return {**frame, "bars": bars, "labels": labels, "legend": legend, "y_label": y_label,

@@ -118,8 +118,8 @@ def _axis(tree: TissueTree, cl_id: str, present: dict[str, str]) -> FeatureAxis:
         levels.append(FeatureLevel(name=child.label, markers=own[:LEVEL_MARKERS]))
         found = [present[m] for m in own if m in present]
         if found:
-            reading.append(f"{', '.join(found)} point to {child.label}")
+            reading.append(f"{child.label} ({', '.join(found)})")
     return FeatureAxis(
         axis=f"subtypes of {node.label}", parent_type=node.label, levels=levels,
-        cluster_reading="; ".join(reading) if reading else "undetermined",
+        cluster_reading="cluster markers found for " + "; ".join(reading) if reading else "undetermined",
     )

@@ -39,7 +39,7 @@ import pandas as pd
 
 from .databases import DATABASES, READERS, DatabaseFile, ensure_database, user_cache_dir
 
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 SATURATE = 4  # records after which a (type, gene) pair counts fully
 NORM_TOP = 40  # markers of a type used for its size normaliser
 CANONICAL_TOP = 12  # markers kept per type to show as its canonical markers
@@ -277,21 +277,22 @@ def _view(units: pd.DataFrame, records: pd.DataFrame, tissue_keys: dict[str, str
     counts: dict[tuple[int, str], float] = defaultdict(float)
     for t, g, w in zip(units["type"], units["symbol"], units["weight"]):
         counts[(int(t), g)] += float(w)
-    by_type: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    by_type: dict[int, list[tuple[str, float, float]]] = defaultdict(list)
     doc_freq: Counter[str] = Counter()
     for (t, g), n in counts.items():
-        by_type[t].append((g, _support(n)))
+        by_type[t].append((g, _support(n), n))
         doc_freq[g] += 1
     scale = math.log(len(by_type) + 1.0)
     specificity = {g: math.log((len(by_type) + 1.0) / (df + 1.0)) / scale for g, df in doc_freq.items()}
     postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
     norm, canonical = {}, {}
     for t in sorted(by_type):
-        markers = sorted(by_type[t], key=lambda gw: (-gw[1], -specificity[gw[0]], gw[0]))
-        for g, w in markers:
+        # best supported first (most records), then the more specific gene
+        markers = sorted(by_type[t], key=lambda gwn: (-gwn[2], -specificity[gwn[0]], gwn[0]))
+        for g, w, _ in markers:
             postings[g].append((t, w))
-        norm[t] = math.sqrt(sum(w for _, w in markers[:NORM_TOP])) or 1.0
-        canonical[t] = [g for g, _ in markers[:CANONICAL_TOP]]
+        norm[t] = math.sqrt(sum(w for _, w, _ in markers[:NORM_TOP])) or 1.0
+        canonical[t] = [g for g, _, _ in markers[:CANONICAL_TOP]]
     tissues: dict[int, set[str]] = defaultdict(set)
     for t, tissue, group_name in zip(records["type"], records["tissue"], records["tissue_group"]):
         for text in (tissue, group_name):

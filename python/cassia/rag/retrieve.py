@@ -58,11 +58,13 @@ class RetrievedCandidate:
     def databases(self) -> list[str]:
         return sorted({d for e in self.matched for d in e.databases})
 
-    def as_dict(self) -> dict:
+    def as_dict(self, *, max_matched: int = 15) -> dict:
+        """JSON-safe record (the best-ranked ``max_matched`` matched genes, for a compact results log)."""
         return {
             "name": self.name, "cl_id": self.cl_id, "score": self.score, "in_tissue": self.in_tissue,
             "matched": [{"gene": e.gene, "rank": e.rank, "support": e.support, "databases": list(e.databases),
-                         "pmids": list(e.pmids)} for e in self.matched],
+                         "pmids": list(e.pmids)} for e in self.matched[:max_matched]],
+            "n_matched": len(self.matched),
             "canonical_markers": list(self.canonical_markers),
             "database_names": [list(n) for n in self.database_names],
         }

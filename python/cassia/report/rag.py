@@ -33,6 +33,7 @@ def _candidate_rows(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({
             "name": c.get("name", ""), "cl_id": c.get("cl_id"), "score": float(c.get("score") or 0.0),
             "in_tissue": c.get("in_tissue"), "matched": matched,
+            "more": max(0, int(c.get("n_matched") or 0) - len(matched)),
             "canonical_markers": c.get("canonical_markers", []), "names": "; ".join(names[:6]),
         })
     return rows

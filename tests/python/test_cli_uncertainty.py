@@ -1,0 +1,69 @@
+"""``cassia uncertainty``, ``cassia consensus`` and ``cassia evaluate`` through the console script (offline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from cassia.cli.examples import write_examples
+
+REPO = Path(__file__).resolve().parents[2]
+CASSIA = Path(sys.executable).parent / "cassia"
+SMALL = REPO / "python/cassia/data/pbmc_small_markers.csv"
+BENCHMARK = REPO.parent / "shared" / "data" / "gptcelltype" / "benchmark_dev.csv"
+
+
+def cassia(tmp_path: Path, *args) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CASSIA_CACHE_DIR=str(tmp_path / "cache"))
+    return subprocess.run([str(CASSIA), *map(str, args)], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=tmp_path)
+
+
+def test_consensus_of_the_example_inputs(tmp_path):
+    write_examples(tmp_path / "ex")
+    inputs = [tmp_path / "ex" / "consensus" / f"run_{x}.csv" for x in "abc"]
+    done = cassia(tmp_path, "consensus", "--inputs", *inputs, "--out", tmp_path / "out" / "vote.csv",
+                  "--labels", "a,b,c", "--json")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "out" / "vote.csv", dtype={"Cluster ID": str}).set_index("Cluster ID")
+    assert list(table["Status"]) == ["partial", "consensus", "conflict"]
+    assert table.loc["1", "Consensus General Type"] == "monocyte" and "a General" in table.columns
+    assert [r["Cluster ID"] for r in json.loads(done.stdout)["clusters"]] == ["0", "1", "2"]
+    missing = cassia(tmp_path, "consensus", "--inputs", tmp_path / "nope.csv", "--out", tmp_path / "x.csv")
+    assert missing.returncode == 2 and missing.stderr.startswith("cassia: error:") and "Traceback" not in missing.stderr
+
+
+def test_uncertainty_runs_n_times_then_scores_existing_runs(tmp_path):
+    out = tmp_path / "unc"
+    done = cassia(tmp_path, "uncertainty", "--input", SMALL, "--n", "2", "--provider", "offline", "--tissue", "blood",
+                  "--out", out, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [c["Cluster ID"] for c in report["clusters"]] == ["0", "1", "2"]
+    assert all(c["Runs Answered"] == 2 and c["CS"] is not None for c in report["clusters"])
+    assert (out / "run-1" / "summary.csv").exists() and (out / "run-2" / "summary.csv").exists()
+    assert (out / "uncertainty.csv").exists()
+    scored = cassia(tmp_path, "uncertainty", "--runs", out / "run-1", out / "run-2", "--no-agents",
+                    "--labels", "first,second")
+    assert scored.returncode == 0, scored.stderr
+    assert "0 of 3 clusters below CS 75" in scored.stdout
+    wrong = cassia(tmp_path, "uncertainty", "--input", SMALL, "--labels", "a,b")
+    assert wrong.returncode == 2 and "--labels" in wrong.stderr
+    neither = cassia(tmp_path, "uncertainty", "--n", "2")
+    assert neither.returncode == 2 and "--input" in neither.stderr
+
+
+def test_evaluate_a_few_benchmark_rows_offline(tmp_path):
+    done = cassia(tmp_path, "evaluate", "--table", BENCHMARK, "--gold-col", "manual_CLID", "--limit", "6",
+                  "--n-genes", "10", "--provider", "offline", "--out", tmp_path / "bench", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["accuracy"]["clusters"] == 6 and summary["method"] == "offline"
+    assert (tmp_path / "bench" / "graded.csv").exists() and summary["report"] == str(tmp_path / "bench" / "report.html")
+    missing = cassia(tmp_path, "evaluate", "--table", tmp_path / "nope.csv", "--out", tmp_path / "b2")
+    assert missing.returncode == 2 and "not found" in missing.stderr
