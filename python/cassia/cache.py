@@ -32,6 +32,7 @@ def request_key(config: ProviderConfig, request: CompletionRequest) -> str:
         "kind": config.kind,
         "base_url": config.base_url,
         "model": config.model,
+        "options": sorted((k, repr(v)) for k, v in config.options),  # e.g. an agent CLI's executable
         "temperature": request.temperature,
         "max_tokens": request.max_tokens,
         "seed": request.seed,

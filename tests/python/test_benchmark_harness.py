@@ -23,7 +23,7 @@ TABLE = pd.DataFrame({
         "COL1A1, COL1A2, COL3A1, DCN, LUM, PDGFRA, FBLN1, SFRP2, MMP2, PDGFRB, THY1, C7",
     ],
     "gold": ["CD8-positive, alpha-beta T cell", "CL:0000236", "classical monocyte", "colonocyte", "fibroblast"],
-    "other_method": ["T cell", "B cell", "macrophage", "hepatocyte", None],
+    "other_method": ["T cell", "B cell", "macrophage", "neuron", None],
 })
 
 

@@ -142,7 +142,7 @@ def test_examples_project_runs_offline(tmp_path):
     done = cassia(tmp_path, "examples", "--out", out)
     assert done.returncode == 0, done.stderr
     for name in ("01_offline", "02_annotate", "03_pipeline", "04_boost", "05_subcluster", "06_agent_cli",
-                 "07_consensus"):
+                 "07_consensus", "08_uncertainty"):
         assert (out / f"{name}.sh").stat().st_mode & 0o111 and (out / f"{name}.py").exists()
     assert len(list((out / "consensus").glob("run_*.csv"))) == 3 and (out / "README.md").exists()
     env = env_for(tmp_path)

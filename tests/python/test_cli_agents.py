@@ -48,9 +48,10 @@ def assert_nothing_ran(folder: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["claude-cli", "codex-cli", "cursor-agent"])
 def test_annotate_with_each_agent_cli(project, backend):
+    extra = ["--backend-arg=--max-turns", "--backend-arg=1"] if backend == "claude-cli" else []
     done = cassia(project, "annotate", "--input", "markers.csv", "--provider", backend, "--model", "fake-1",
                   "--clusters", HOSTILE_CLUSTER, "--additional-info", HOSTILE_INFO, "--validator-rounds", "1",
-                  "--out", "run", "--json")
+                  "--out", "run", "--json", *extra)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["counts"]["ok"] == 1 and summary["clusters"][0]["general"]
@@ -63,6 +64,8 @@ def test_annotate_with_each_agent_cli(project, backend):
     logged = calls(project)
     assert len(logged) >= 3  # annotator, validator, formatter
     assert HOSTILE_INFO in logged[0]["prompt"] and HOSTILE_GENE in logged[0]["prompt"]  # data, never code
+    if extra:  # --backend-arg reaches the tool's argv
+        assert logged[0]["argv"][-2:] == ["--max-turns", "1"]
     assert_nothing_ran(project)
 
 

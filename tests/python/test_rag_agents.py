@@ -101,15 +101,32 @@ def test_rule_based_features_have_the_schema(index):
     assert "Schwann cell" in readings
 
 
+def rag_script(features=FEATURES, species=CROSS):
+    """A scripted model answering the two RAG agents (task "rag") by ``context["rag_task"]``."""
+    def reply(request):
+        assert request.task == "rag"
+        answer = {"features": features, "species": species}[request.context["rag_task"]]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    return ScriptedProvider(reply)
+
+
+def asked(provider):
+    """Which RAG agents were called, in order, by their output schema."""
+    return [c.schema.__name__ for c in provider.calls if c.task == "rag"]
+
+
 def _session(species="human", tissue="large intestine", genes=GLIAL):
     return ClusterSession(cluster="c1", markers=list(genes), species=species, tissue=tissue)
 
 
 def test_feature_agent_asks_the_model_for_structured_axes():
-    provider = ScriptedProvider({"rag_features": [FEATURES]})
+    provider = rag_script()
     session = _session()
     context = asyncio.run(RagRetriever(download=False).abuild(session, provider))
-    assert [c.task for c in provider.calls] == ["rag_features"]  # human: no cross-species call
+    assert asked(provider) == ["HierarchicalFeatures"]  # human: no cross-species call
     request = provider.calls[0]
     assert request.schema is HierarchicalFeatures
     prompt = request.messages[0].content
@@ -123,9 +140,9 @@ def test_feature_agent_asks_the_model_for_structured_axes():
 
 @pytest.mark.parametrize("species", ["cat", "Felis catus", "pangolin"])
 def test_non_model_species_trigger_the_cross_species_agent(species):
-    provider = ScriptedProvider({"rag_features": [FEATURES], "rag_species": [CROSS]})
+    provider = rag_script()
     context = asyncio.run(RagRetriever(download=False).abuild(_session(species=species), provider))
-    assert [c.task for c in provider.calls] == ["rag_features", "rag_species"]
+    assert asked(provider) == ["HierarchicalFeatures", "CrossSpeciesNotes"]
     request = provider.calls[1]
     assert request.schema is CrossSpeciesNotes
     assert f"Organism: {species}" in request.messages[0].content
@@ -137,9 +154,9 @@ def test_non_model_species_trigger_the_cross_species_agent(species):
 @pytest.mark.parametrize("species", ["human", "mouse", "Homo sapiens", "Mus musculus"])
 def test_human_and_mouse_skip_the_cross_species_agent(species):
     assert not needs_cross_species(species)
-    provider = ScriptedProvider({"rag_features": [FEATURES]})
+    provider = rag_script()
     context = asyncio.run(RagRetriever(download=False).abuild(_session(species=species), provider))
-    assert "rag_species" not in [c.task for c in provider.calls]
+    assert asked(provider) == ["HierarchicalFeatures"]
     assert context.cross_species is None and "Cross-species" not in context.prompt_text()
 
 
@@ -152,7 +169,7 @@ def test_offline_provider_uses_rules_for_every_agent():
 
 
 def test_a_failing_model_falls_back_to_rules_but_auth_errors_stop():
-    failing = ScriptedProvider({"rag_features": [ModelOutputError("not JSON")], "rag_species": [CROSS]})
+    failing = rag_script(features=ModelOutputError("not JSON"))
     context = asyncio.run(RagRetriever(download=False).abuild(_session(species="cat"), failing))
     assert context.features_source.startswith("rules") and "ModelOutputError" in context.errors[0]
     assert context.cross_species_source == "language model"

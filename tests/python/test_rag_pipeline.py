@@ -38,7 +38,7 @@ def markerdb(monkeypatch, tmp_path_factory):
 
 def scripted():
     return ScriptedProvider({"annotator": ["B cell, from MS4A1 and CD79A."], "validator": [PASS],
-                             "formatter": [FORMATTED], "scorer": [SCORED], "rag_features": [FEATURES]})
+                             "formatter": [FORMATTED], "scorer": [SCORED], "rag": [FEATURES]})
 
 
 def test_pipeline_with_rag_and_a_scripted_model(tmp_path):
@@ -53,8 +53,8 @@ def test_pipeline_with_rag_and_a_scripted_model(tmp_path):
     for prompt in first_prompts:
         assert "Retrieved knowledge for this cluster" in prompt and "CellMarker 2.0" in prompt
         assert "maturation (within B cell)" in prompt  # the feature agent's answer reached the Annotator
-    assert [c.task for c in provider.calls].count("rag_features") == 2
-    assert "rag_species" not in [c.task for c in provider.calls]
+    rag_calls = [c for c in provider.calls if c.task == "rag"]
+    assert [c.context["rag_task"] for c in rag_calls] == ["features", "features"]  # no cross-species for human
 
     stored = {r.cluster: r for r in read_results(run_dir)}
     rag = stored["3"].extra["rag"]
@@ -95,8 +95,8 @@ def test_pipeline_with_rag_offline(tmp_path):
 
 def test_batch_with_rag_for_a_non_model_species(tmp_path):
     provider = ScriptedProvider({
-        "annotator": ["B cell."], "validator": [PASS], "formatter": [FORMATTED], "rag_features": [FEATURES],
-        "rag_species": [{"organism": "cat", "reference_species": ["human"], "conserved_markers": ["MS4A1"],
+        "annotator": ["B cell."], "validator": [PASS], "formatter": [FORMATTED],
+        "rag": [FEATURES, {"organism": "cat", "reference_species": ["human"], "conserved_markers": ["MS4A1"],
                          "divergent_markers": [], "orthology_caveats": ["check IGH loci"],
                          "reading_advice": "Read as human."}],
     })
@@ -104,8 +104,8 @@ def test_batch_with_rag_for_a_non_model_species(tmp_path):
                               clusters=["3"], progress=False, use_cache=False)
     record = result.results[0].extra["rag"]
     assert record["cross_species"]["orthology_caveats"] == ["check IGH loci"]
-    assert "Cross-species notes for cat" in provider.calls[-1].messages[0].content or any(
-        "Cross-species notes for cat" in c.messages[0].content for c in provider.calls if c.task == "annotator")
+    first_prompt = next(c for c in provider.calls if c.task == "annotator").messages[0].content
+    assert "Cross-species notes for cat" in first_prompt and "check IGH loci" in first_prompt
 
 
 def test_without_rag_nothing_changes(tmp_path):
@@ -143,6 +143,5 @@ def test_rag_agents_over_http_with_the_fake_server(fake_server, tmp_path):
     assert result.results[0].status == "ok"
     assert record["features_source"] == record["cross_species_source"] == "language model"
     assert record["cross_species"]["organism"] == "cat" and record["features"]["axes"]
-    transcripts = sorted(p.name for p in (result.run_dir / "transcripts").rglob("*.json"))
-    assert any(name.endswith("-rag_features.json") for name in transcripts)
-    assert any(name.endswith("-rag_species.json") for name in transcripts)
+    rag = [json.loads(p.read_text()) for p in (result.run_dir / "transcripts").rglob("*-rag.json")]
+    assert sorted(t["schema"] for t in rag) == ["CrossSpeciesNotes", "HierarchicalFeatures"]

@@ -25,7 +25,7 @@ INDEX_TEMPLATE = """<!doctype html>
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}.failed{color:#a00}</style>
 </head><body>
 <h1>Annotation Boost</h1>
-<p>Run <code>{{ run }}</code>: {{ rows|length }} clusters re-examined. <a href="../report.html">Full report</a>.</p>
+<p>Run <code>{{ run }}</code>: {{ rows|length }} clusters re-examined by <code>cassia boost auto</code>. <a href="../report.html">Full report</a>.</p>
 <table><thead><tr><th>Cluster</th><th>Why</th><th>Score before</th><th>Before</th><th>After</th>
 <th>Status</th><th>Rounds</th><th>Details</th></tr></thead><tbody>
 {% for r in rows %}<tr class="{{ r['Status'] }}"><td>{{ r['Cluster ID'] }}</td><td>{{ r['Reason'] }}</td>
@@ -191,9 +191,13 @@ def _write_aggregate(run_dir: Path, rows: list[dict]) -> tuple[Path, Path]:
     columns = ["Cluster ID", "Reason", "Score Before", "Original General Type", "Original Detailed Type",
                "Boosted General Type", "Boosted Detailed Type", "Status", "Iterations", "Converged", "Error", "Page"]
     summary = folder / SUMMARY_NAME
-    pd.DataFrame(rows, columns=columns).to_csv(summary, index=False)
+    frame = pd.DataFrame(rows, columns=columns)
+    if summary.exists():  # an earlier `boost auto` on this run: keep its rows for clusters not redone now
+        earlier = pd.read_csv(summary, dtype={"Cluster ID": str})
+        frame = pd.concat([earlier[~earlier["Cluster ID"].isin(frame["Cluster ID"])], frame], ignore_index=True)
+    frame.to_csv(summary, index=False)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    full_rows = [{c: r.get(c) for c in columns} for r in rows]
+    full_rows = [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in frame.to_dict(orient="records")]
     index = folder / "index.html"
     index.write_text(env.from_string(INDEX_TEMPLATE).render(run=run_dir.name, rows=full_rows), encoding="utf-8")
     return summary, index

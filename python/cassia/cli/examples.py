@@ -99,6 +99,15 @@ WORKFLOWS: dict[str, tuple[str, str, str]] = {
         "table = consensus([HERE / \"consensus\" / f\"run_{x}.csv\" for x in \"abc\"])\n"
         "print(table.iloc[:, :6].to_string(index=False))\n",
     ),
+    "08_uncertainty": (
+        "Uncertainty: annotate every cluster several times and measure how much the answers agree (CS score).",
+        PROVIDER +
+        f"cassia uncertainty --input {MARKERS} --n 3 --tissue blood --provider \"$PROVIDER\" --out runs/uncertainty\n",
+        PY_PROVIDER +
+        "result = cassia.run_uncertainty(MARKERS, n=3, tissue=\"blood\", provider=PROVIDER,\n"
+        "                                out_dir=HERE / \"runs\" / \"uncertainty-py\")\n"
+        "print(result.to_frame()[[\"Cluster ID\", \"Consensus General Type\", \"CS\", \"Uncertain\"]])\n",
+    ),
 }
 
 # Three "runs" that agree on cluster 1, half-agree on 0 and disagree on 2.

@@ -68,7 +68,8 @@ def _dry_run(args: argparse.Namespace, markers) -> int:
     for preview in previews:
         print(f"\n=== cluster {preview.cluster} ({len(preview.markers)} markers): first message ===")
         print(preview.user)
-    say(args, f"dry run: {len(previews)} clusters shown; no backend was called and nothing was written")
+    shown = f"{len(previews)} cluster" + ("" if len(previews) == 1 else "s")
+    say(args, f"dry run: {shown} shown; no backend was called and nothing was written")
     return 0
 
 

@@ -25,7 +25,7 @@ from ..providers.base import Provider
 from .databases import DATABASES
 from .features import HierarchicalFeatures, features_from_trees, hierarchical_features
 from .index import MarkerIndex, load_index
-from .prompts import render
+from ..agents.prompts import render
 from .retrieve import DEFAULT_TOP, RetrievedCandidate, rank_candidates
 from .species import CrossSpeciesNotes, cross_species_notes, database_support, needs_cross_species, rules_cross_species
 from .tree import TissueTree, candidate_branches
@@ -64,7 +64,7 @@ class RagContext:
             candidates.append(item)
         highlight = [c.cl_id for c in self.candidates[:FOCUS] if c.cl_id]
         return render(
-            "context.j2", tissue=self.tissue, candidates=candidates, max_candidates=PROMPT_CANDIDATES,
+            "rag_context.j2", tissue=self.tissue, candidates=candidates, max_candidates=PROMPT_CANDIDATES,
             database_titles=[spec.title for spec in DATABASES.values()],
             tree_lines=[line for tree in self.trees for line in tree.lines(highlight)],
             features=self.features, features_source=self.features_source,
@@ -108,6 +108,7 @@ class RagRetriever:
         self.data_dir, self.download, self.client = data_dir, download, client
         self.top, self.use_model = top, use_model
         self._index: MarkerIndex | None = None
+        self._sources: dict[str, Any] | None = None
 
     @property
     def index(self) -> MarkerIndex:
@@ -117,10 +118,12 @@ class RagRetriever:
 
     def sources(self) -> dict[str, Any]:
         """Database versions and checksums plus the Cell Ontology release (for the manifest)."""
-        from ..ontology._terms import get_ontology
+        from .. import ontology
 
-        return {"databases": self.index.databases, "cell_ontology": get_ontology().version,
-                "index": {k: v for k, v in self.index.info.items() if k != "loaded_from"}}
+        if self._sources is None:
+            self._sources = {"databases": self.index.databases, "cell_ontology": ontology.index_info()["cl_version"],
+                             "index": {k: v for k, v in self.index.info.items() if k != "loaded_from"}}
+        return self._sources
 
     def retrieve(self, genes: Sequence[str], *, species: str = "human", tissue: str | None = None,
                  top: int | None = None) -> list[RetrievedCandidate]:

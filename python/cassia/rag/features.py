@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..agents.session import ClusterSession
 from ..models import Message
 from ..providers.base import Provider
-from .prompts import render
+from ..agents.prompts import render
 from .retrieve import RetrievedCandidate
 from .tree import TissueTree
 
@@ -72,16 +72,16 @@ async def hierarchical_features(
     *,
     max_axes: int = MAX_AXES,
 ) -> HierarchicalFeatures:
-    """Ask the model for the axes of the trees (one structured call, recorded as ``rag_features``)."""
+    """Ask the model for the axes of the trees (one structured call, task ``rag``)."""
     highlight = [c.cl_id for c in candidates if c.cl_id]
     prompt = render(
-        "features_user.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
+        "rag_features_user.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
         markers=session.markers, candidates=candidates, max_axes=max_axes,
         tree_lines=[line for tree in trees for line in tree.lines(highlight)],
     )
     completion = await session.call(
-        provider, stage="rag", task="rag_features", schema=HierarchicalFeatures,
-        system=render("features_system.j2"), messages=[Message(role="user", content=prompt)],
+        provider, stage="rag", task="rag", schema=HierarchicalFeatures,
+        system=render("rag_features_system.j2"), messages=[Message(role="user", content=prompt)],
         context=session.context(rag_task="features"),
     )
     features = completion.parsed

@@ -21,6 +21,7 @@ Cell types are grouped by Cell Ontology term, so the two databases' names for on
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -108,7 +109,7 @@ def tissue_key(text: str | None) -> str | None:
 # ---------------------------------------------------------------- loading (cached)
 
 _lock = threading.Lock()
-_memory: dict[tuple, MarkerIndex] = {}
+_memory: dict[str, MarkerIndex] = {}
 
 
 def load_index(
@@ -136,8 +137,7 @@ def load_index(
 
 
 def cache_key(files: list[DatabaseFile]) -> str:
-    import hashlib
-
+    """What the built index depends on: format version, ontology release, database checksums."""
     parts = [f"v{INDEX_VERSION}", _ontology_release()] + [f"{f.spec.name}:{f.sha256}" for f in files]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -167,6 +167,9 @@ def _write_cached(path: Path, index: MarkerIndex) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(_to_json(index), handle, separators=(",", ":"))
         os.replace(tmp, path)
+        for stale in path.parent.glob("index-*.json"):  # indexes of older database or format versions
+            if stale != path:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only cache only costs the rebuild next time
 

@@ -25,7 +25,7 @@ PAGE_TITLE = "Retrieved knowledge (RAG)"
 def retriever_for_run(*, data_dir: str | Path | None = None, client: httpx.Client | None = None) -> RagRetriever:
     """A retriever with its index loaded now, so a missing database fails before any cluster runs."""
     retriever = RagRetriever(data_dir=data_dir, client=client)
-    retriever.index  # noqa: B018 - load (or download) and index the databases up front
+    _ = retriever.index  # load (or download) and index the databases up front
     return retriever
 
 

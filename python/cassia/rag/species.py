@@ -18,7 +18,7 @@ from ..knowledge import normalise_species
 from ..models import Message
 from ..providers.base import Provider
 from .index import MarkerIndex
-from .prompts import render
+from ..agents.prompts import render
 from .retrieve import RetrievedCandidate
 
 REFERENCE_SPECIES = ("human", "mouse")
@@ -54,14 +54,14 @@ async def cross_species_notes(
     candidates: list[RetrievedCandidate],
     unmatched: list[str],
 ) -> CrossSpeciesNotes:
-    """Ask the model to compare the organism with the reference species (task ``rag_species``)."""
+    """Ask the model to compare the organism with the reference species (task ``rag``)."""
     prompt = render(
-        "species_user.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
+        "rag_species_user.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
         markers=session.markers, candidates=candidates, unmatched=unmatched,
     )
     completion = await session.call(
-        provider, stage="rag", task="rag_species", schema=CrossSpeciesNotes,
-        system=render("species_system.j2"), messages=[Message(role="user", content=prompt)],
+        provider, stage="rag", task="rag", schema=CrossSpeciesNotes,
+        system=render("rag_species_system.j2"), messages=[Message(role="user", content=prompt)],
         context=session.context(rag_task="species"),
     )
     return completion.parsed

@@ -75,13 +75,6 @@ class TissueTree:
                            "in_tissue": n.in_tissue, "markers": list(n.markers)} for n in self.nodes.values()]}
 
 
-def _ontology():
-    # The public cassia.ontology API gives ancestors without their distances; the tree needs them.
-    from ..ontology._terms import get_ontology
-
-    return get_ontology()
-
-
 def tissue_types(index: MarkerIndex, *, tissue: str | None, species: str = "human") -> dict[str, int]:
     """CL ID -> index type of every mapped database type recorded in the tissue (all when blind)."""
     view = index.view(species_view(species))
@@ -108,24 +101,25 @@ def build_tissue_tree(
 
     ``within``: keep only that term and its descendants (a branch).
     """
-    onto = _ontology()
+    from .. import ontology
+
     view = index.view(species_view(species))
     members = tissue_types(index, tissue=tissue, species=species)
     in_tissue = set(members)
     type_of = {e["cl_id"]: i for i, e in enumerate(index.types) if e["cl_id"]}
     for cl_id in include:
-        if cl_id and onto.current(cl_id) is not None:
-            members.setdefault(cl_id, type_of.get(cl_id, -1))
-    up = {cl_id: onto.ancestor_distances(cl_id) for cl_id in members}
+        live = ontology.current_id(cl_id) if cl_id else None
+        if live is not None:
+            members.setdefault(live, type_of.get(live, -1))
+    up = {cl_id: ontology.ancestors(cl_id) for cl_id in members}  # nearest first
     if within is not None:
-        members = {c: t for c, t in members.items() if within in up[c]}
+        members = {c: t for c, t in members.items() if c == within or within in up[c]}
         if within not in members:
             members[within] = type_of.get(within, -1)
-            up[within] = onto.ancestor_distances(within)
-    parents: dict[str, str | None] = {}
-    for cl_id in members:
-        above = [(d, -len(up[a]) if a in up else 0, a) for a, d in up[cl_id].items() if d > 0 and a in members]
-        parents[cl_id] = min(above)[2] if above else None
+            up[within] = ontology.ancestors(within)
+    # each term hangs under its nearest ancestor that is also in the tree
+    parents = {c: next((a for a in up[c] if a in members), None) for c in members}
+    labels = {c: ontology.label(c) or c for c in members}
     children: dict[str, list[str]] = {c: [] for c in members}
     for cl_id, parent in parents.items():
         if parent is not None:
@@ -133,9 +127,9 @@ def build_tissue_tree(
     tree = TissueTree(tissue=tissue, species=species)
     for cl_id, type_id in members.items():
         markers = tuple(view.canonical.get(type_id, [])[:NODE_MARKERS]) if type_id >= 0 else ()
-        kids = tuple(sorted(children[cl_id], key=lambda c: onto.terms[c].label.lower()))
-        tree.nodes[cl_id] = TreeNode(cl_id, onto.terms[cl_id].label, parents[cl_id], kids, cl_id in in_tissue, markers)
-    tree.roots = sorted((c for c, p in parents.items() if p is None), key=lambda c: onto.terms[c].label.lower())
+        kids = tuple(sorted(children[cl_id], key=lambda c: labels[c].lower()))
+        tree.nodes[cl_id] = TreeNode(cl_id, labels[cl_id], parents[cl_id], kids, cl_id in in_tissue, markers)
+    tree.roots = sorted((c for c, p in parents.items() if p is None), key=lambda c: labels[c].lower())
     return tree
 
 
