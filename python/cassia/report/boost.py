@@ -8,47 +8,18 @@ through ``ClusterResult.extra["pages"]``.
 
 from __future__ import annotations
 
-import functools
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from ..models import ClusterResult
 from ..store import slug
+from .render import environment, write_page
 from .view import format_cost, natural_key, safe_link, score_class, threshold_from
 
 __all__ = ["render_boost_page", "render_subcluster_page"]
 
 _ROLE_LABELS = {"system": "System prompt", "user": "Request / gene results", "assistant": "Boost agent"}
 _VERDICT_CLASS = {"supported": "ok", "refuted": "failed", "uncertain": "score-mid", "untested": "neutral"}
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("cassia.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _number(value: Any, digits: str = ".3g") -> str:
@@ -105,8 +76,8 @@ def boost_view(result: ClusterResult) -> dict[str, Any]:
 def render_boost_page(run_dir: str | Path, result: ClusterResult) -> Path:
     """Write ``<run_dir>/boost/<slug>.html`` for a result that carries ``extra["boost"]``."""
     data = boost_view(result)
-    text = _environment().get_template("boost.html.j2").render(**data)
-    return _write(Path(run_dir) / "boost" / f"{slug(result.cluster)}.html", text)
+    text = environment().get_template("boost.html.j2").render(**data)
+    return write_page(Path(run_dir) / "boost" / f"{slug(result.cluster)}.html", text)
 
 
 def subcluster_view(results: list[ClusterResult], manifest: dict[str, Any]) -> dict[str, Any]:
@@ -145,5 +116,5 @@ def subcluster_view(results: list[ClusterResult], manifest: dict[str, Any]) -> d
 
 def render_subcluster_page(run_dir: str | Path, results: list[ClusterResult], manifest: dict[str, Any]) -> Path:
     """Write ``<run_dir>/subclusters.html``."""
-    text = _environment().get_template("subcluster.html.j2").render(**subcluster_view(results, manifest))
-    return _write(Path(run_dir) / "subclusters.html", text)
+    text = environment().get_template("subcluster.html.j2").render(**subcluster_view(results, manifest))
+    return write_page(Path(run_dir) / "subclusters.html", text)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..models import ClusterResult
 from ..store import slug
-from .boost import _environment, _write
+from .render import environment, write_page
 
 __all__ = ["rag_view", "render_rag_page"]
 
@@ -77,5 +77,5 @@ def rag_view(result: ClusterResult) -> dict[str, Any]:
 
 def render_rag_page(run_dir: str | Path, result: ClusterResult) -> Path:
     """Write ``<run_dir>/rag/<slug>.html`` for a result that carries ``extra["rag"]``."""
-    text = _environment().get_template("rag.html.j2").render(**rag_view(result))
-    return _write(Path(run_dir) / "rag" / f"{slug(result.cluster)}.html", text)
+    text = environment().get_template("rag.html.j2").render(**rag_view(result))
+    return write_page(Path(run_dir) / "rag" / f"{slug(result.cluster)}.html", text)

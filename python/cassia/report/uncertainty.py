@@ -8,42 +8,14 @@ to each run's own report only when that run has one.
 
 from __future__ import annotations
 
-import functools
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import jinja2
 
+from .render import environment, write_page
 from .view import format_cost, natural_key, safe_link, score_class
 
 __all__ = ["render_uncertainty_page", "uncertainty_view"]
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("cassia.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _score(value: float | None) -> str | None:
@@ -121,5 +93,5 @@ def uncertainty_view(result, out_dir: Path | None = None) -> dict[str, Any]:
 def render_uncertainty_page(out_dir: str | Path, result) -> Path:
     """Write ``<out_dir>/uncertainty.html`` for an uncertainty result and return its path."""
     out_dir = Path(out_dir)
-    text = _environment().get_template("uncertainty.html.j2").render(**uncertainty_view(result, out_dir))
-    return _write(out_dir / "uncertainty.html", text)
+    text = environment().get_template("uncertainty.html.j2").render(**uncertainty_view(result, out_dir))
+    return write_page(out_dir / "uncertainty.html", text)
