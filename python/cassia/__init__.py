@@ -32,6 +32,7 @@ from .pipeline import (
 )
 from .knowledge import call_cell_type, rank_cell_types
 from .providers import get_provider, set_api_key
+from .rag import RagRetriever
 from .merge import merge_annotations
 from .subcluster import SubclusterResult, arun_subclusters, run_subclusters
 from .uncertainty import UncertaintyResult, arun_uncertainty, run_n_times, run_uncertainty, score_runs
@@ -58,6 +59,7 @@ __all__ = [
     "MissingKeyError",
     "ModelOutputError",
     "ProviderError",
+    "RagRetriever",
     "RunResult",
     "SubclusterResult",
     "UncertaintyResult",

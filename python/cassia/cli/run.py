@@ -27,6 +27,12 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
     run.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     run.add_argument("--validator-rounds", type=positive_int, default=3, metavar="N", help="maximum validation rounds (default 3)")
     run.add_argument("--cancer-aware", action="store_true", help="distinguish malignant from normal cells")
+    run.add_argument("--rag", action="store_true",
+                     help="add marker-database candidates (CellMarker 2.0, PanglaoDB), tissue ontology branches "
+                          "and subtype features to the Annotator's prompt")
+    run.add_argument("--data-dir", default=None, metavar="DIR",
+                     help="folder with the marker databases for --rag (default $CASSIA_DATA_DIR, else downloaded "
+                          "once into the user cache)")
     run.add_argument("--dry-run", action="store_true",
                      help="print the prompts that would be sent (system prompt once, then each cluster's first "
                           "message) and exit; no backend is called and nothing is written")
@@ -83,7 +89,7 @@ def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
         tissue=args.tissue, species=args.species, additional_info=args.additional_info, out_dir=args.out,
         resume=args.resume, n_genes=args.n_genes, ranking=args.ranking, validator_rounds=args.validator_rounds,
         cancer_aware=args.cancer_aware, max_workers=args.max_workers, use_cache=not args.no_cache,
-        progress=not args.quiet,
+        progress=not args.quiet, rag=args.rag, data_dir=args.data_dir,
     )
     if pipeline:
         kwargs.update(stage_backends(args, ("scoring", "boost")))
