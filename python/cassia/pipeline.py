@@ -196,7 +196,6 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
         await asyncio.gather(*(one(cm) for cm in todo))
     finally:
         runner.close()
-        await stages.aclose()
     results = [r for r in store.results() if r.cluster in set(markers.cluster_ids())]
     if runner.auth_error is not None:
         store.write_manifest(_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
@@ -265,18 +264,18 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
         boost_provider=boost_provider, boost_model=boost_model, use_cache=use_cache, cache_path=cache_path,
     )
     store = RunStore(out_dir or default_out_dir(), resume=resume)
-    results = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress,
-                                  retriever=retriever)
     extra: dict = {}
-    if kind == "pipeline":  # Annotation Boost for every ok cluster scored below the threshold
-        from .boost import boost_below_threshold
+    try:
+        results = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress,
+                                      retriever=retriever)
+        if kind == "pipeline":  # Annotation Boost for every ok cluster scored below the threshold
+            from .boost import boost_below_threshold
 
-        try:
             results, extra = await boost_below_threshold(marker_set, results, settings=settings,
                                                          provider=stages.boost, store=store, progress=progress,
                                                          max_iterations=boost_iterations, mode=boost_mode)
-        finally:
-            await stages.aclose()
+    finally:
+        await stages.aclose()
     if retriever is not None:  # database versions and checksums, Cell Ontology release
         extra["rag"] = retriever.sources()
     status = "complete" if all(r.status == "ok" for r in results) else "partial"
