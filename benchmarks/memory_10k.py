@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/memory_10k.py [--clusters 10000] [--kind batch|pipeline]
                                               [--backend offline|fake] [--workers 32]
 
-The run happens in a child process so that its peak resident set size
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is the run's alone; the child also reports
-its RSS right after ``import cassia`` (the baseline). ``--backend offline`` uses the offline
+The run happens in a child process so that its peak resident set size is the run's alone
+(``VmHWM``, else ``resource.getrusage(RUSAGE_SELF).ru_maxrss``); the child also reports its
+peak right after ``import cassia`` (the baseline). ``--backend offline`` uses the offline
 knowledge-base annotator (no network, deterministic); ``fake`` the fake OpenAI-compatible
 server at zero latency, started as its own process so its request log is not counted.
 Target: peak under 500 MB.
@@ -27,6 +27,19 @@ GENES = ["CD3D", "CD3E", "CD2", "IL7R", "MS4A1", "CD79A", "LYZ", "CD14", "GNLY",
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process in MB.
+
+    ``getrusage`` keeps the high-water mark across ``exec`` on Linux, so a child started from a
+    big parent would report the parent's size; ``VmHWM`` (this process's own high-water mark)
+    is used where the kernel provides it, ``ru_maxrss`` otherwise.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 

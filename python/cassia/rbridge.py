@@ -43,9 +43,11 @@ __all__ = ["frame_from_r", "frame_to_r", "handle", "handle_base64"]
 _RUN_VERBS = {
     "annotationboost": "run_annotation_boost",
     "batch": "run_batch",
+    "batch_n_times": "run_n_times",
     "pipeline": "run_pipeline",
     "score_batch": "run_score_batch",
     "subclusters": "run_subclusters",
+    "uncertainty": "run_uncertainty",
 }
 
 # R types of the summary table's columns, fixed so a column keeps its type even when every
@@ -61,6 +63,16 @@ SUMMARY_TYPES = {
     "Cost USD": "double",
 }
 SUBCLUSTER_TYPES = {**SUMMARY_TYPES, "Group": "integer", "Attempts": "integer"}
+# Uncertainty and consensus tables: score columns stay doubles even when no run was scored.
+UNCERTAINTY_TYPES = {
+    "Cluster ID": "character", "CS_CL": "double", "CS_LLM": "double", "CS_agent": "double", "CS": "double",
+    "Uncertain": "logical", "Recommend Boost": "logical", "General Agreement": "double",
+    "Subtype Agreement": "double", "Runs Answered": "integer",
+}
+CONSENSUS_TYPES = {
+    "Cluster ID": "character", "Votes": "integer", "Majority Votes": "integer", "Agreement": "double",
+    "Subtype Agreement": "double",
+}
 
 
 # ---------------------------------------------------------------- tables
@@ -156,12 +168,63 @@ def _op_run(request: dict[str, Any]) -> dict[str, Any]:
         result = function(data, **options)
     if verb == "annotationboost":
         return _boost_answer(result)
-    types = SUBCLUSTER_TYPES if verb == "subclusters" else SUMMARY_TYPES
+    if verb == "batch_n_times":
+        return {"runs": [_run_answer(run) for run in result]}
+    if verb == "uncertainty":
+        return _uncertainty_answer(result)
+    return _run_answer(result, SUBCLUSTER_TYPES if verb == "subclusters" else SUMMARY_TYPES)
+
+
+def _run_answer(result: Any, types: dict[str, str] = SUMMARY_TYPES) -> dict[str, Any]:
+    """A RunResult for R: its directory, summary table and manifest."""
     return {
         "run_dir": str(result.run_dir),
         "summary": frame_to_r(result.to_frame(), types),
         "manifest": _plain(result.manifest),
     }
+
+
+def _uncertainty_answer(result: Any) -> dict[str, Any]:
+    """An UncertaintyResult for R: the per-cluster table, where it was written, and its runs."""
+    return {
+        "out_dir": str(result.out_dir) if result.out_dir is not None else None,
+        "table": frame_to_r(result.to_frame(), UNCERTAINTY_TYPES),
+        "manifest": _plain(result.manifest),
+        "runs": [_run_answer(run) for run in result.runs],
+    }
+
+
+def _inputs(request: dict[str, Any], field: str) -> list[Any]:
+    """Runs or tables R sent as ``[{"path": ...} | {"table": ...}, ...]``."""
+    items = request.get(field)
+    if not isinstance(items, list):
+        raise InputError(f"internal: the R bridge sent no list of {field}")
+    return [frame_from_r(item["table"]) if "table" in item else item.get("path") for item in items]
+
+
+def _op_score_runs(request: dict[str, Any]) -> dict[str, Any]:
+    from .uncertainty import score_runs
+
+    return _uncertainty_answer(score_runs(_inputs(request, "runs"), **dict(request.get("options") or {})))
+
+
+def _op_consensus(request: dict[str, Any]) -> dict[str, Any]:
+    from .consensus import run_consensus
+
+    return frame_to_r(run_consensus(_inputs(request, "runs"), **dict(request.get("options") or {})), CONSENSUS_TYPES)
+
+
+def _op_merge(request: dict[str, Any]) -> dict[str, Any]:
+    from .merge import merge_annotations
+    from .store import SUMMARY_COLUMNS
+
+    (results,) = _inputs(request, "results")
+    merged = merge_annotations(results, **dict(request.get("options") or {}))
+    # A summary.csv read back by pandas turns empty text columns into floats: keep them text.
+    types = {**{name: "character" for name in SUMMARY_COLUMNS}, **SUMMARY_TYPES}
+    types.update({name: "character" for name in merged.columns
+                  if str(name).startswith("Merged_Grouping_") or name == "Merge Notes"})
+    return frame_to_r(merged, types)
 
 
 def _boost_answer(result: Any) -> dict[str, Any]:
@@ -228,9 +291,12 @@ def _op_doctor(request: dict[str, Any]) -> dict[str, Any]:
 
 _OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "clear_api_keys": _op_clear_api_keys,
+    "consensus": _op_consensus,
     "doctor": _op_doctor,
+    "merge": _op_merge,
     "roundtrip": _op_roundtrip,
     "run": _op_run,
+    "score_runs": _op_score_runs,
     "set_api_key": _op_set_api_key,
 }
 
