@@ -19,6 +19,7 @@ from .errors import (
     ProviderError,
 )
 from .boost import BoostResult, query_genes, run_annotation_boost
+from .evaluate import BenchmarkResult, Calibration, Grade, Judge, calibrate, grade, run_benchmark
 from .examples import example_markers_path, load_example_markers
 from .markers import ClusterMarkers, MarkerFilters, MarkerSet, inspect_markers, load_markers
 from .pipeline import (
@@ -34,6 +35,7 @@ from .knowledge import call_cell_type, rank_cell_types
 from .providers import get_provider, set_api_key
 from .rag import RagRetriever
 from .merge import merge_annotations
+from .simulate import SimulationResult, run_simulation
 from .subcluster import SubclusterResult, arun_subclusters, run_subclusters
 from .uncertainty import UncertaintyResult, arun_uncertainty, run_n_times, run_uncertainty, score_runs
 
@@ -49,11 +51,15 @@ loadmarker = load_example_markers
 
 __all__ = [
     "AuthError",
+    "BenchmarkResult",
     "BoostResult",
+    "Calibration",
     "CassiaError",
     "ClusterMarkers",
     "ConfigError",
+    "Grade",
     "InputError",
+    "Judge",
     "MarkerFilters",
     "MarkerSet",
     "MissingKeyError",
@@ -61,6 +67,7 @@ __all__ = [
     "ProviderError",
     "RagRetriever",
     "RunResult",
+    "SimulationResult",
     "SubclusterResult",
     "UncertaintyResult",
     "__version__",
@@ -69,9 +76,11 @@ __all__ = [
     "arun_score_batch",
     "arun_subclusters",
     "arun_uncertainty",
+    "calibrate",
     "call_cell_type",
     "example_markers_path",
     "get_provider",
+    "grade",
     "inspect_markers",
     "load_example_markers",
     "load_markers",
@@ -88,10 +97,12 @@ __all__ = [
     "runCASSIA_subclusters",
     "run_annotation_boost",
     "run_batch",
+    "run_benchmark",
     "run_consensus",
     "run_n_times",
     "run_pipeline",
     "run_score_batch",
+    "run_simulation",
     "run_subclusters",
     "run_uncertainty",
     "score_runs",
