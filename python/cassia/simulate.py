@@ -158,10 +158,10 @@ def _run(frame: pd.DataFrame, run_dir: Path, tissue, resume: bool, options: dict
 
 def _measure(result, gold_a: str, gold_b: str, share: float) -> dict:
     """detected / dominant right / minor named / no call / score for one mixture's result."""
-    if result is None or result.status != "ok" or result.annotation is None:
+    ann = (result.annotation or result.diagnosis) if result is not None and result.status == "ok" else None
+    if ann is None:  # a diagnosis (validation never passed) still carries the best answer
         return {"status": "failed", "main_call": None, "mixed_types": None, "flagged": None, "score": None,
                 "detected": None, "dominant_right": None, "minor_named": None}
-    ann = result.annotation
     calls = [c for c in (ann.main_cell_type, ann.sub_cell_types[0] if ann.sub_cell_types else None) if c]
     targets = [gold_a, gold_b] if share == 0.5 else [gold_a]
     dominant = max((grade(c, t).score or 0.0) for c in calls for t in targets) if calls else 0.0
@@ -196,21 +196,25 @@ def _reference(folder: Path, out_dir: Path, resume: bool, options: dict) -> pd.D
         if not path.exists():
             raise InputError(f"{path} does not exist; pass the folder holding simulated_mixed.csv and simulated_null.csv.")
         table = pd.read_csv(path)
+        if kind == "random genes":  # the file also holds real marker lists as controls
+            table = table[table["celltype"].astype(str).str.lower() == "random"].reset_index(drop=True)
         frame = pd.DataFrame({"cluster": [f"{kind}-{i:03d}" for i in range(len(table))],
                               "markers": [", ".join(g.strip() for g in str(v).split(",") if g.strip())
                                           for v in table["gene"]]})
         results = _run(frame, out_dir / "runs" / kind.replace(" ", "_"), None, resume, options)
         for cluster, types in zip(frame["cluster"], table["celltype"]):
             result = results.get(cluster)
-            ok = result is not None and result.status == "ok" and result.annotation is not None
-            main = result.annotation.main_cell_type if ok else None
+            # a call that never passed validation still has the Formatter's best answer (diagnosis)
+            answer = (result.annotation or result.diagnosis) if result is not None and result.status == "ok" else None
+            ok = answer is not None
+            main = answer.main_cell_type if ok else None
             score = result.score.score if ok and result.score else None
             record = {"set": kind, "cluster": cluster, "truth": types, "main_call": main, "score": score,
                       "unknown": bool(ok and is_no_call(main or "")),
                       "low_score": bool(score is not None and score < LOW_SCORE)}
             if kind == "mixture" and ok:
                 parts = [t.strip() for t in str(types).split(",")]
-                mixed = result.annotation.mixed_cell_types
+                mixed = answer.mixed_cell_types
                 flagged = bool(result.score.possible_mixed_population) if result.score else False
                 record.update({"detected": bool(mixed) or flagged,
                                "one_type_right": max((grade(main, p).score or 0) for p in parts) >= 0.5,
