@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -25,22 +25,36 @@ from .errors import AuthError, CassiaError, InputError, redact
 from .markers import MarkerSet, load_markers
 from .models import ClusterResult
 from .providers.stages import StageProviders, resolve_stages
-from .store import RunStore, environment_info, now, read_results, summary_frame
+from .store import RunStore, environment_info, iter_results, now, read_results, summary_frame
 
 T = TypeVar("T")
 AUTH_FAILURES_BEFORE_STOP = 2
 
 
-@dataclass
 class RunResult:
-    """A finished (or partly finished) run: its directory, per-cluster results and manifest."""
+    """A finished (or partly finished) run: its directory, per-cluster results and manifest.
 
-    run_dir: Path
-    results: list[ClusterResult]
-    manifest: dict[str, Any] = field(default_factory=dict)
+    ``results`` are read from the run directory on first use, so a run of any size returns
+    without holding every cluster's transcript in memory.
+    """
+
+    def __init__(self, run_dir: str | Path, results: list[ClusterResult] | None = None,
+                 manifest: dict[str, Any] | None = None, *, clusters: list[str] | None = None):
+        self.run_dir = Path(run_dir)
+        self.manifest = manifest if manifest is not None else {}
+        self._results = results
+        self._clusters = clusters
+
+    @property
+    def results(self) -> list[ClusterResult]:
+        if self._results is None:
+            self._results = read_results(self.run_dir, self._clusters)
+        return self._results
 
     def to_frame(self) -> pd.DataFrame:
-        return summary_frame(self.results)
+        if self._results is None:
+            return summary_frame(iter_results(self.run_dir, self._clusters))
+        return summary_frame(self._results)
 
     @property
     def failed(self) -> list[ClusterResult]:
@@ -111,8 +125,15 @@ class _Runner:
         self.auth_error: AuthError | None = None
         self.on_error = on_error or (lambda base, reason: base.model_copy(update={"status": "failed", "error": reason}))
 
-    async def run(self, cluster: str, job: Callable[[], Awaitable[ClusterResult]], base: ClusterResult) -> ClusterResult | None:
+    async def run(self, cluster: str, job: Callable[[], Awaitable[ClusterResult]],
+                  base: ClusterResult | Callable[[], ClusterResult]) -> ClusterResult | None:
+        """Run ``job``; on failure record ``base`` (or what ``base()`` builds then) with the reason."""
         async with self.semaphore:
+            if callable(base):
+                base_of = base
+            else:
+                def base_of(value=base):
+                    return value
             if self.auth_error is not None:
                 return None  # left for --resume once the key is fixed
             try:
@@ -121,11 +142,11 @@ class _Runner:
                 self.auth_failures += 1
                 if self.auth_failures >= AUTH_FAILURES_BEFORE_STOP:
                     self.auth_error = err
-                result = self.on_error(base, f"{type(err).__name__}: {err}")
+                result = self.on_error(base_of(), f"{type(err).__name__}: {err}")
             except CassiaError as err:
-                result = self.on_error(base, f"{type(err).__name__}: {err}")
+                result = self.on_error(base_of(), f"{type(err).__name__}: {err}")
             except Exception as err:  # a bug in one cluster must not sink the run; the reason is kept
-                result = self.on_error(base, redact(f"unexpected {type(err).__name__}: {err}"))
+                result = self.on_error(base_of(), redact(f"unexpected {type(err).__name__}: {err}"))
             self.store.append(result)
             self.bar.update(1)
             return result
@@ -135,12 +156,12 @@ class _Runner:
 
 
 def _manifest(store: RunStore, *, kind: str, settings: RunSettings, stages: StageProviders,
-              markers: MarkerSet | None, status: str, results: list[ClusterResult], extra: dict | None = None) -> dict:
+              markers: MarkerSet | None, status: str, results: Iterable[ClusterResult],
+              extra: dict | None = None) -> dict:
     previous = store.manifest()
-    ok = [r for r in results if r.status == "ok"]
-    input_tokens = sum(s.usage.input_tokens for r in results for s in r.stages.values())
-    output_tokens = sum(s.usage.output_tokens for r in results for s in r.stages.values())
-    costs = [r.cost_usd for r in results]
+    totals = _totals(results)
+    if status == "done":
+        status = "complete" if totals["counts"]["failed"] == 0 else "partial"
     manifest = {
         "kind": kind,
         "status": status,
@@ -151,23 +172,43 @@ def _manifest(store: RunStore, *, kind: str, settings: RunSettings, stages: Stag
         "providers": stages.public(),
         "input": {"format": markers.source_format, "clusters": len(markers), "columns": markers.columns,
                   "filters": markers.filters.__dict__} if markers is not None else previous.get("input"),
-        "counts": {"clusters": len(results), "ok": len(ok), "failed": len(results) - len(ok)},
-        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),
+        **totals,
     }
     manifest.update({k: v for k, v in previous.items() if k not in manifest})
     manifest.update(extra or {})
     return manifest
 
 
+def _totals(results: Iterable[ClusterResult]) -> dict[str, Any]:
+    """Counts, tokens and cost in one pass over (possibly streamed) results."""
+    clusters = ok = input_tokens = output_tokens = 0
+    cost: float | None = 0.0
+    for r in results:
+        clusters += 1
+        ok += r.status == "ok"
+        for stage in r.stages.values():
+            input_tokens += stage.usage.input_tokens
+            output_tokens += stage.usage.output_tokens
+        cost = None if cost is None or r.cost_usd is None else cost + r.cost_usd
+    return {"counts": {"clusters": clusters, "ok": ok, "failed": clusters - ok},
+            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+            "cost_usd": None if cost is None else round(cost, 6)}
+
+
 async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: StageProviders, store: RunStore,
-                        *, kind: str, progress: bool, retriever=None) -> list[ClusterResult]:
-    finished = store.finished() if store.resume else {}
+                        *, kind: str, progress: bool, retriever=None) -> list[str]:
+    """Annotate every cluster not finished yet; results go to the store, not to memory.
+
+    Returns the cluster IDs of the run. A fixed pool of ``max_workers`` workers pulls clusters
+    one by one, so memory stays flat however many clusters there are.
+    """
+    ids = markers.cluster_ids()
+    finished = store.finished() if store.resume else set()
     todo = [c for c in markers if c.cluster not in finished]
     team = Team(annotator=stages.annotator, validator=stages.annotator, formatter=stages.annotator,
                 scorer=stages.scorer if kind == "pipeline" else None)
     store.write_manifest(_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
-                                   status="running", results=list(finished.values())))
+                                   status="running", results=iter_results(store.run_dir, finished)))
     runner = _Runner(store, len(todo), max_workers=settings.max_workers, progress=progress,
                      label="annotating" if kind == "batch" else "pipeline")
 
@@ -175,8 +216,10 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
         session = ClusterSession(cluster=cm.cluster, markers=list(cm.genes), species=settings.species,
                                  tissue=settings.tissue, additional_info=settings.additional_info,
                                  cancer_aware=settings.cancer_aware, store=store)
-        base = ClusterResult(cluster=cm.cluster, status="failed", markers=list(cm.genes),
-                             tissue=settings.tissue, species=settings.species)
+
+        def base() -> ClusterResult:  # built at failure time, so it keeps what the cluster spent
+            return ClusterResult(cluster=cm.cluster, status="failed", markers=list(cm.genes), tissue=settings.tissue,
+                                 species=settings.species, stages=dict(session.stages))
 
         async def job() -> ClusterResult:
             if retriever is not None:  # RAG: retrieved knowledge goes into the Annotator's first prompt
@@ -187,41 +230,47 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
             return await annotate_cluster(session, team, validator_rounds=settings.validator_rounds,
                                           check_ontology=settings.check_ontology)
 
-        result = await runner.run(cm.cluster, job, base)
-        if result is not None and result.status == "failed":
-            result.stages = dict(session.stages)  # keep what the failed cluster spent
-        return result
+        await runner.run(cm.cluster, job, base)
+
+    pending = iter(todo)
+
+    async def worker() -> None:
+        for cm in pending:  # the workers share one iterator: each takes the next cluster
+            await one(cm)
 
     try:
-        await asyncio.gather(*(one(cm) for cm in todo))
+        await asyncio.gather(*(worker() for _ in range(min(settings.max_workers, len(todo)))))
     finally:
         runner.close()
-    results = [r for r in store.results() if r.cluster in set(markers.cluster_ids())]
     if runner.auth_error is not None:
         store.write_manifest(_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
-                                       status="failed", results=results,
+                                       status="failed", results=iter_results(store.run_dir, ids),
                                        extra={"error": f"stopped after repeated authentication failures: {runner.auth_error}"}))
-        store.write_summary(results)
+        store.write_summary(iter_results(store.run_dir, ids))
         raise AuthError(f"{runner.auth_error} The run stopped early; fix the key and rerun with resume=True (--resume).",
                         status=runner.auth_error.status)
-    return results
+    return ids
 
 
-def _boost_note(results: list[ClusterResult], threshold: float) -> dict:
-    low = [r.cluster for r in results if r.score is not None and r.score.score < threshold]
+def _boost_note(results: Iterable[ClusterResult], threshold: float) -> dict:
+    low, boosted = [], []
+    for r in results:
+        if r.score is not None and r.score.score < threshold:
+            low.append(r.cluster)
+        if r.boosted:
+            boosted.append(r.cluster)
     return {"boost": {"status": "not run", "reason": "run_score_batch does not boost; use run_annotation_boost",
-                      "threshold": threshold, "below_threshold": low,
-                      "boosted": [r.cluster for r in results if r.boosted]}}
+                      "threshold": threshold, "below_threshold": low, "boosted": boosted}}
 
 
-def _finish(store: RunStore, results: list[ClusterResult], manifest: dict, *, report: bool) -> RunResult:
-    store.write_summary(results)
+def _finish(store: RunStore, clusters: list[str] | None, manifest: dict, *, report: bool) -> RunResult:
+    store.write_summary(iter_results(store.run_dir, clusters))
     store.write_manifest(manifest)
     if report:
         from .report import render_report
 
-        render_report(store.run_dir, results=results, manifest=manifest)
-    return RunResult(run_dir=store.run_dir, results=results, manifest=manifest)
+        render_report(store.run_dir, manifest=manifest, clusters=clusters)
+    return RunResult(store.run_dir, manifest=manifest, clusters=clusters)
 
 
 def _prepare(markers, *, n_genes: int, ranking: str, clusters: list[str] | None) -> MarkerSet:
@@ -266,22 +315,24 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
     store = RunStore(out_dir or default_out_dir(), resume=resume)
     extra: dict = {}
     try:
-        results = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress,
-                                      retriever=retriever)
+        ids = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress,
+                                  retriever=retriever)
         if kind == "pipeline":  # Annotation Boost for every ok cluster scored below the threshold
             from .boost import boost_below_threshold
 
-            results, extra = await boost_below_threshold(marker_set, results, settings=settings,
+            # only clusters that can need (or had) a boost are loaded
+            candidates = [r for r in iter_results(store.run_dir, ids) if r.status == "ok" and (
+                r.boosted or (r.score is not None and r.score.score < score_threshold))]
+            _, extra = await boost_below_threshold(marker_set, candidates, settings=settings,
                                                          provider=stages.boost, store=store, progress=progress,
                                                          max_iterations=boost_iterations, mode=boost_mode)
     finally:
         await stages.aclose()
     if retriever is not None:  # database versions and checksums, Cell Ontology release
         extra["rag"] = retriever.sources()
-    status = "complete" if all(r.status == "ok" for r in results) else "partial"
     manifest = _manifest(store, kind=kind, settings=settings, stages=stages, markers=marker_set,
-                         status=status, results=results, extra=extra)
-    return _finish(store, results, manifest, report=report and kind == "pipeline")
+                         status="done", results=iter_results(store.run_dir, ids), extra=extra)
+    return _finish(store, ids, manifest, report=report and kind == "pipeline")
 
 
 def run_batch(markers, **kwargs) -> RunResult:
@@ -336,11 +387,10 @@ async def arun_score_batch(run_dir, *, provider=None, model=None, api_key=None, 
     finally:
         runner.close()
         await stages.aclose()
-    results = read_results(run_dir)
-    settings = manifest.get("settings", {})
+    threshold = manifest.get("settings", {}).get("score_threshold", 75)
     manifest.update({"updated": now(), "scoring": {"providers": stages.public().get("scorer"), "scored": len(todo)},
-                     **_boost_note(results, settings.get("score_threshold", 75))})
-    return _finish(store, results, manifest, report=report)
+                     **_totals(iter_results(run_dir)), **_boost_note(iter_results(run_dir), threshold)})
+    return _finish(store, None, manifest, report=report)
 
 
 def run_score_batch(run_dir, **kwargs) -> RunResult:

@@ -16,7 +16,7 @@ import re
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
 
@@ -55,20 +55,47 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def read_results(run_dir: str | Path) -> list[ClusterResult]:
-    """Results in first-seen order; the last line per cluster wins; a torn last line is ignored."""
-    path = Path(run_dir) / "results.jsonl"
-    latest: dict[str, ClusterResult] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
+def _latest_lines(path: Path) -> dict[str, int]:
+    """Byte offset of the last readable line of each cluster, in first-seen order.
+
+    Only offsets are kept, so a run of any size is indexed in little memory.
+    """
+    offsets: dict[str, int] = {}
+    with open(path, "rb") as handle:
+        while True:
+            offset = handle.tell()
+            line = handle.readline()
+            if not line:
+                break
             try:
-                result = ClusterResult.model_validate_json(line)
-            except ValueError:
+                cluster = json.loads(line)["cluster"]
+            except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by a crash: that cluster simply reruns
-            latest[result.cluster] = result
-    return list(latest.values())
+            offsets[str(cluster)] = offset
+    return offsets
+
+
+def iter_results(run_dir: str | Path, clusters: Iterable[str] | None = None) -> Iterator[ClusterResult]:
+    """Stream a run's results one cluster at a time (the last line per cluster wins)."""
+    path = Path(run_dir) / "results.jsonl"
+    if not path.exists():
+        return
+    wanted = None if clusters is None else set(clusters)
+    offsets = _latest_lines(path)
+    with open(path, "rb") as handle:
+        for cluster, offset in offsets.items():
+            if wanted is not None and cluster not in wanted:
+                continue
+            handle.seek(offset)
+            try:
+                yield ClusterResult.model_validate_json(handle.readline())
+            except ValueError:
+                continue
+
+
+def read_results(run_dir: str | Path, clusters: Iterable[str] | None = None) -> list[ClusterResult]:
+    """Results in first-seen order; the last line per cluster wins; a torn line is ignored."""
+    return list(iter_results(run_dir, clusters))
 
 
 def summary_frame(results: Iterable[ClusterResult]) -> pd.DataFrame:
@@ -163,8 +190,8 @@ class RunStore:
         return path
 
     # -- summary
-    def write_summary(self, results: list[ClusterResult] | None = None) -> Path:
-        frame = summary_frame(results if results is not None else self.results())
+    def write_summary(self, results: Iterable[ClusterResult] | None = None) -> Path:
+        frame = summary_frame(results if results is not None else iter_results(self.run_dir))
         path = self.run_dir / "summary.csv"
         tmp = path.with_name(".summary.csv.tmp")
         frame.to_csv(tmp, index=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 
@@ -135,10 +135,11 @@ def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
     }
 
 
-def index_view(results: list[ClusterResult], manifest: dict[str, Any]) -> dict[str, Any]:
+def index_view(results: Iterable[ClusterResult], manifest: dict[str, Any]) -> dict[str, Any]:
+    """Index data in one pass over the results (which may be streamed); rows in natural order."""
     threshold = threshold_from(manifest)
-    rows = [cluster_row(r, threshold) for r in results]
-    costs = [r.cost_usd for r in results]
+    rows = sorted((cluster_row(r, threshold) for r in results), key=lambda row: natural_key(row["cluster"]))
+    costs = [row["cost"] for row in rows]
     scores = [row["score"] for row in rows if row["score"] is not None]
     return {
         "title": "CASSIA run report",
