@@ -116,6 +116,7 @@ def test_malformed_output_fails_one_cluster_and_the_run_goes_on(tmp_path):
     clusters = by_cluster(result)
     assert clusters["t"].status == "ok"
     assert clusters["b"].status == "failed" and "ModelOutputError" in clusters["b"].error
+    assert clusters["b"].stages["annotator"].calls == 1  # what the failed cluster spent is kept
     assert result.manifest["status"] == "partial"
     summary = pd.read_csv(result.run_dir / "summary.csv", dtype={"Cluster ID": str})
     assert set(summary["Cluster ID"]) == {"t", "b"}
@@ -173,6 +174,13 @@ def test_scoring_failure_keeps_the_annotation(tmp_path):
     t = result.results[0]
     assert t.status == "ok" and t.annotation is not None and t.score is None
     assert "scoring failed" in t.error
+
+
+def test_results_are_read_lazily_from_the_run_directory(tmp_path):
+    result = run(scripted(), tmp_path)
+    again = cassia.RunResult(result.run_dir, clusters=["b"])
+    assert [r.cluster for r in again.results] == ["b"]
+    assert list(again.to_frame()["Cluster ID"]) == ["b"]
 
 
 def test_existing_run_directory_needs_resume(tmp_path):
