@@ -152,3 +152,17 @@ def test_failed_group_call_fails_only_its_subclusters(tmp_path):
     assert list(frame["Status"]) == ["ok"] * 3 + ["failed"] * 3
     assert "ModelOutputError" in frame.loc["4", "Error"]
     assert frame.loc["0", "Consistency Note"] == "not returned by the consistency pass; label kept"
+
+
+def test_repeated_subclustering_runs_reach_a_consensus(tmp_path):
+    """n subclustering runs scored with the uncertainty machinery (CS per subcluster)."""
+    runs = []
+    for n, label in enumerate([STATES.get, STATES.get, lambda c: "regulatory T cell" if c == "5" else STATES[c]]):
+        provider = ScriptedProvider({"subcluster": [answer(list(STATES), label=label)], "scorer": [SCORED]})
+        runs.append(run_subclusters(CD8, major_cluster_info=POPULATION, provider=provider,
+                                    out_dir=tmp_path / f"sub-{n}", progress=False, use_cache=False))
+    table = cassia.score_runs(runs, agents=False, report=False).to_frame().set_index("Cluster ID")
+    assert set(table.index) == set(STATES)
+    assert table.loc["0", "CS"] == pytest.approx(100)
+    # general type agrees in 3/3 runs (weight 0.7), subtype in 2/3 (weight 0.3): (2.1 + 0.6) / 3
+    assert table.loc["5", "CS"] == pytest.approx(90)
