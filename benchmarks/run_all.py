@@ -32,7 +32,6 @@ import pandas as pd
 import pipeline_latency
 
 import cassia
-from cassia.providers import get_provider
 from cassia.testing import FakeLLMServer
 
 

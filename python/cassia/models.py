@@ -44,14 +44,15 @@ class Usage(BaseModel):
 # ---------------------------------------------------------------- agent outputs
 
 
-def _example(**example: Any) -> ConfigDict:
+def with_example(**example: Any) -> ConfigDict:
+    """Model config carrying one example answer in the schema (what the fake server replies with)."""
     return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
 
 
 class ValidatorOutput(BaseModel):
     """The Validator's reading of one annotation attempt."""
 
-    model_config = _example(
+    model_config = with_example(
         cell_type="T cell",
         cited_genes=[],
         consistent=True,
@@ -68,7 +69,7 @@ class ValidatorOutput(BaseModel):
 class FormatterOutput(BaseModel):
     """The structured result of an annotation."""
 
-    model_config = _example(
+    model_config = with_example(
         main_cell_type="T cell",
         sub_cell_types=["CD4-positive, alpha-beta T cell", "CD8-positive, alpha-beta T cell", "NK T cell"],
         mixed_cell_types=[],
@@ -83,7 +84,7 @@ class FormatterOutput(BaseModel):
 class DiagnosisOutput(BaseModel):
     """The Formatter's diagnostic mode, used when validation never passed."""
 
-    model_config = _example(
+    model_config = with_example(
         main_cell_type="T cell",
         sub_cell_types=[],
         mixed_cell_types=[],
@@ -102,7 +103,7 @@ class DiagnosisOutput(BaseModel):
 class ScorerOutput(BaseModel):
     """The Scorer's 0-100 judgement of an annotation."""
 
-    model_config = _example(
+    model_config = with_example(
         score=80,
         reasoning="Several top-ranked markers agree on the call.",
         possible_mixed_population=False,

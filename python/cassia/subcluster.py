@@ -26,7 +26,7 @@ from .errors import AuthError, CassiaError, ConfigError, InputError
 from .markers import MarkerSet, load_markers
 from .models import ClusterResult, FormatterOutput, Message, StageInfo, Usage
 from .providers.base import Provider
-from .store import RunStore, environment_info, now, summary_frame
+from .store import RunStore, environment_info, now
 
 __all__ = ["SubclusterResult", "SUBCLUSTER_COLUMNS", "arun_subclusters", "run_subclusters", "split_groups"]
 

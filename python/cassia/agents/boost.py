@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from ..errors import AuthError, InputError, ModelOutputError, ProviderError
-from ..models import ClusterResult, DiagnosisOutput, FormatterOutput, Message, ScorerOutput
+from ..models import ClusterResult, DiagnosisOutput, FormatterOutput, Message, ScorerOutput, with_example
 from ..providers.base import Provider
 from ..store import slug
 from .boost_stats import GeneIndex, GeneStat
@@ -33,8 +33,6 @@ MAX_GENES_PER_CHECK = 15
 PREVIOUS_REASONING_CHARS = 4000
 
 
-def _example(**example: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
 
 
 # ---------------------------------------------------------------- what the agent returns
@@ -75,7 +73,7 @@ _CONCLUSION_EXAMPLE = {
 class BoostStep(BaseModel):
     """One turn: verdicts so far, then more gene checks or the conclusion."""
 
-    model_config = _example(reasoning="The first annotation holds up.", verdicts=[], action="conclude",
+    model_config = with_example(reasoning="The first annotation holds up.", verdicts=[], action="conclude",
                             checks=[], conclusion=_CONCLUSION_EXAMPLE)
     reasoning: str = Field(description="Your reading of the evidence so far, briefly.")
     verdicts: list[Verdict] = Field(description="Verdicts on hypotheses whose genes you have now seen; may be empty.")
@@ -96,7 +94,7 @@ class BoostStep(BaseModel):
 class BoostFinal(BaseModel):
     """The last allowed turn: no more checks, only the conclusion."""
 
-    model_config = _example(reasoning="The checks support the first annotation.", verdicts=[],
+    model_config = with_example(reasoning="The checks support the first annotation.", verdicts=[],
                             conclusion=_CONCLUSION_EXAMPLE)
     reasoning: str
     verdicts: list[Verdict]

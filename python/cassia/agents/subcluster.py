@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from ..models import Message
+from ..models import Message, with_example
 from ..providers.base import Provider
 from .prompts import render
 from .session import ClusterSession
 
 
-def _example(**example: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
 
 
 class SubclusterCall(BaseModel):
@@ -36,7 +33,7 @@ class SubclusterCall(BaseModel):
 class SubclusterOutput(BaseModel):
     """Annotations of the subclusters in one request."""
 
-    model_config = _example(
+    model_config = with_example(
         comparison="Subcluster 0 is naive-like (CCR7, SELL); the others are effector-like.",
         subclusters=[{"cluster": "0", "main_cell_type": "CD8-positive, alpha-beta T cell",
                       "sub_cell_type": "naive CD8-positive, alpha-beta T cell", "key_markers": ["CCR7", "SELL"],
@@ -56,7 +53,7 @@ class HarmonisedLabel(BaseModel):
 class SubclusterConsistencyOutput(BaseModel):
     """Labels of every subcluster after making the groups' vocabularies agree."""
 
-    model_config = _example(labels=[{"cluster": "0", "main_cell_type": "CD8-positive, alpha-beta T cell",
+    model_config = with_example(labels=[{"cluster": "0", "main_cell_type": "CD8-positive, alpha-beta T cell",
                                      "sub_cell_type": "naive CD8-positive, alpha-beta T cell", "note": ""}])
     labels: list[HarmonisedLabel]
 

@@ -11,10 +11,10 @@ and the levels' database markers that their siblings do not share the discrimina
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..agents.session import ClusterSession
-from ..models import Message
+from ..models import Message, with_example
 from ..providers.base import Provider
 from ..agents.prompts import render
 from .retrieve import RetrievedCandidate
@@ -25,8 +25,6 @@ MAX_LEVELS = 6
 LEVEL_MARKERS = 4
 
 
-def _example(**example) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
 
 
 class FeatureLevel(BaseModel):
@@ -50,7 +48,7 @@ class FeatureAxis(BaseModel):
 class HierarchicalFeatures(BaseModel):
     """The Hierarchical Feature agent's answer."""
 
-    model_config = _example(
+    model_config = with_example(
         axes=[{
             "axis": "CD4 versus CD8 lineage",
             "parent_type": "alpha-beta T cell",

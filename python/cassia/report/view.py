@@ -8,7 +8,7 @@ directory is :mod:`cassia.store`'s job.
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 

@@ -7,12 +7,12 @@ which the name-matching formulas cannot judge (e.g. a type and its subtype only 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..agents.session import ClusterSession
-from ..models import Message
+from ..models import Message, with_example
 from ..providers.base import Provider
 from ..agents.prompts import render
 from .answers import Answer
@@ -20,14 +20,12 @@ from .answers import Answer
 __all__ = ["ConsensusOutput", "judge_consensus"]
 
 
-def _example(**example: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
 
 
 class ConsensusOutput(BaseModel):
     """The consensus agent's reading of n annotations of one cluster."""
 
-    model_config = _example(
+    model_config = with_example(
         general_type="T cell",
         subtype="CD8-positive, alpha-beta T cell",
         consensus_score=80,

@@ -6,20 +6,18 @@ here; :mod:`cassia.merge` checks it against the Cell Ontology and fills any gaps
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..agents.session import ClusterSession
-from ..models import Message
+from ..models import Message, with_example
 from ..providers.base import Provider
 from ..agents.prompts import render
 
 __all__ = ["GroupAssignment", "MergeOutput", "group_annotations"]
 
 
-def _example(**example: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
 
 
 class GroupAssignment(BaseModel):
@@ -30,7 +28,7 @@ class GroupAssignment(BaseModel):
 class MergeOutput(BaseModel):
     """Broader groups for each annotation, one per level."""
 
-    model_config = _example(assignments=[{"annotation": "CD8-positive, alpha-beta cytotoxic T cell",
+    model_config = with_example(assignments=[{"annotation": "CD8-positive, alpha-beta cytotoxic T cell",
                                           "groups": ["T cell", "CD8-positive, alpha-beta T cell",
                                                      "CD8-positive, alpha-beta cytotoxic T cell"]}])
     assignments: list[GroupAssignment]

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ..agents.session import ClusterSession
-from ..models import Message
+from ..models import Message, with_example
 from ..providers.base import Provider
 from ..agents.prompts import render
 from .scores import text_key
@@ -23,8 +23,6 @@ from .scores import text_key
 __all__ = ["NameGroup", "Unification", "UnificationOutput", "check_unification", "unify_names"]
 
 
-def _example(**example: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
 
 
 class NameGroup(BaseModel):
@@ -35,7 +33,7 @@ class NameGroup(BaseModel):
 class UnificationOutput(BaseModel):
     """Groups of synonymous cell type names."""
 
-    model_config = _example(groups=[{"canonical": "CD8-positive, alpha-beta T cell",
+    model_config = with_example(groups=[{"canonical": "CD8-positive, alpha-beta T cell",
                                       "members": ["CD8+ T cells", "CD8-positive, alpha-beta T cell"]}])
     groups: list[NameGroup] = Field(description="One entry per set of synonyms; names without synonyms may be left out.")
 
