@@ -287,3 +287,14 @@ def test_empty_run_renders(tmp_path: Path):
     html = render_report(tmp_path, results=[], manifest={}).read_text(encoding="utf-8")
     assert "No cluster has a score yet." in html and "no manifest.json" in html
     assert not (tmp_path / "clusters").exists()
+
+
+def test_index_links_pages_other_steps_wrote(tmp_path: Path):
+    results = sample_results()
+    boosted = results[0].model_copy(update={"boosted": True, "extra": {"pages": {"Annotation Boost": "boost/c1.html"}}})
+    (tmp_path / "subclusters.html").write_text("<html></html>", encoding="utf-8")
+    html = render_report(tmp_path, results=[boosted, *results[1:]], manifest={}).read_text(encoding="utf-8")
+    assert 'href="boost/c1.html"' in html  # from the index, relative to the run directory
+    assert 'href="subclusters.html"' in html and "uncertainty.html" not in html
+    page = (tmp_path / "clusters" / f"{slug(boosted.cluster)}.html").read_text(encoding="utf-8")
+    assert 'href="../boost/c1.html"' in page

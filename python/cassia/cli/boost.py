@@ -19,25 +19,6 @@ from ..errors import AuthError, CassiaError
 from .common import add_backend_options, build_backend, comma_list, main_backend, positive_int, print_json, say
 
 SUMMARY_NAME = "boost_summary.csv"
-INDEX_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Annotation Boost: {{ run }}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}.failed{color:#a00}</style>
-</head><body>
-<h1>Annotation Boost</h1>
-<p>Run <code>{{ run }}</code>: {{ rows|length }} clusters re-examined by <code>cassia boost auto</code>. <a href="../report.html">Full report</a>.</p>
-<table><thead><tr><th>Cluster</th><th>Why</th><th>Score before</th><th>Before</th><th>After</th>
-<th>Status</th><th>Rounds</th><th>Details</th></tr></thead><tbody>
-{% for r in rows %}<tr class="{{ r['Status'] }}"><td>{{ r['Cluster ID'] }}</td><td>{{ r['Reason'] }}</td>
-<td>{{ r['Score Before'] if r['Score Before'] is not none else '' }}</td>
-<td>{{ r['Original General Type'] or '' }}{% if r['Original Detailed Type'] %} / {{ r['Original Detailed Type'] }}{% endif %}</td>
-<td>{{ r['Boosted General Type'] or '' }}{% if r['Boosted Detailed Type'] %} / {{ r['Boosted Detailed Type'] }}{% endif %}</td>
-<td>{{ r['Status'] }}{% if r['Error'] %}: {{ r['Error'] }}{% endif %}</td><td>{{ r['Iterations'] }}</td>
-<td>{% if r['Page'] %}<a href="{{ r['Page'] }}">page</a>{% endif %}</td></tr>
-{% endfor %}</tbody></table></body></html>
-"""
-
-
 @dataclass(frozen=True)
 class Candidate:
     cluster: str
@@ -180,12 +161,11 @@ def _auto(args: argparse.Namespace) -> int:
 
 
 def _write_aggregate(run_dir: Path, rows: list[dict]) -> tuple[Path, Path]:
-    import jinja2
     import pandas as pd
 
     from ..report import render_report
+    from ..report.render import render_page
 
-    render_report(run_dir)  # once, after every cluster was appended
     folder = run_dir / "boost"
     folder.mkdir(exist_ok=True)
     columns = ["Cluster ID", "Reason", "Score Before", "Original General Type", "Original Detailed Type",
@@ -196,10 +176,10 @@ def _write_aggregate(run_dir: Path, rows: list[dict]) -> tuple[Path, Path]:
         earlier = pd.read_csv(summary, dtype={"Cluster ID": str})
         frame = pd.concat([earlier[~earlier["Cluster ID"].isin(frame["Cluster ID"])], frame], ignore_index=True)
     frame.to_csv(summary, index=False)
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     full_rows = [{c: (None if pd.isna(v) else v) for c, v in r.items()} for r in frame.to_dict(orient="records")]
-    index = folder / "index.html"
-    index.write_text(env.from_string(INDEX_TEMPLATE).render(run=run_dir.name, rows=full_rows), encoding="utf-8")
+    index = render_page(folder / "index.html", "boost_index.html.j2", title=f"Annotation Boost: {run_dir.name}",
+                        run=run_dir.name, rows=full_rows)
+    render_report(run_dir)  # once, after every cluster was appended; it links boost/index.html
     return summary, index
 
 

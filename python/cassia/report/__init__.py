@@ -42,6 +42,7 @@ def render_report(
 
     env = environment()
     index = view.index_view(source(), manifest)
+    index["run_pages"] = view.run_pages(run_dir)
     index["histogram"] = histogram([r["score"] for r in index["rows"] if r["score"] is not None], index["threshold"])
     index_path = run_dir / "report.html"
     write_page(index_path, env.get_template("index.html.j2").render(**index))

@@ -132,6 +132,8 @@ def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
         "tokens": result.tokens,
         "cost": result.cost_usd,
         "cost_text": format_cost(result.cost_usd),
+        "pages": [{"title": page["title"], "href": page["href"][3:]}  # relative to the index, not clusters/
+                  for page in _extra_pages(result.extra) if page["href"]],
     }
 
 
@@ -160,6 +162,15 @@ def index_view(results: Iterable[ClusterResult], manifest: dict[str, Any]) -> di
             "unpriced": sum(c is None for c in costs),
         },
     }
+
+
+# Pages other steps write at the top of a run directory, linked from the index when present.
+RUN_PAGES = (("Subclustering", "subclusters.html"), ("Annotation Boost (auto)", "boost/index.html"),
+             ("Uncertainty", "uncertainty.html"))
+
+
+def run_pages(run_dir) -> list[dict[str, str]]:
+    return [{"title": title, "href": path} for title, path in RUN_PAGES if (run_dir / path).is_file()]
 
 
 def _extra_pages(extra: dict[str, Any]) -> list[dict[str, Any]]:
