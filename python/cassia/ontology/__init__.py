@@ -17,6 +17,7 @@ returned by the mapper.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import InputError
 from . import _match
@@ -75,16 +76,21 @@ def candidates(name: str, *, top: int = 5) -> list[TermMatch]:
         raise InputError(f"A cell type name must be text, got {type(name).__name__}; pass a string.")
     if not isinstance(top, int) or top < 1:
         raise InputError(f"top must be a positive integer, got {top!r}.")
+    return list(_candidates(name, top))
+
+
+@lru_cache(maxsize=16384)
+def _candidates(name: str, top: int) -> tuple[TermMatch, ...]:
+    # Runs repeat the same few names (every cluster's validator and formatter map theirs), and
+    # fuzzy ranking costs milliseconds: remember the answers.
     if looks_like_id(name):
         term = get_ontology().current(name)
-        if term is None:
-            return []
-        return [TermMatch(name, term.cl_id, term.label, 1.0, "exact")]
+        return () if term is None else (TermMatch(name, term.cl_id, term.label, 1.0, "exact"),)
     onto = get_ontology()
-    return [
+    return tuple(
         TermMatch(name, hit.cl_id, onto.terms[hit.cl_id].label, round(hit.confidence, 3), hit.method)
         for hit in _match.rank(name, top=top)
-    ]
+    )
 
 
 def is_cell_type(name: str, *, min_confidence: float = 0.8) -> bool:
