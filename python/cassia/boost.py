@@ -18,9 +18,11 @@ from typing import Any
 import pandas as pd
 
 from .agents.boost import BoostDetails, Mode, boost_cluster
+from .agents import scorer as scorer_agent
 from .agents.boost_stats import GeneIndex, stats_frame
+from .agents.prompts import render
 from .agents.session import ClusterSession
-from .errors import ConfigError, InputError
+from .errors import AuthError, CassiaError, ConfigError, InputError
 from .markers import ClusterMarkers, MarkerSet, load_markers
 from .models import ClusterResult, FormatterOutput, Message, Usage
 from .providers.base import Provider
@@ -266,15 +268,29 @@ def _updated_manifest(store: RunStore, manifest: dict, results: list[ClusterResu
 # ---------------------------------------------------------------- the pipeline step
 
 
+async def rescore_boosted(session: ClusterSession, scorer: Provider, result: ClusterResult) -> ClusterResult:
+    """Score the boosted answer, so ``Score`` describes the final call; the old score is kept in
+    ``extra["original_score"]``. The Scorer reads the first exchange plus what the boost found."""
+
+    details = BoostDetails.model_validate(result.extra["boost"])
+    findings = Message(role="assistant", content=render(
+        "boost_rescore.j2", summary=details.summary, genes=[g.describe() for g in details.genes]))
+    conversation = [m for m in result.conversation if m.role != "system"] + [findings]
+    scored = await scorer_agent.score(session, scorer, conversation, result.annotation)
+    extra = {**result.extra, "original_score": result.score.model_dump() if result.score else None}
+    return result.model_copy(update={"score": scored, "extra": extra, "stages": dict(session.stages)})
+
+
 async def boost_below_threshold(
     marker_set: MarkerSet, results: list[ClusterResult], *, settings, provider: Provider, store: RunStore,
-    progress: bool = True, max_iterations: int = 5, mode: Mode = "breadth",
+    progress: bool = True, max_iterations: int = 5, mode: Mode = "breadth", scorer: Provider | None = None,
 ) -> tuple[list[ClusterResult], dict[str, Any]]:
     """Boost, in parallel, every ok cluster scored below ``settings.score_threshold``.
 
-    Each boosted result is appended to the run's results (the last line wins). Returns the
-    results with boosted ones swapped in, and the manifest entry ``{"boost": {...}}`` saying
-    which clusters were below the threshold, boosted, or failed to boost.
+    Each boosted result is appended to the run's results (the last line wins); with a
+    ``scorer`` the boosted answer is scored again. Returns the results with boosted ones
+    swapped in, and the manifest entry ``{"boost": {...}}`` saying which clusters were below
+    the threshold, boosted, or failed to boost.
     """
     from .pipeline import _Runner
 
@@ -297,8 +313,16 @@ async def boost_below_threshold(
                                  store=store, stages=dict(previous.stages))
 
         async def job() -> ClusterResult:
-            return await boost_cluster(session, provider, marker_set[previous.cluster], previous,
-                                       max_iterations=max_iterations, mode=mode)
+            boosted = await boost_cluster(session, provider, marker_set[previous.cluster], previous,
+                                          max_iterations=max_iterations, mode=mode)
+            if scorer is None or not boosted.boosted:
+                return boosted
+            try:
+                return await rescore_boosted(session, scorer, boosted)
+            except AuthError:
+                raise
+            except CassiaError as err:  # keep the boosted answer; say why its score is the old one
+                return boosted.model_copy(update={"error": f"re-scoring the boosted answer failed: {err}"})
 
         return await runner.run(previous.cluster, job, previous)
 

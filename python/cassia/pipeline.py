@@ -325,7 +325,8 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
                 r.boosted or (r.score is not None and r.score.score < score_threshold))]
             _, extra = await boost_below_threshold(marker_set, candidates, settings=settings,
                                                          provider=stages.boost, store=store, progress=progress,
-                                                         max_iterations=boost_iterations, mode=boost_mode)
+                                                         max_iterations=boost_iterations, mode=boost_mode,
+                                                         scorer=stages.scorer)
     finally:
         await stages.aclose()
     if retriever is not None:  # database versions and checksums, Cell Ontology release

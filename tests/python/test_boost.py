@@ -168,7 +168,9 @@ def scripted_pipeline(boost_replies):
         if request.task == "formatter":
             return formatted[cluster]
         if request.task == "scorer":
-            return {"score": scores[cluster], "reasoning": "graded", "possible_mixed_population": False}
+            rescoring = "Annotation Boost then re-examined" in request.messages[0].content
+            return {"score": 85 if rescoring else scores[cluster], "reasoning": "graded",
+                    "possible_mixed_population": False}
         return boost_replies[request.context["boost_round"] - 1]
 
     return ScriptedProvider(reply)
@@ -184,7 +186,12 @@ def test_pipeline_boosts_low_scores_and_writes_them_back(tmp_path):
     assert bool(summary.loc["mystery", "Boosted"]) and not bool(summary.loc["t", "Boosted"])
     assert summary.loc["mystery", "Predicted General Cell Type"] == "glial cell"
     assert summary.loc["t", "Predicted General Cell Type"] == "T cell"
+    # the boosted answer is scored again, with the boost's gene checks in front of the Scorer
+    assert summary.loc["mystery", "Score"] == 85 and summary.loc["t", "Score"] == 90
+    rescore = [c for c in provider.calls if c.task == "scorer" and c.context["cluster"] == "mystery"][-1]
+    assert "Genes it checked" in rescore.messages[0].content and "glial cell" in rescore.messages[0].content
     stored = {r.cluster: r for r in read_results(run.run_dir)}
+    assert stored["mystery"].extra["original_score"]["score"] == 40
     assert stored["mystery"].original_annotation.main_cell_type == "monocyte"
     assert stored["mystery"].stages["boost"].calls == 2 and "annotator" in stored["mystery"].stages
     assert len((run.run_dir / "results.jsonl").read_text().splitlines()) == 3  # boosted line appended
