@@ -18,10 +18,9 @@ from typing import Any
 import pandas as pd
 
 from .agents.boost import BoostDetails, Mode, boost_cluster
-from .agents import scorer as scorer_agent
 from .agents.boost_stats import GeneIndex, stats_frame
-from .agents.prompts import render
 from .agents.session import ClusterSession
+from .agents.team import score_result
 from .errors import AuthError, CassiaError, ConfigError, InputError
 from .markers import ClusterMarkers, MarkerSet, load_markers
 from .models import ClusterResult, FormatterOutput, Message, Usage
@@ -270,13 +269,8 @@ def _updated_manifest(store: RunStore, manifest: dict, results: list[ClusterResu
 
 async def rescore_boosted(session: ClusterSession, scorer: Provider, result: ClusterResult) -> ClusterResult:
     """Score the boosted answer, so ``Score`` describes the final call; the old score is kept in
-    ``extra["original_score"]``. The Scorer reads the first exchange plus what the boost found."""
-
-    details = BoostDetails.model_validate(result.extra["boost"])
-    findings = Message(role="assistant", content=render(
-        "boost_rescore.j2", summary=details.summary, genes=[g.describe() for g in details.genes]))
-    conversation = [m for m in result.conversation if m.role != "system"] + [findings]
-    scored = await scorer_agent.score(session, scorer, conversation, result.annotation)
+    ``extra["original_score"]``."""
+    scored = await score_result(session, scorer, result)
     extra = {**result.extra, "original_score": result.score.model_dump() if result.score else None}
     return result.model_copy(update={"score": scored, "extra": extra, "stages": dict(session.stages)})
 

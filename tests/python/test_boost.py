@@ -229,3 +229,12 @@ def test_pipeline_through_the_fake_server(fake_server, tmp_path):
     boost_requests = [r for r in fake_server.requests if "You re-examine" in r.text]
     assert len(boost_requests) == 1
     assert boost_requests[0].body["response_format"]["json_schema"]["name"] == "BoostStep"
+
+
+def test_rescoring_a_boosted_run_shows_the_scorer_what_the_boost_found(tmp_path):
+    run = cassia.run_pipeline(MARKERS, tissue="large intestine", provider=scripted_pipeline([CHECK, CONCLUDE]),
+                              out_dir=tmp_path / "run", progress=False, use_cache=False, n_genes=5)
+    scorer = ScriptedProvider({"scorer": [{"score": 77, "reasoning": "again", "possible_mixed_population": False}]})
+    cassia.run_score_batch(run.run_dir, provider=scorer, rescore=True, progress=False, use_cache=False)
+    prompts = {c.context["cluster"]: c.messages[0].content for c in scorer.calls}
+    assert "Genes it checked" in prompts["mystery"] and "Genes it checked" not in prompts["t"]

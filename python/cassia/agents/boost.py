@@ -289,3 +289,12 @@ async def boost_cluster(
         return result
     update["extra"] = extra
     return previous.model_copy(update=update)
+
+
+def boost_findings(result: ClusterResult) -> Message | None:
+    """What a boost found, as one message the Scorer reads after the first exchange."""
+    if not result.boosted or not result.extra.get("boost"):
+        return None
+    details = BoostDetails.model_validate(result.extra["boost"])
+    return Message(role="assistant", content=render(
+        "boost_rescore.j2", summary=details.summary, genes=[g.describe() for g in details.genes]))

@@ -56,7 +56,13 @@ async def annotate_cluster(
 
 
 async def score_result(session: ClusterSession, provider: Provider, result: ClusterResult) -> ScorerOutput:
+    """Score a result from its whole conversation (plus what Annotation Boost found, when boosted)."""
+    from .boost import boost_findings
+
     conversation = [m for m in result.conversation if m.role != "system"]
+    findings = boost_findings(result)
+    if findings is not None:
+        conversation.append(findings)
     return await scorer.score(session, provider, conversation, result.annotation or result.diagnosis)
 
 
