@@ -141,12 +141,11 @@ class RunStore:
         self.resume = resume
         self._lock = threading.Lock()
         self._call_numbers: dict[str, int] = {}
-        if self.run_dir.exists() and (self.run_dir / "results.jsonl").exists() and not resume:
-            if read_results(self.run_dir):
-                raise InputError(
-                    f"{self.run_dir} already holds a run. Pass resume=True (--resume) to finish it, "
-                    "or choose another output folder."
-                )
+        if not resume and next(iter_results(self.run_dir), None) is not None:
+            raise InputError(
+                f"{self.run_dir} already holds a run. Pass resume=True (--resume) to finish it, "
+                "or choose another output folder."
+            )
         (self.run_dir / "transcripts").mkdir(parents=True, exist_ok=True)
 
     # -- manifest
@@ -160,9 +159,9 @@ class RunStore:
             _write_atomic(self.run_dir / "manifest.json", text)
 
     # -- results
-    def finished(self) -> dict[str, ClusterResult]:
+    def finished(self) -> set[str]:
         """Clusters already answered successfully (the ones resume skips)."""
-        return {r.cluster: r for r in read_results(self.run_dir) if r.status == "ok"}
+        return {r.cluster for r in iter_results(self.run_dir) if r.status == "ok"}
 
     def append(self, result: ClusterResult) -> None:
         line = redact(result.model_dump_json()) + "\n"
@@ -170,9 +169,6 @@ class RunStore:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
-
-    def results(self) -> list[ClusterResult]:
-        return read_results(self.run_dir)
 
     # -- transcripts
     def transcript(self, cluster: str, task: str, record: dict[str, Any]) -> Path:

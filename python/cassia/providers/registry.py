@@ -73,9 +73,14 @@ VENDORS: dict[str, Vendor] = {
 
 def is_local_url(url: str | None) -> bool:
     """True for URLs on this machine (localhost, 127.x, ::1): such servers need no key."""
-    if not url:
+    return bool(url) and is_local_host(urlsplit(url).hostname or "")
+
+
+def is_local_host(host: str) -> bool:
+    """True for ``localhost`` names and loopback addresses (IPv6 brackets and zone ids allowed)."""
+    host = host.strip("[]").split("%", 1)[0].lower()
+    if not host:
         return False
-    host = (urlsplit(url).hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

@@ -9,11 +9,12 @@ the error (an HTTP client would turn it into a retried "connection error").
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import Any, Iterator
 
 import pytest
+
+from ..providers.registry import is_local_host as registry_is_local_host
 
 __all__ = ["NetworkBlocked", "is_local_host", "no_network", "pytest_runtest_call"]
 
@@ -28,13 +29,7 @@ def is_local_host(host: Any) -> bool:
         return True
     if isinstance(host, bytes):
         host = host.decode("ascii", "replace")
-    host = str(host).strip("[]").split("%", 1)[0].lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return registry_is_local_host(str(host))
 
 
 def _host_of(address: Any) -> Any:
