@@ -5,7 +5,7 @@
 Mixes every pair of differently-typed clusters of two real FindAllMarkers tables
 (``../shared/data/markers``: pbmc3k, 9 clusters; Tabula Sapiens large intestine, 6 clusters)
 at 50:50, 60:40, 70:30 and 80:20 with 30, 50 and 70 markers, runs the pipeline on each
-mixture (:func:`cassia.simulate.run_simulation`), and prints detection and dominant-type rates
+mixture (:func:`cassia.evaluate.simulate.run_simulation`), and prints detection and dominant-type rates
 per share and marker count. It also runs the GPTCelltype paper's 99 simulated mixtures and
 99 random-gene lists. Tables, per-mixture rows and ``simulation.html`` land in ``--out``.
 """
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cassia.simulate import reference_summary, run_simulation
+from cassia.evaluate.simulate import reference_summary, run_simulation
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DATASETS = {

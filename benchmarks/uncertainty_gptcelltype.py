@@ -5,7 +5,7 @@ clusters, each annotated by three GPT versions (GPT-4 Aug 2023, GPT-4 Mar 2023, 
 a human grade per answer against the manual label (1 full match, 0.5 partial, 0 mismatch).
 
 The three GPT answers per cluster play the role of three runs (one name each, no subtype), so
-``cassia.uncertainty.similarity_score`` on ontology keys gives CS_CL and ``cassia.consensus``
+``cassia.workflows.uncertainty.similarity_score`` on ontology keys gives CS_CL and ``cassia.workflows.consensus``
 gives the vote status. Reported: clusters and the mean human grade of the consensus label per
 status and per CS band, and the AUROC of CS_CL for telling a fully correct consensus (grade 1)
 from the rest. The grade of the consensus label is the grade of the first GPT answer whose
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cassia.consensus import consensus
-from cassia.uncertainty import cl_key, similarity_score
+from cassia.workflows.consensus import consensus
+from cassia.workflows.uncertainty import cl_key, similarity_score
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gptcelltype" / "benchmark_dev.csv"
 METHODS = ("gpt4aug3", "gpt4mar23", "gpt3.5aug3")

@@ -6,9 +6,6 @@ Importing this package has no side effects (no network, logging or environment c
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .consensus import run_consensus
 from .errors import (
     AuthError,
     CassiaError,
@@ -18,11 +15,32 @@ from .errors import (
     ModelOutputError,
     ProviderError,
 )
-from .boost import BoostResult, query_genes, run_annotation_boost
-from .evaluate import BenchmarkResult, Calibration, Grade, Judge, calibrate, grade, run_benchmark
-from .examples import example_markers_path, load_example_markers
-from .markers import ClusterMarkers, MarkerFilters, MarkerSet, inspect_markers, load_markers
-from .pipeline import (
+from .evaluate import (
+    BenchmarkResult,
+    Calibration,
+    Grade,
+    Judge,
+    calibrate,
+    grade,
+    run_benchmark,
+)
+from .evaluate.simulate import SimulationResult, run_simulation
+from .knowledge import call_cell_type, rank_cell_types
+from .markers import (
+    ClusterMarkers,
+    MarkerFilters,
+    MarkerSet,
+    inspect_markers,
+    load_markers,
+)
+from .markers.examples import example_markers_path, load_example_markers
+from .providers import get_provider, set_api_key
+from .rag import RagRetriever
+from .version import __version__
+from .workflows.boost import BoostResult, query_genes, run_annotation_boost
+from .workflows.consensus import run_consensus
+from .workflows.merge import merge_annotations
+from .workflows.pipeline import (
     RunResult,
     arun_batch,
     arun_pipeline,
@@ -31,13 +49,14 @@ from .pipeline import (
     run_pipeline,
     run_score_batch,
 )
-from .knowledge import call_cell_type, rank_cell_types
-from .providers import get_provider, set_api_key
-from .rag import RagRetriever
-from .merge import merge_annotations
-from .simulate import SimulationResult, run_simulation
-from .subcluster import SubclusterResult, arun_subclusters, run_subclusters
-from .uncertainty import UncertaintyResult, arun_uncertainty, run_n_times, run_uncertainty, score_runs
+from .workflows.subcluster import SubclusterResult, arun_subclusters, run_subclusters
+from .workflows.uncertainty import (
+    UncertaintyResult,
+    arun_uncertainty,
+    run_n_times,
+    run_uncertainty,
+    score_runs,
+)
 
 # CASSIA-compatible names
 runCASSIA_batch = run_batch

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["system", "user", "assistant"]
 AgentName = Literal[
@@ -113,6 +113,93 @@ class ScorerOutput(BaseModel):
     possible_mixed_population: bool
 
 
+Mode = Literal["breadth", "depth"]
+
+
+class GeneStat(BaseModel):
+    """One looked-up gene: the query as asked and what the cluster's table says about it."""
+
+    query: str
+    gene: str | None = None
+    found: bool = False
+    via_alias: bool = False
+    avg_log2FC: float | None = None
+    pct_1: float | None = None
+    pct_2: float | None = None
+    p_val_adj: float | None = None
+    rank: int | None = None  # 1 = highest avg_log2FC in the cluster's table
+    table_size: int = 0
+
+    def describe(self) -> str:
+        """One line for the boost agent."""
+        if not self.found:
+            return (f"{self.query}: not in this cluster's table (not reported as differentially expressed; "
+                    "it may be unexpressed, or expressed about as much in other clusters)")
+        name = f"{self.query} (as {self.gene})" if self.via_alias or self.gene != self.query else self.query
+        numbers = [f"avg_log2FC {_fmt(self.avg_log2FC)}", f"pct.1 {_fmt(self.pct_1)}",
+                   f"pct.2 {_fmt(self.pct_2)}", f"p_val_adj {_fmt(self.p_val_adj, p=True)}"]
+        rank = f", rank {self.rank} of {self.table_size} by avg_log2FC" if self.rank else ""
+        return f"{name}: " + ", ".join(numbers) + rank
+
+
+def _fmt(value: float | None, *, p: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2e}" if p else f"{value:.3g}"
+
+
+# ---------------------------------------------------------------- what Annotation Boost records
+
+
+class HypothesisRecord(BaseModel):
+    round: int
+    hypothesis: str
+    genes: list[str] = []
+    rationale: str = ""
+    verdict: Literal["supported", "refuted", "uncertain", "untested"] = "untested"
+    evidence: str = ""
+
+
+class CheckedGene(GeneStat):
+    round: int
+    hypothesis: str
+
+
+class BoostDetails(BaseModel):
+    """Everything one boost did; stored as ``ClusterResult.boost``."""
+
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+    mode: Mode = "breadth"
+    additional_task: str | None = None
+    max_iterations: int = 5
+    iterations: int = 0
+    converged: bool = False  # the agent concluded before the iteration limit forced it to
+    confidence: str | None = None
+    summary: str = ""
+    answer: str = ""
+    annotation: FormatterOutput | None = None
+    original_annotation: FormatterOutput | None = None
+    hypotheses: list[HypothesisRecord] = []
+    genes: list[CheckedGene] = []
+    table_size: int = 0
+    original_cell_ontology_id: str | None = None
+    conversation: list[Message] = []
+
+
+class SubclusterInfo(BaseModel):
+    """Where a subcluster's answer came from (stored as ``ClusterResult.subcluster``)."""
+
+    population: str
+    group: int
+    attempts: int
+    main_cell_type: str | None = None
+    sub_cell_type: str | None = None
+    reasoning: str = ""
+    consistency_note: str = ""
+    before_consistency: str | None = None
+
+
 # ---------------------------------------------------------------- results
 
 
@@ -157,7 +244,21 @@ class ClusterResult(BaseModel):
     boosted: bool = False
     original_annotation: FormatterOutput | None = None
     stages: dict[str, StageInfo] = {}
-    extra: dict[str, Any] = {}
+    boost: BoostDetails | None = None  # what Annotation Boost did (also when it failed)
+    original_score: ScorerOutput | None = None  # the score before a boosted answer was re-scored
+    rag: dict[str, Any] | None = None  # the retrieved knowledge (cassia.rag.RagContext.as_dict())
+    subcluster: SubclusterInfo | None = None
+    pages: dict[str, str] = {}  # report pages other steps wrote, by title -> path in the run directory
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_older_runs(cls, data: Any) -> Any:
+        """Results written before these fields existed kept them in one ``extra`` dict."""
+        if isinstance(data, dict) and isinstance(data.get("extra"), dict):
+            data = {**data}
+            for key, value in data.pop("extra").items():
+                data.setdefault(key, value)
+        return data
 
     @property
     def tokens(self) -> int:

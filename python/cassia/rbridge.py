@@ -34,8 +34,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import __version__
 from .errors import CassiaError, InputError, redact
+from .version import __version__
 
 __all__ = ["frame_from_r", "frame_to_r", "handle", "handle_base64"]
 
@@ -203,20 +203,20 @@ def _inputs(request: dict[str, Any], field: str) -> list[Any]:
 
 
 def _op_score_runs(request: dict[str, Any]) -> dict[str, Any]:
-    from .uncertainty import score_runs
+    from .workflows.uncertainty import score_runs
 
     return _uncertainty_answer(score_runs(_inputs(request, "runs"), **dict(request.get("options") or {})))
 
 
 def _op_consensus(request: dict[str, Any]) -> dict[str, Any]:
-    from .consensus import run_consensus
+    from .workflows.consensus import run_consensus
 
     return frame_to_r(run_consensus(_inputs(request, "runs"), **dict(request.get("options") or {})), CONSENSUS_TYPES)
 
 
 def _op_merge(request: dict[str, Any]) -> dict[str, Any]:
-    from .merge import merge_annotations
     from .store import SUMMARY_COLUMNS
+    from .workflows.merge import merge_annotations
 
     (results,) = _inputs(request, "results")
     merged = merge_annotations(results, **dict(request.get("options") or {}))

@@ -1,6 +1,6 @@
 """The run directory: written as the run goes, so a crash loses at most the clusters in flight.
 
-Layout (DESIGN.md): ``manifest.json`` (rewritten atomically), ``results.jsonl`` (one
+Layout (docs/architecture.md): ``manifest.json`` (rewritten atomically), ``results.jsonl`` (one
 :class:`~cassia.models.ClusterResult` per line, appended and fsync'd as each cluster finishes;
 on resume the last line for a cluster wins), ``transcripts/<slug>/<NN>-<task>.json`` (every
 agent call), ``summary.csv`` and the HTML report.
@@ -196,7 +196,7 @@ class RunStore:
 
 
 def environment_info() -> dict[str, str]:
-    from . import __version__
+    from .version import __version__
 
     return {
         "cassia": __version__,

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
+import cassia
 import pandas as pd
 import pytest
-
-import cassia
 from cassia.agents.boost import BoostFinal, BoostStep
-from cassia.boost import query_genes, run_annotation_boost
 from cassia.models import ClusterResult, FormatterOutput, ScorerOutput
 from cassia.store import read_results, slug
 from cassia.testing import ScriptedProvider
+from cassia.workflows.boost import query_genes, run_annotation_boost
 
 # "mystery" looks like a monocyte in its top genes but is glial in the full table (like the
 # large-intestine fixture); "t" is a plain T cell cluster.
@@ -145,7 +144,7 @@ def test_malformed_request_twice_fails_gracefully(tmp_path):
     assert kept.error.startswith("boost failed:")
     assert [h.hypothesis for h in result.hypotheses] == ["enteric glia", "monocyte"]  # work so far kept
     assert "The boost did not finish" in result.page.read_text()
-    assert read_results(result.run_dir)[0].extra["boost"]["status"] == "failed"
+    assert read_results(result.run_dir)[0].boost.status == "failed"
 
 
 def test_offline_provider_is_refused(tmp_path):
@@ -191,7 +190,7 @@ def test_pipeline_boosts_low_scores_and_writes_them_back(tmp_path):
     rescore = [c for c in provider.calls if c.task == "scorer" and c.context["cluster"] == "mystery"][-1]
     assert "Genes it checked" in rescore.messages[0].content and "glial cell" in rescore.messages[0].content
     stored = {r.cluster: r for r in read_results(run.run_dir)}
-    assert stored["mystery"].extra["original_score"]["score"] == 40
+    assert stored["mystery"].original_score.score == 40
     assert stored["mystery"].original_annotation.main_cell_type == "monocyte"
     assert stored["mystery"].stages["boost"].calls == 2 and "annotator" in stored["mystery"].stages
     assert len((run.run_dir / "results.jsonl").read_text().splitlines()) == 3  # boosted line appended

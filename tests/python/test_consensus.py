@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from cassia.consensus import CONSENSUS_COLUMNS, consensus, run_consensus, vote_status
 from cassia.errors import InputError
+from cassia.workflows.consensus import (
+    CONSENSUS_COLUMNS,
+    consensus,
+    run_consensus,
+    vote_status,
+)
 
 
 def summary(rows):

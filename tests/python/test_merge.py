@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import cassia
 import pandas as pd
 import pytest
-
-import cassia
 from cassia import ontology
 from cassia.errors import InputError
-from cassia.merge import BROAD_GROUPS, DETAILED_GROUPS, merge_annotations, ontology_groups
 from cassia.testing import ScriptedProvider
+from cassia.workflows.merge import (
+    BROAD_GROUPS,
+    DETAILED_GROUPS,
+    merge_annotations,
+    ontology_groups,
+)
 
 SUMMARY = pd.DataFrame({
     "Cluster ID": ["0", "1", "2", "3", "4"],

@@ -8,11 +8,23 @@ import types
 
 import httpx
 import pytest
-
-from cassia.errors import AuthError, ConfigError, MissingKeyError, ModelOutputError, ProviderError
+from cassia.errors import (
+    AuthError,
+    ConfigError,
+    MissingKeyError,
+    ModelOutputError,
+    ProviderError,
+)
 from cassia.models import Message, ScorerOutput
-from cassia.providers import CompletionRequest, ProviderConfig, get_provider, resolve_config, set_api_key
-from cassia.providers.registry import configured_vendors, key_env_var
+from cassia.providers import (
+    CompletionRequest,
+    ProviderConfig,
+    get_provider,
+    resolve_config,
+    set_api_key,
+)
+from cassia.providers.keys import configured_vendors
+from cassia.providers.registry import key_env_var
 
 FAKE_KEY = "sk-cassia-LEAKCHECK-0123456789abcdef"
 

@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from cassia import ontology
 from cassia.agents.session import ClusterSession
 from cassia.errors import AuthError, ModelOutputError
@@ -24,6 +23,7 @@ from cassia.rag import (
     rank_candidates,
 )
 from cassia.testing import ScriptedProvider
+from cassia.workflows.rag import build_context
 
 MARKERDB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "markerdb"
 KUPFFER, MICROGLIA, MACROPHAGE = "CL:0000091", "CL:0000129", "CL:0000235"
@@ -125,7 +125,7 @@ def _session(species="human", tissue="large intestine", genes=GLIAL):
 def test_feature_agent_asks_the_model_for_structured_axes():
     provider = rag_script()
     session = _session()
-    context = asyncio.run(RagRetriever(download=False).abuild(session, provider))
+    context = asyncio.run(build_context(RagRetriever(download=False), session, provider))
     assert asked(provider) == ["HierarchicalFeatures"]  # human: no cross-species call
     request = provider.calls[0]
     assert request.schema is HierarchicalFeatures
@@ -141,7 +141,7 @@ def test_feature_agent_asks_the_model_for_structured_axes():
 @pytest.mark.parametrize("species", ["cat", "Felis catus", "pangolin"])
 def test_non_model_species_trigger_the_cross_species_agent(species):
     provider = rag_script()
-    context = asyncio.run(RagRetriever(download=False).abuild(_session(species=species), provider))
+    context = asyncio.run(build_context(RagRetriever(download=False), _session(species=species), provider))
     assert asked(provider) == ["HierarchicalFeatures", "CrossSpeciesNotes"]
     request = provider.calls[1]
     assert request.schema is CrossSpeciesNotes
@@ -155,14 +155,14 @@ def test_non_model_species_trigger_the_cross_species_agent(species):
 def test_human_and_mouse_skip_the_cross_species_agent(species):
     assert not needs_cross_species(species)
     provider = rag_script()
-    context = asyncio.run(RagRetriever(download=False).abuild(_session(species=species), provider))
+    context = asyncio.run(build_context(RagRetriever(download=False), _session(species=species), provider))
     assert asked(provider) == ["HierarchicalFeatures"]
     assert context.cross_species is None and "Cross-species" not in context.prompt_text()
 
 
 def test_offline_provider_uses_rules_for_every_agent():
     session = _session(species="cat")
-    context = asyncio.run(RagRetriever(download=False).abuild(session, OfflineProvider()))
+    context = asyncio.run(build_context(RagRetriever(download=False), session, OfflineProvider()))
     assert context.features_source == context.cross_species_source == "rules (no language model)"
     assert "SOX10" in context.cross_species.conserved_markers
     assert not session.stages  # no call was made
@@ -170,12 +170,12 @@ def test_offline_provider_uses_rules_for_every_agent():
 
 def test_a_failing_model_falls_back_to_rules_but_auth_errors_stop():
     failing = rag_script(features=ModelOutputError("not JSON"))
-    context = asyncio.run(RagRetriever(download=False).abuild(_session(species="cat"), failing))
+    context = asyncio.run(build_context(RagRetriever(download=False), _session(species="cat"), failing))
     assert context.features_source.startswith("rules") and "ModelOutputError" in context.errors[0]
     assert context.cross_species_source == "language model"
     refused = ScriptedProvider({"*": [AuthError("bad key", status=401)]})
     with pytest.raises(AuthError):
-        asyncio.run(RagRetriever(download=False).abuild(_session(), refused))
+        asyncio.run(build_context(RagRetriever(download=False), _session(), refused))
 
 
 def test_context_record_is_json_safe_and_keeps_sources():

@@ -7,9 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 import cassia
+import pytest
 from cassia.knowledge import call_cell_type
 from cassia.knowledge.retrieved import agreement, call_with_retrieval, retrieval_note
 from cassia.store import read_results, slug
@@ -57,10 +56,10 @@ def test_pipeline_with_rag_and_a_scripted_model(tmp_path):
     assert [c.context["rag_task"] for c in rag_calls] == ["features", "features"]  # no cross-species for human
 
     stored = {r.cluster: r for r in read_results(run_dir)}
-    rag = stored["3"].extra["rag"]
+    rag = stored["3"].rag
     assert rag["candidates"][0]["cl_id"] == "CL:0000236" and rag["features_source"] == "language model"
     assert stored["3"].stages["rag"].calls == 1 and stored["3"].tokens > 0
-    page_link = stored["3"].extra["pages"]["Retrieved knowledge (RAG)"]
+    page_link = stored["3"].pages["Retrieved knowledge (RAG)"]
     assert page_link == f"rag/{slug('3')}.html"
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -89,8 +88,8 @@ def test_pipeline_with_rag_offline(tmp_path):
     for r in result.results:
         annotation_text = r.conversation[2].content
         assert "Marker databases (CellMarker 2.0, PanglaoDB)" in annotation_text
-        assert r.extra["rag"]["features_source"].startswith("rules") and "rag" not in r.stages
-        assert (result.run_dir / r.extra["pages"]["Retrieved knowledge (RAG)"]).exists()
+        assert r.rag["features_source"].startswith("rules") and "rag" not in r.stages
+        assert (result.run_dir / r.pages["Retrieved knowledge (RAG)"]).exists()
 
 
 def test_batch_with_rag_for_a_non_model_species(tmp_path):
@@ -102,7 +101,7 @@ def test_batch_with_rag_for_a_non_model_species(tmp_path):
     })
     result = cassia.run_batch(PBMC, species="cat", provider=provider, rag=True, out_dir=tmp_path / "run",
                               clusters=["3"], progress=False, use_cache=False)
-    record = result.results[0].extra["rag"]
+    record = result.results[0].rag
     assert record["cross_species"]["orthology_caveats"] == ["check IGH loci"]
     first_prompt = next(c for c in provider.calls if c.task == "annotator").messages[0].content
     assert "Cross-species notes for cat" in first_prompt and "check IGH loci" in first_prompt
@@ -112,7 +111,7 @@ def test_without_rag_nothing_changes(tmp_path):
     provider = scripted()
     result = cassia.run_batch(PBMC, provider=provider, out_dir=tmp_path / "run", clusters=["3"], progress=False,
                               use_cache=False)
-    assert "rag" not in result.results[0].extra
+    assert result.results[0].rag is None
     assert all("Retrieved knowledge" not in c.messages[0].content for c in provider.calls)
     assert "rag" not in result.manifest and result.manifest["settings"]["rag"] is False
 
@@ -139,7 +138,7 @@ def test_offline_call_is_refined_by_retrieved_candidates():
 def test_rag_agents_over_http_with_the_fake_server(fake_server, tmp_path):
     result = cassia.run_pipeline(PBMC, species="cat", tissue="blood", provider=fake_server.url, rag=True,
                                  out_dir=tmp_path / "run", clusters=["3"], progress=False, use_cache=False)
-    record = result.results[0].extra["rag"]
+    record = result.results[0].rag
     assert result.results[0].status == "ok"
     assert record["features_source"] == record["cross_species_source"] == "language model"
     assert record["cross_species"]["organism"] == "cat" and record["features"]["axes"]

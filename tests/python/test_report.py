@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from cassia.models import (
     ClusterResult,
     DiagnosisOutput,
@@ -68,10 +67,10 @@ def sample_results() -> list[ClusterResult]:
         f"x{EVIL}",
         f"Fibroblast {EVIL}",
         [f"stromal <b>cell</b> {EVIL}"],
-        ["COL1A1", "DCN", "LUM", f"<img src=x onerror=alert(2)>"],
+        ["COL1A1", "DCN", "LUM", "<img src=x onerror=alert(2)>"],
         ["COL1A1", "DCN"],
         79,
-        extra={"pages": {"Boost analysis": "boost/x.html", "Evil": "javascript:alert(3)"}},
+        pages={"Boost analysis": "boost/x.html", "Evil": "javascript:alert(3)"},
     )
     hostile.conversation.append(Message(role="user", content=f"Please revise. {EVIL} & check LUM"))
     failed = ClusterResult(
@@ -291,7 +290,7 @@ def test_empty_run_renders(tmp_path: Path):
 
 def test_index_links_pages_other_steps_wrote(tmp_path: Path):
     results = sample_results()
-    boosted = results[0].model_copy(update={"boosted": True, "extra": {"pages": {"Annotation Boost": "boost/c1.html"}}})
+    boosted = results[0].model_copy(update={"boosted": True, "pages": {"Annotation Boost": "boost/c1.html"}})
     (tmp_path / "subclusters.html").write_text("<html></html>", encoding="utf-8")
     html = render_report(tmp_path, results=[boosted, *results[1:]], manifest={}).read_text(encoding="utf-8")
     assert 'href="boost/c1.html"' in html  # from the index, relative to the run directory

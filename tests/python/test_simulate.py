@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from cassia.errors import InputError
-from cassia.simulate import build_mixtures, mix_markers, reference_summary, run_simulation
+from cassia.evaluate.simulate import (
+    build_mixtures,
+    mix_markers,
+    reference_summary,
+    run_simulation,
+)
 
 A = [f"A{i}" for i in range(1, 21)]
 B = [f"B{i}" for i in range(1, 21)]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cassia
 import pandas as pd
 import pytest
-
-import cassia
 from cassia.agents.subcluster import SubclusterConsistencyOutput, SubclusterOutput
 from cassia.store import SUMMARY_COLUMNS, read_results
-from cassia.subcluster import SUBCLUSTER_COLUMNS, run_subclusters, split_groups
 from cassia.testing import ScriptedProvider
+from cassia.workflows.subcluster import (
+    SUBCLUSTER_COLUMNS,
+    run_subclusters,
+    split_groups,
+)
 
 CD8 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "markers" / "cd8_subcluster_findallmarkers.csv"
 POPULATION = "CD8 T cells from a human tumour"
@@ -115,7 +118,7 @@ def test_large_population_is_split_then_harmonised(tmp_path):
     assert list(frame["Group"]) == [1, 1, 1, 2, 2, 2]
     assert result.manifest["groups"] == [["0", "1", "2"], ["3", "4", "5"]]
     four = next(r for r in result.results if r.cluster == "4")
-    assert four.extra["subcluster"]["before_consistency"].endswith("cycling T cell")
+    assert four.subcluster.before_consistency.endswith("cycling T cell")
     assert set(four.stages) == {"subcluster", "consistency", "scorer"}
 
 

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import json
 
+import cassia
 import pandas as pd
 import pytest
-
-import cassia
+from cassia.agents.unify import UnificationOutput, check_unification
 from cassia.errors import InputError
 from cassia.testing import ScriptedProvider
-from cassia.uncertainty import (
+from cassia.workflows.uncertainty import (
     UNCERTAINTY_COLUMNS,
     read_uncertainty,
-    runCASSIA_batch_n_times,
-    runCASSIA_similarity_score_batch,
     run_n_times,
     run_uncertainty,
+    runCASSIA_batch_n_times,
+    runCASSIA_similarity_score_batch,
     score_runs,
 )
-from cassia.uncertainty.unify import UnificationOutput, check_unification
 
 MARKERS = pd.DataFrame({
     "cluster": ["t"] * 4 + ["m"] * 4,
@@ -258,7 +257,7 @@ def test_page_escapes_model_text(tmp_path):
 
 def test_subclustering_results_can_be_scored(tmp_path):
     from cassia.models import ClusterResult, FormatterOutput
-    from cassia.subcluster import SubclusterResult
+    from cassia.workflows.subcluster import SubclusterResult
 
     def result(general, sub):
         ann = FormatterOutput(main_cell_type=general, sub_cell_types=[sub], mixed_cell_types=[], key_markers=[])

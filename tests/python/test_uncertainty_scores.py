@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from cassia.errors import InputError
-from cassia.uncertainty import Weights, cl_key, similarity_score
-from cassia.uncertainty.scores import consensus_value, display_name, text_key
+from cassia.ontology.compare import consensus_value, display_name, text_key
+from cassia.workflows.uncertainty import Weights, cl_key, similarity_score
 
 
 def cs(pairs, weights=(0.7, 0.3)):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..models import Message
+from ..prompts import render
 from ..providers.base import Provider
-from .prompts import render
 from .session import ClusterSession
 
 

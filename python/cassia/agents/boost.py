@@ -17,16 +17,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from .. import ontology
 from ..errors import AuthError, InputError, ModelOutputError, ProviderError
-from ..models import ClusterResult, DiagnosisOutput, FormatterOutput, Message, ScorerOutput, with_example
+from ..models import (
+    BoostDetails,
+    CheckedGene,
+    ClusterResult,
+    DiagnosisOutput,
+    FormatterOutput,
+    HypothesisRecord,
+    Message,
+    Mode,
+    ScorerOutput,
+    with_example,
+)
+from ..prompts import render
 from ..providers.base import Provider
+from ..report.boost import render_boost_page
 from ..store import slug
-from .boost_stats import GeneIndex, GeneStat
-from .prompts import render
+from .boost_stats import GeneIndex
 from .session import ClusterSession
-from .team import ontology_id
 
-Mode = Literal["breadth", "depth"]
 MODES = ("breadth", "depth")
 MAX_HYPOTHESES = 5  # per breadth-first turn
 MAX_GENES_PER_CHECK = 15
@@ -99,44 +110,6 @@ class BoostFinal(BaseModel):
     reasoning: str
     verdicts: list[Verdict]
     conclusion: BoostConclusion
-
-
-# ---------------------------------------------------------------- what the run records
-
-
-class HypothesisRecord(BaseModel):
-    round: int
-    hypothesis: str
-    genes: list[str] = []
-    rationale: str = ""
-    verdict: Literal["supported", "refuted", "uncertain", "untested"] = "untested"
-    evidence: str = ""
-
-
-class CheckedGene(GeneStat):
-    round: int
-    hypothesis: str
-
-
-class BoostDetails(BaseModel):
-    """Everything one boost did; stored as ``ClusterResult.extra["boost"]``."""
-
-    status: Literal["ok", "failed"] = "ok"
-    error: str | None = None
-    mode: Mode = "breadth"
-    additional_task: str | None = None
-    max_iterations: int = 5
-    iterations: int = 0
-    converged: bool = False  # the agent concluded before the iteration limit forced it to
-    confidence: str | None = None
-    summary: str = ""
-    answer: str = ""
-    annotation: FormatterOutput | None = None
-    original_annotation: FormatterOutput | None = None
-    hypotheses: list[HypothesisRecord] = []
-    genes: list[CheckedGene] = []
-    table_size: int = 0
-    conversation: list[Message] = []
 
 
 # ---------------------------------------------------------------- the loop
@@ -257,8 +230,8 @@ async def boost_cluster(
     """Boost one cluster and return its result updated (or unchanged, with the failure noted).
 
     On success: ``boosted=True``, ``annotation`` = the revision, ``original_annotation`` = the
-    answer before, ``extra["boost"]`` = :class:`BoostDetails`; when the session has a run
-    store, the boost page is written and linked via ``extra["pages"]``.
+    answer before, ``boost`` = :class:`~cassia.models.BoostDetails`; when the session has a run
+    store, the boost page is written and linked via ``pages``.
     """
     if mode not in MODES:
         raise InputError(f"mode must be 'breadth' (several hypotheses per turn) or 'depth' (one at a time), "
@@ -269,32 +242,26 @@ async def boost_cluster(
                                                 tissue=session.tissue, species=session.species)
     details = await run_boost(session, provider, GeneIndex(cluster_markers), previous,
                               max_iterations=max_iterations, mode=mode, additional_task=additional_task)
-    extra = {**previous.extra, "boost": details.model_dump(mode="json")}
-    update: dict[str, Any] = {"stages": {**previous.stages, **session.stages}}
+    update: dict[str, Any] = {"stages": {**previous.stages, **session.stages}, "boost": details}
     if details.status == "ok":
         names = details.annotation.sub_cell_types[:1] + [details.annotation.main_cell_type]
         update.update(boosted=True, annotation=details.annotation, original_annotation=details.original_annotation,
-                      cell_ontology_id=ontology_id(names) or previous.cell_ontology_id)
-        extra["boost"]["original_cell_ontology_id"] = previous.cell_ontology_id
+                      cell_ontology_id=ontology.first_cl_id(names) or previous.cell_ontology_id)
+        details.original_cell_ontology_id = previous.cell_ontology_id
     else:
         update["error"] = "; ".join(e for e in (previous.error, f"boost failed: {details.error}") if e)
-    if session.store is not None:
-        page = f"boost/{slug(previous.cluster)}.html"
-        extra["pages"] = {**extra.get("pages", {}), "Annotation Boost": page}
-        update["extra"] = extra
-        result = previous.model_copy(update=update)
-        from ..report.boost import render_boost_page  # HTML only when there is a run directory
-
-        render_boost_page(session.store.run_dir, result)
-        return result
-    update["extra"] = extra
-    return previous.model_copy(update=update)
+    if session.store is None:
+        return previous.model_copy(update=update)
+    update["pages"] = {**previous.pages, "Annotation Boost": f"boost/{slug(previous.cluster)}.html"}
+    result = previous.model_copy(update=update)
+    render_boost_page(session.store.run_dir, result)
+    return result
 
 
 def boost_findings(result: ClusterResult) -> Message | None:
     """What a boost found, as one message the Scorer reads after the first exchange."""
-    if not result.boosted or not result.extra.get("boost"):
+    details = result.boost
+    if not result.boosted or details is None:
         return None
-    details = BoostDetails.model_validate(result.extra["boost"])
     return Message(role="assistant", content=render(
         "boost_rescore.j2", summary=details.summary, genes=[g.describe() for g in details.genes]))

@@ -13,9 +13,9 @@ import math
 from collections.abc import Iterable
 
 import pandas as pd
-from pydantic import BaseModel
 
 from ..markers import ClusterMarkers
+from ..models import GeneStat
 
 # Protein / CD names -> HGNC symbol; only names that are not themselves gene symbols.
 ALIASES: dict[str, str] = {
@@ -36,38 +36,6 @@ ALIASES: dict[str, str] = {
 }
 # Numbers shown for each gene, in this order (Seurat's names).
 SHOWN = ("avg_log2FC", "pct.1", "pct.2", "p_val_adj")
-
-
-class GeneStat(BaseModel):
-    """One looked-up gene: the query as asked and what the cluster's table says about it."""
-
-    query: str
-    gene: str | None = None
-    found: bool = False
-    via_alias: bool = False
-    avg_log2FC: float | None = None
-    pct_1: float | None = None
-    pct_2: float | None = None
-    p_val_adj: float | None = None
-    rank: int | None = None  # 1 = highest avg_log2FC in the cluster's table
-    table_size: int = 0
-
-    def describe(self) -> str:
-        """One line for the boost agent."""
-        if not self.found:
-            return (f"{self.query}: not in this cluster's table (not reported as differentially expressed; "
-                    "it may be unexpressed, or expressed about as much in other clusters)")
-        name = f"{self.query} (as {self.gene})" if self.via_alias or self.gene != self.query else self.query
-        numbers = [f"avg_log2FC {_fmt(self.avg_log2FC)}", f"pct.1 {_fmt(self.pct_1)}",
-                   f"pct.2 {_fmt(self.pct_2)}", f"p_val_adj {_fmt(self.p_val_adj, p=True)}"]
-        rank = f", rank {self.rank} of {self.table_size} by avg_log2FC" if self.rank else ""
-        return f"{name}: " + ", ".join(numbers) + rank
-
-
-def _fmt(value: float | None, *, p: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.2e}" if p else f"{value:.3g}"
 
 
 def _number(value) -> float | None:

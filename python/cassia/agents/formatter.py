@@ -7,8 +7,8 @@ diagnosis can say what kept going wrong.
 from __future__ import annotations
 
 from ..models import DiagnosisOutput, FormatterOutput, Message, ValidationRound
+from ..prompts import render
 from ..providers.base import Provider
-from .prompts import render
 from .session import ClusterSession
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..models import DiagnosisOutput, FormatterOutput, Message, ScorerOutput
+from ..prompts import render
 from ..providers.base import Provider
-from .prompts import render
 from .session import ClusterSession
 
 

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from ..models import Message, with_example
+from ..prompts import render
 from ..providers.base import Provider
-from .prompts import render
 from .session import ClusterSession
-
-
 
 
 class SubclusterCall(BaseModel):

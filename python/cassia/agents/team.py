@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import ontology
 from ..errors import AuthError, CassiaError
 from ..models import ClusterResult, Message, ScorerOutput, ValidationRound
 from ..providers.base import Provider
 from . import annotator, formatter, scorer, validator
+from .boost import boost_findings
 from .session import ClusterSession
 
 
@@ -42,7 +44,7 @@ async def annotate_cluster(
         annotation=structured if passed else None, diagnosis=None if passed else structured,
         validated=passed, iterations=len(rounds), validation=rounds,
         conversation=[Message(role="system", content=annotator.system_prompt(session)), *conversation],
-        cell_ontology_id=ontology_id(structured.sub_cell_types[:1] + [structured.main_cell_type]),
+        cell_ontology_id=ontology.first_cl_id(structured.sub_cell_types[:1] + [structured.main_cell_type]),
     )
     if team.scorer is not None:
         try:
@@ -57,22 +59,8 @@ async def annotate_cluster(
 
 async def score_result(session: ClusterSession, provider: Provider, result: ClusterResult) -> ScorerOutput:
     """Score a result from its whole conversation (plus what Annotation Boost found, when boosted)."""
-    from .boost import boost_findings
-
     conversation = [m for m in result.conversation if m.role != "system"]
     findings = boost_findings(result)
     if findings is not None:
         conversation.append(findings)
     return await scorer.score(session, provider, conversation, result.annotation or result.diagnosis)
-
-
-def ontology_id(names: list[str]) -> str | None:
-    """The CL term of the most specific name that maps confidently."""
-    from .. import ontology
-
-    for name in names:
-        if name:
-            match = ontology.map_name(name)
-            if match.cl_id:
-                return match.cl_id
-    return None

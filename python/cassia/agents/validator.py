@@ -9,8 +9,8 @@ named type and the marker–type consistency verdict.
 from __future__ import annotations
 
 from ..models import Message, ValidationRound, ValidatorOutput
+from ..prompts import render
 from ..providers.base import Provider
-from .prompts import render
 from .session import ClusterSession
 
 

@@ -12,8 +12,8 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
 from ..errors import CassiaError, InputError
+from ..version import __version__
 
 COMMAND_MODULES = ("doctor", "backends", "examples", "validate", "run", "boost", "subcluster", "uncertainty", "evaluate")
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AuthError, CassiaError
-from .common import add_backend_options, build_backend, comma_list, main_backend, positive_int, print_json, say
+from .common import (
+    add_backend_options,
+    build_backend,
+    comma_list,
+    main_backend,
+    positive_int,
+    print_json,
+    say,
+)
 
 SUMMARY_NAME = "boost_summary.csv"
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ def choose_clusters(results, *, threshold: float, max_clusters: int, again: bool
 
 
 def _query(args: argparse.Namespace) -> int:
-    from ..boost import query_genes
+    from ..workflows.boost import query_genes
 
     frame = query_genes(args.markers, args.cluster, comma_list(args.genes))
     if args.json:
@@ -87,7 +95,7 @@ def _boost_row(outcome, *, reason: str = "", score: int | None = None, run_dir: 
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..boost import run_annotation_boost
+    from ..workflows.boost import run_annotation_boost
 
     outcome = run_annotation_boost(args.markers, args.cluster, run_dir=args.run, out_dir=args.out,
                                    additional_task=args.additional_task, species=args.species, tissue=args.tissue,
@@ -111,9 +119,9 @@ def _run(args: argparse.Namespace) -> int:
 def _auto(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..boost import run_annotation_boost
     from ..markers import load_markers
     from ..store import read_manifest, read_results
+    from ..workflows.boost import run_annotation_boost
 
     run_dir = Path(args.run)
     manifest = read_manifest(run_dir)

@@ -76,9 +76,9 @@ def build_backend(args: argparse.Namespace, name: Any, model: str | None):
     """``name`` itself for the engine to build, or a ready provider when CLI-only settings apply."""
     if not _needs_building(args):
         return name
-    from ..cache import CachedProvider, ResponseCache
     from ..providers import get_provider
     from ..providers.agent_cli import AGENT_CLIS
+    from ..providers.cache import CachedProvider, ResponseCache
     from ..providers.stages import auto_provider
 
     name = name or auto_provider()

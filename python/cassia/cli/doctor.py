@@ -59,7 +59,7 @@ def key_rows() -> list[dict]:
 
 
 def cache_info() -> dict:
-    from ..cache import ResponseCache, default_cache_path
+    from ..providers.cache import ResponseCache, default_cache_path
 
     path = default_cache_path()
     if not path.exists():  # do not create it just to look at it
@@ -70,15 +70,15 @@ def cache_info() -> dict:
 
 
 def default_backend() -> str:
-    from ..providers.registry import configured_vendors
+    from ..providers.keys import configured_vendors
 
     vendors = configured_vendors()
     return vendors[0] if vendors else "offline"
 
 
 def collect(*, skip_r: bool = False) -> dict:
-    from .. import __version__
     from ..providers.agent_cli import AGENT_CLIS, cli_status
+    from ..version import __version__
 
     return {
         "python": {"version": platform.python_version(), "executable": sys.executable},

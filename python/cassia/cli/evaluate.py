@@ -12,7 +12,13 @@ import argparse
 import pandas as pd
 
 from ..errors import InputError
-from .common import add_backend_options, comma_list, positive_int, print_json, stage_backends
+from .common import (
+    add_backend_options,
+    comma_list,
+    positive_int,
+    print_json,
+    stage_backends,
+)
 
 
 def _read(path: str, limit: int | None) -> pd.DataFrame:

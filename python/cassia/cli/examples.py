@@ -95,7 +95,7 @@ WORKFLOWS: dict[str, tuple[str, str, str]] = {
         "Consensus across runs or models: a deterministic majority vote over summary tables, no model.",
         "cassia consensus --inputs consensus/run_a.csv consensus/run_b.csv consensus/run_c.csv \\\n"
         "    --out consensus/consensus.csv\n",
-        "from cassia.consensus import consensus\n\n"
+        "from cassia.workflows.consensus import consensus\n\n"
         "table = consensus([HERE / \"consensus\" / f\"run_{x}.csv\" for x in \"abc\"])\n"
         "print(table.iloc[:, :6].to_string(index=False))\n",
     ),
@@ -123,7 +123,7 @@ CONSENSUS_RUNS = {
 
 def write_examples(out: Path, *, force: bool = False) -> list[Path]:
     """Write the example project into ``out``; returns the files written."""
-    from ..examples import example_markers_path
+    from ..markers.examples import example_markers_path
 
     if out.exists() and any(out.iterdir()) and not force:
         raise InputError(f"{out} is not empty; choose a new folder or pass --force to overwrite the example files")

@@ -9,7 +9,7 @@ from .common import add_backend_options, positive_int, print_json, stage_backend
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..subcluster import run_subclusters
+    from ..workflows.subcluster import run_subclusters
 
     backends = stage_backends(args, ("scoring",))
     result = run_subclusters(

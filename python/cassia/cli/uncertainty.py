@@ -11,7 +11,13 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
-from .common import add_backend_options, comma_list, positive_int, print_json, stage_backends
+from .common import (
+    add_backend_options,
+    comma_list,
+    positive_int,
+    print_json,
+    stage_backends,
+)
 
 
 def _weights(text: str) -> tuple[float, float]:
@@ -30,7 +36,7 @@ def _records(frame) -> list[dict]:
 
 
 def _uncertainty(args: argparse.Namespace) -> int:
-    from ..uncertainty import run_uncertainty, score_runs
+    from ..workflows.uncertainty import run_uncertainty, score_runs
 
     backends = stage_backends(args)
     common = dict(provider=backends["provider"], model=args.model, weights=args.weights, threshold=args.threshold,
@@ -58,7 +64,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
 
 
 def _consensus(args: argparse.Namespace) -> int:
-    from ..consensus import consensus
+    from ..workflows.consensus import consensus
 
     table = consensus(args.inputs, labels=comma_list(args.labels))
     out = Path(args.out)

@@ -18,7 +18,6 @@ cache a finished one reruns without a single call. Then every answer is graded
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,30 +25,12 @@ import pandas as pd
 
 from ..errors import InputError
 from ..store import slug
-from .calibrate import Calibration
 from .grade import grade
 from .judge import Judge
+from .outputs import BenchmarkResult, write_outputs
 
 SWEEP_DEFAULT = (10, 30, 50, 70, 100)
 PREDICT_CHOICES = ("general", "detailed", "best")
-
-
-@dataclass
-class BenchmarkResult:
-    """What :func:`run_benchmark` measured; every table is also a CSV in ``out_dir``."""
-
-    out_dir: Path
-    graded: pd.DataFrame  # one row per cluster (and per extra method, see ``method`` column)
-    by_dataset: pd.DataFrame
-    by_tissue: pd.DataFrame
-    by_method: pd.DataFrame
-    sweep: pd.DataFrame | None
-    calibration: Calibration | None
-    summary: dict[str, Any]
-    report_path: Path | None
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.graded
 
 
 def run_benchmark(
@@ -97,8 +78,6 @@ def run_benchmark(
     arguments (``api_key``, ``base_url``, ``validator_rounds``, ``providers``, ``cache_path``,
     ...) go to the run functions.
     """
-    from .outputs import write_outputs
-
     if mode not in ("batch", "pipeline"):
         raise InputError(f"mode must be 'batch' or 'pipeline', got {mode!r}.")
     if predict not in PREDICT_CHOICES:
@@ -208,7 +187,7 @@ def _method_label(provider, model) -> str:
 def _annotate(rows: pd.DataFrame, findallmarkers: pd.DataFrame | None, *, mode: str, n_genes: int, root: Path,
               resume: bool, options: dict) -> dict[str, Any]:
     """Run every (dataset, tissue, species) group; return {cluster: ClusterResult}."""
-    from ..pipeline import run_batch, run_pipeline
+    from ..workflows.pipeline import run_batch, run_pipeline
 
     runner = run_pipeline if mode == "pipeline" else run_batch
     answers: dict[str, Any] = {}

@@ -9,13 +9,12 @@ like any agent call and a rerun costs nothing. Grades it decides carry ``rule ==
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
 from typing import Literal
 
-import jinja2
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..models import Message
+from ..prompts import render
 from ..providers.base import CompletionRequest, Provider
 
 VERDICT_SCORES = {"fully correct": 1.0, "partially correct": 0.5, "incorrect": 0.0}
@@ -37,17 +36,6 @@ class JudgeVerdict(BaseModel):
     @property
     def score(self) -> float:
         return VERDICT_SCORES[self.verdict]
-
-
-@lru_cache(maxsize=1)
-def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("cassia", "evaluate"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # prompts are plain text for a model
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 class Judge:
@@ -74,11 +62,10 @@ class Judge:
         return f"LLM judge {config.name}/{config.model}"
 
     def request(self, predicted: str, gold: list[str], note: str | None = None) -> CompletionRequest:
-        env = _templates()
         return CompletionRequest(
-            system=env.get_template("judge_system.j2").render().strip(),
-            messages=[Message(role="user", content=env.get_template("judge_user.j2").render(
-                predicted=predicted, gold=list(gold), note=note).strip())],
+            system=render("judge_system.j2"),
+            messages=[Message(role="user", content=render("judge_user.j2", predicted=predicted, gold=list(gold),
+                                                          note=note))],
             schema=JudgeVerdict,
             temperature=0,
             task="other",
@@ -100,6 +87,6 @@ class Judge:
 
     def judge(self, predicted: str, gold: list[str]) -> JudgeVerdict:
         """Synchronous :meth:`ajudge` (works inside a running event loop too)."""
-        from ..pipeline import run_sync
+        from ..workflows.pipeline import run_sync
 
         return run_sync(lambda: self.ajudge(predicted, gold))

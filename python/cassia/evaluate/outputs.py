@@ -10,12 +10,31 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .calibrate import calibrate
+from .calibrate import Calibration, calibrate
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`run_benchmark` measured; every table is also a CSV in ``out_dir``."""
+
+    out_dir: Path
+    graded: pd.DataFrame  # one row per cluster (and per extra method, see ``method`` column)
+    by_dataset: pd.DataFrame
+    by_tissue: pd.DataFrame
+    by_method: pd.DataFrame
+    sweep: pd.DataFrame | None
+    calibration: Calibration | None
+    summary: dict[str, Any]
+    report_path: Path | None
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.graded
 
 
 def accuracy_table(graded: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -43,8 +62,6 @@ def accuracy_table(graded: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def write_outputs(out_dir: Path, graded: pd.DataFrame, extras: pd.DataFrame, sweep: pd.DataFrame | None, *,
                   mode: str, method: str, weight: float, report: bool, settings: dict[str, Any]):
-    from .harness import BenchmarkResult
-
     out_dir.mkdir(parents=True, exist_ok=True)
     everything = pd.concat([graded, extras], ignore_index=True) if len(extras) else graded
     by_method = accuracy_table(everything, ["method"])

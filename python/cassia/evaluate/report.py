@@ -7,28 +7,16 @@ Templates: ``cassia/report/templates/evaluate_report.html.j2`` and
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
+from ..report.render import environment, write_page
 from . import plots
 from .calibrate import Calibration
 
 GRADE_LABELS = {0.0: "incorrect (0)", 0.5: "partial (0.5)", 1.0: "correct (1)"}
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("cassia.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def table_view(frame: pd.DataFrame | None, *, limit: int | None = None) -> dict[str, Any] | None:
@@ -49,13 +37,6 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) or abs(value) < 1e6 else f"{value:g}"
     return str(value)
-
-
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
 def render_benchmark_report(out_dir: Path, graded: pd.DataFrame, *, by_method: pd.DataFrame,
@@ -84,7 +65,7 @@ def render_benchmark_report(out_dir: Path, graded: pd.DataFrame, *, by_method: p
                                                                ("fully correct", list(done["fully"]))],
                                        x_label="marker genes per cluster", y_label="share")
     columns = ["method", "dataset", "tissue", "cluster", "gold", "predicted", "score", "rule", "quality_score"]
-    page = _environment().get_template("evaluate_report.html.j2").render(
+    page = environment().get_template("evaluate_report.html.j2").render(
         title="CASSIA benchmark",
         summary=summary,
         dataset_chart=plots.bar_chart(datasets, series),
@@ -99,13 +80,13 @@ def render_benchmark_report(out_dir: Path, graded: pd.DataFrame, *, by_method: p
         bands=table_view(calibration.bands) if calibration else None,
         rows=table_view(graded[[c for c in columns if c in graded.columns]], limit=500),
     )
-    return _write(out_dir / "report.html", page)
+    return write_page(out_dir / "report.html", page)
 
 
 def render_simulation_report(out_dir: Path, table: pd.DataFrame, chart: dict | None, extra: dict[str, Any]) -> Path:
-    page = _environment().get_template("evaluate_simulation.html.j2").render(
+    page = environment().get_template("evaluate_simulation.html.j2").render(
         title="CASSIA mixed-population simulation", table=table_view(table), chart=chart, extra=extra)
-    return _write(Path(out_dir) / "simulation.html", page)
+    return write_page(Path(out_dir) / "simulation.html", page)
 
 
 def _value(part: pd.DataFrame, key: str):

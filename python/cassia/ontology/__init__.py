@@ -29,6 +29,7 @@ __all__ = [
     "candidates",
     "current_id",
     "distance",
+    "first_cl_id",
     "index_info",
     "is_ancestor",
     "is_cell_type",
@@ -68,6 +69,16 @@ def map_name(name: str, *, min_confidence: float = 0.8) -> TermMatch:
     if best and best[0].confidence >= min_confidence:
         return best[0]
     return TermMatch(query=name, cl_id=None, label=None, confidence=0.0, method="unmapped")
+
+
+def first_cl_id(names: list[str]) -> str | None:
+    """The CL term of the first name (most specific first) that maps confidently."""
+    for name in names:
+        if name:
+            match = map_name(name)
+            if match.cl_id:
+                return match.cl_id
+    return None
 
 
 def candidates(name: str, *, top: int = 5) -> list[TermMatch]:

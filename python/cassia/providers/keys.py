@@ -11,9 +11,9 @@ import os
 
 from ..errors import ConfigError, MissingKeyError, register_secret
 from .base import ProviderConfig
-from .registry import CUSTOM_KEY_ENV, is_local_url, key_env_var
+from .registry import CUSTOM_KEY_ENV, VENDORS, is_local_url, key_env_var
 
-__all__ = ["clear_api_keys", "find_key", "resolve_key", "set_api_key"]
+__all__ = ["clear_api_keys", "configured_vendors", "find_key", "resolve_key", "set_api_key"]
 
 _keys: dict[str, str] = {}
 
@@ -58,3 +58,12 @@ def resolve_key(config: ProviderConfig, explicit: str | None = None) -> str | No
             f"or call cassia.set_api_key(key, provider={config.name!r}), or pass api_key=..."
         )
     return key
+
+
+def configured_vendors() -> list[str]:
+    """Hosted vendors whose key is set (in code or the environment), in registry order."""
+    return [
+        v.name
+        for v in VENDORS.values()
+        if v.key_env and v.key_env != CUSTOM_KEY_ENV and find_key(v.key_env) is not None
+    ]

@@ -22,7 +22,6 @@ __all__ = [
     "DEFAULT_PROVIDER",
     "VENDORS",
     "Vendor",
-    "configured_vendors",
     "is_local_url",
     "key_env_var",
     "key_env_vars",
@@ -106,15 +105,7 @@ def key_env_vars() -> dict[str, str | None]:
     return {name: vendor.key_env for name, vendor in VENDORS.items()}
 
 
-def configured_vendors() -> list[str]:
-    """Hosted vendors whose key is set (in code or the environment), in registry order."""
-    from .keys import find_key  # keys imports this module
 
-    return [
-        v.name
-        for v in VENDORS.values()
-        if v.key_env and v.key_env != CUSTOM_KEY_ENV and find_key(v.key_env) is not None
-    ]
 
 
 def _is_url(text: str) -> bool:

@@ -37,7 +37,7 @@ class StageProviders:
 
 def auto_provider() -> str:
     """The first vendor with a key set, else ``offline`` (announced once on stderr)."""
-    from .registry import configured_vendors
+    from .keys import configured_vendors
 
     vendors = configured_vendors()
     if vendors:
@@ -51,8 +51,8 @@ def resolve_stages(*, provider=None, model=None, api_key=None, base_url=None, sc
                    scoring_model=None, boost_provider=None, boost_model=None, use_cache: bool = True,
                    cache_path=None) -> StageProviders:
     """Build one provider per distinct (backend, model); stages without their own reuse annotation's."""
-    from ..cache import CachedProvider, ResponseCache
     from . import get_provider
+    from .cache import CachedProvider, ResponseCache
 
     if provider is None or (isinstance(provider, str) and provider == "auto"):
         provider = auto_provider()

@@ -6,11 +6,12 @@ cross-species notes, combined into one context block for the Annotator.
 >>> from cassia.rag import RagRetriever
 >>> RagRetriever().retrieve(["CD3D", "CD3E", "IL7R", "CCR7"], tissue="blood")[0].name  # doctest: +SKIP
 
-Four agents (see DESIGN.md), one module each: the Marker Database agent (:mod:`.retrieve`,
-deterministic, over the index of :mod:`.index` built from :mod:`.databases`), the Ontology agent
-(:mod:`.tree`, deterministic), the Hierarchical Feature agent (:mod:`.features`) and the
-Cross-species agent (:mod:`.species`), the last two answered by the run's language model, or by
-rules with the offline provider. :mod:`.context` combines them; :mod:`.run` wires them into a run.
+Four parts: the Marker Database retrieval (:mod:`.retrieve`, deterministic, over the index of
+  :mod:`.index` built from :mod:`.databases`), the Ontology trees (:mod:`.tree`, deterministic), the
+Hierarchical Features (:mod:`.features`) and the Cross-species notes (:mod:`.species`). The last two
+come from rules here, or from the run's language model through the agents
+:mod:`cassia.agents.rag_features` and :mod:`cassia.agents.rag_species`. :mod:`.context` combines
+them; :mod:`cassia.workflows.rag` wires them into a run (this package is knowledge: it calls no model).
 The databases are CellMarker 2.0 and PanglaoDB, downloaded on first use into the user cache
 (or read from ``$CASSIA_DATA_DIR`` / ``data_dir=``).
 """
@@ -18,11 +19,22 @@ The databases are CellMarker 2.0 and PanglaoDB, downloaded on first use into the
 from __future__ import annotations
 
 from .context import RagContext, RagRetriever
-from .databases import DATABASES, ENV_VAR, DatabaseFile, download_database, ensure_database
-from .features import FeatureAxis, FeatureLevel, HierarchicalFeatures, features_from_trees, hierarchical_features
+from .databases import (
+    DATABASES,
+    ENV_VAR,
+    DatabaseFile,
+    download_database,
+    ensure_database,
+)
+from .features import (
+    FeatureAxis,
+    FeatureLevel,
+    HierarchicalFeatures,
+    features_from_trees,
+)
 from .index import MarkerIndex, load_index
 from .retrieve import MarkerEvidence, RetrievedCandidate, rank_candidates
-from .species import CrossSpeciesNotes, cross_species_notes, needs_cross_species, rules_cross_species
+from .species import CrossSpeciesNotes, needs_cross_species, rules_cross_species
 from .tree import TissueTree, TreeNode, build_tissue_tree, candidate_branches
 
 __all__ = [
@@ -42,11 +54,9 @@ __all__ = [
     "TreeNode",
     "build_tissue_tree",
     "candidate_branches",
-    "cross_species_notes",
     "download_database",
     "ensure_database",
     "features_from_trees",
-    "hierarchical_features",
     "load_index",
     "needs_cross_species",
     "rank_candidates",

@@ -9,8 +9,8 @@ streams the sheet, so a large workbook does not have to fit in memory as a tree.
 from __future__ import annotations
 
 import re
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -1,10 +1,10 @@
 """The combined RAG context for one cluster: retrieval, trees, features, cross-species notes.
 
 :class:`RagRetriever` holds the database index for a run; :meth:`RagRetriever.build` (no model)
-and :meth:`RagRetriever.abuild` (with the run's language model for the Hierarchical Feature and
+and (with the run's language model, :func:`cassia.workflows.rag.build_context`, for the Hierarchical Feature and
 Cross-species agents) return a :class:`RagContext`. Its :meth:`~RagContext.prompt_text` is the
 block the Annotator receives; :meth:`~RagContext.as_dict` is what the run stores in
-``ClusterResult.extra["rag"]`` and the report shows. Every retrieved fact keeps its source: the
+``ClusterResult.rag`` and the report shows. Every retrieved fact keeps its source: the
 databases (with PubMed IDs where given) behind each gene, the Cell Ontology term of each type, and
 which agent (model or rules) produced each part.
 """
@@ -19,15 +19,12 @@ from typing import Any
 
 import httpx
 
-from ..agents.session import ClusterSession
-from ..errors import AuthError, CassiaError
-from ..providers.base import Provider
+from ..prompts import render
 from .databases import DATABASES
-from .features import HierarchicalFeatures, features_from_trees, hierarchical_features
+from .features import HierarchicalFeatures, features_from_trees
 from .index import MarkerIndex, load_index
-from ..agents.prompts import render
 from .retrieve import DEFAULT_TOP, RetrievedCandidate, rank_candidates
-from .species import CrossSpeciesNotes, cross_species_notes, database_support, needs_cross_species, rules_cross_species
+from .species import CrossSpeciesNotes, needs_cross_species, rules_cross_species
 from .tree import TissueTree, candidate_branches
 
 FOCUS = 5  # candidates whose ontology branches are shown
@@ -76,7 +73,7 @@ class RagContext:
         return {"candidates": [c.as_dict() for c in self.candidates], "species": self.species, "tissue": self.tissue}
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-safe record for ``ClusterResult.extra["rag"]`` (and the report page)."""
+        """JSON-safe record for ``ClusterResult.rag`` (and the report page)."""
         return {
             "species": self.species,
             "tissue": self.tissue,
@@ -132,51 +129,18 @@ class RagRetriever:
     def build(self, genes: Sequence[str], *, species: str = "human", tissue: str | None = None,
               cluster: str | None = None) -> RagContext:
         """The context without any language model (rule-based features and cross-species notes)."""
-        context = self._retrieve(list(genes), species=species, tissue=tissue, cluster=cluster)
-        self._fill_by_rules(context)
+        context = self.retrieve_context(list(genes), species=species, tissue=tissue, cluster=cluster)
+        self.fill_by_rules(context)
         return context
 
-    async def abuild(self, session: ClusterSession, provider: Provider | None = None) -> RagContext:
-        """The context for a session; the model answers the feature/cross-species agents when it can.
-
-        The offline provider (and ``use_model=False``) means rules. A model failure other than
-        an authentication error falls back to rules and is noted in ``errors``.
-        """
-        started = time.perf_counter()
-        tissue = None if session.tissue_blind else session.tissue
-        context = self._retrieve(list(session.markers), species=session.species, tissue=tissue,
-                                 cluster=session.cluster)
-        use_model = self.use_model and provider is not None and provider.config.kind != "offline"
-        if use_model:
-            assert provider is not None
-            try:
-                context.features = await hierarchical_features(session, provider, context.trees, context.candidates)
-                context.features_source = MODEL_SOURCE
-            except AuthError:
-                raise
-            except CassiaError as err:
-                context.errors.append(f"hierarchical features: {type(err).__name__}: {err}; used rules instead")
-            if needs_cross_species(session.species):
-                unmatched = database_support(session.markers, self.index)["neither"]
-                try:
-                    context.cross_species = await cross_species_notes(session, provider, context.candidates, unmatched)
-                    context.cross_species_source = MODEL_SOURCE
-                except AuthError:
-                    raise
-                except CassiaError as err:
-                    context.errors.append(f"cross-species notes: {type(err).__name__}: {err}; used rules instead")
-        self._fill_by_rules(context)
-        context.seconds = time.perf_counter() - started
-        return context
-
-    def _retrieve(self, genes: list[str], *, species: str, tissue: str | None, cluster: str | None) -> RagContext:
+    def retrieve_context(self, genes: list[str], *, species: str, tissue: str | None, cluster: str | None) -> RagContext:
         started = time.perf_counter()
         candidates = self.retrieve(genes, species=species, tissue=tissue)
         trees = candidate_branches(self.index, candidates, tissue=tissue, species=species, focus=FOCUS)
         return RagContext(cluster=cluster, species=species, tissue=tissue, genes=genes, candidates=candidates,
                           trees=trees, sources=self.sources(), seconds=time.perf_counter() - started)
 
-    def _fill_by_rules(self, context: RagContext) -> None:
+    def fill_by_rules(self, context: RagContext) -> None:
         if context.features is None:
             context.features = features_from_trees(context.trees, context.genes)
             context.features_source = RULES_SOURCE

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ..agents.session import ClusterSession
-from ..models import Message, with_example
-from ..providers.base import Provider
-from ..agents.prompts import render
-from .retrieve import RetrievedCandidate
+from ..models import with_example
 from .tree import TissueTree
 
 MAX_AXES = 4
@@ -60,30 +56,6 @@ class HierarchicalFeatures(BaseModel):
     )
     axes: list[FeatureAxis] = Field(description="Axes that separate the subtypes in the branches, most relevant first.")
     notes: list[str] = Field(default_factory=list, description="Other points the annotator should keep in mind.")
-
-
-async def hierarchical_features(
-    session: ClusterSession,
-    provider: Provider,
-    trees: list[TissueTree],
-    candidates: list[RetrievedCandidate],
-    *,
-    max_axes: int = MAX_AXES,
-) -> HierarchicalFeatures:
-    """Ask the model for the axes of the trees (one structured call, task ``rag``)."""
-    highlight = [c.cl_id for c in candidates if c.cl_id]
-    prompt = render(
-        "rag_features_user.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
-        markers=session.markers, candidates=candidates, max_axes=max_axes,
-        tree_lines=[line for tree in trees for line in tree.lines(highlight)],
-    )
-    completion = await session.call(
-        provider, stage="rag", task="rag", schema=HierarchicalFeatures,
-        system=render("rag_features_system.j2"), messages=[Message(role="user", content=prompt)],
-        context=session.context(rag_task="features"),
-    )
-    features = completion.parsed
-    return features.model_copy(update={"axes": features.axes[:max_axes]})
 
 
 def features_from_trees(trees: list[TissueTree], genes: list[str], *, max_axes: int = MAX_AXES) -> HierarchicalFeatures:

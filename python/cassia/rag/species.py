@@ -13,13 +13,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..agents.session import ClusterSession
 from ..knowledge import normalise_species
-from ..models import Message
-from ..providers.base import Provider
 from .index import MarkerIndex
-from ..agents.prompts import render
-from .retrieve import RetrievedCandidate
 
 REFERENCE_SPECIES = ("human", "mouse")
 
@@ -46,25 +41,6 @@ class CrossSpeciesNotes(BaseModel):
     divergent_markers: list[str] = Field(description="Markers whose expression or function is known to differ.")
     orthology_caveats: list[str] = Field(description="Orthology problems that matter for this list.")
     reading_advice: str = Field(description="How to read this cluster's markers for this organism.")
-
-
-async def cross_species_notes(
-    session: ClusterSession,
-    provider: Provider,
-    candidates: list[RetrievedCandidate],
-    unmatched: list[str],
-) -> CrossSpeciesNotes:
-    """Ask the model to compare the organism with the reference species (task ``rag``)."""
-    prompt = render(
-        "rag_species_user.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
-        markers=session.markers, candidates=candidates, unmatched=unmatched,
-    )
-    completion = await session.call(
-        provider, stage="rag", task="rag", schema=CrossSpeciesNotes,
-        system=render("rag_species_system.j2"), messages=[Message(role="user", content=prompt)],
-        context=session.context(rag_task="species"),
-    )
-    return completion.parsed
 
 
 def database_support(genes: list[str], index: MarkerIndex) -> dict[str, list[str]]:

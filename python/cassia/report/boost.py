@@ -3,7 +3,7 @@
 
 Same rules as the run report: jinja2 with autoescaping (model text is untrusted), the shared
 ``base.html.j2`` look, self-contained files written in one step. Cluster pages link here
-through ``ClusterResult.extra["pages"]``.
+through ``ClusterResult.pages``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def _gene_rows(genes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def boost_view(result: ClusterResult) -> dict[str, Any]:
-    """Plain data for ``boost.html.j2`` from ``result.extra["boost"]``."""
-    details = result.extra.get("boost") or {}
+    """Plain data for ``boost.html.j2`` from ``result.boost``."""
+    details = result.boost.model_dump(mode="json") if result.boost is not None else {}
     hypotheses = [{**h, "css": _VERDICT_CLASS.get(h.get("verdict", "untested"), "neutral")}
                   for h in details.get("hypotheses", [])]
     conversation = [{"role": m.get("role", "user"), "label": _ROLE_LABELS.get(m.get("role"), m.get("role")),
@@ -74,7 +74,7 @@ def boost_view(result: ClusterResult) -> dict[str, Any]:
 
 
 def render_boost_page(run_dir: str | Path, result: ClusterResult) -> Path:
-    """Write ``<run_dir>/boost/<slug>.html`` for a result that carries ``extra["boost"]``."""
+    """Write ``<run_dir>/boost/<slug>.html`` for a result that carries ``boost``."""
     data = boost_view(result)
     text = environment().get_template("boost.html.j2").render(**data)
     return write_page(Path(run_dir) / "boost" / f"{slug(result.cluster)}.html", text)
@@ -86,7 +86,7 @@ def subcluster_view(results: list[ClusterResult], manifest: dict[str, Any]) -> d
     settings = manifest.get("settings", {}) if isinstance(manifest.get("settings"), dict) else {}
     rows = []
     for r in sorted(results, key=lambda r: natural_key(r.cluster)):
-        info = r.extra.get("subcluster", {})
+        info = r.subcluster.model_dump() if r.subcluster is not None else {}
         score = r.score.score if r.score else None
         rows.append({
             "cluster": r.cluster, "status": r.status, "error": r.error,

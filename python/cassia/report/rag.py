@@ -4,7 +4,7 @@ Shows what the Annotator was given and where each fact comes from: the database 
 the PubMed IDs behind every matching gene, the Cell Ontology branches of the tissue, the
 subtype-separating features, cross-species notes, and the database versions and checksums.
 Same rules as the run report: jinja2 with autoescaping, the shared ``base.html.j2`` look, a
-self-contained file written in one step. The cluster page links here via ``extra["pages"]``.
+self-contained file written in one step. The cluster page links here via ``pages``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def _candidate_rows(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def rag_view(result: ClusterResult) -> dict[str, Any]:
-    """Plain data for ``rag.html.j2`` from ``result.extra["rag"]``."""
-    rag = result.extra.get("rag") or {}
+    """Plain data for ``rag.html.j2`` from ``result.rag``."""
+    rag = result.rag or {}
     answer_obj = result.annotation or result.diagnosis
     answer = answer_obj.sub_cell_types[0] if answer_obj and answer_obj.sub_cell_types else (
         answer_obj.main_cell_type if answer_obj else None)
@@ -76,6 +76,6 @@ def rag_view(result: ClusterResult) -> dict[str, Any]:
 
 
 def render_rag_page(run_dir: str | Path, result: ClusterResult) -> Path:
-    """Write ``<run_dir>/rag/<slug>.html`` for a result that carries ``extra["rag"]``."""
+    """Write ``<run_dir>/rag/<slug>.html`` for a result that carries ``rag``."""
     text = environment().get_template("rag.html.j2").render(**rag_view(result))
     return write_page(Path(run_dir) / "rag" / f"{slug(result.cluster)}.html", text)

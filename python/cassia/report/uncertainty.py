@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 from .render import environment, write_page
 from .view import format_cost, natural_key, safe_link, score_class
 
@@ -44,7 +43,7 @@ def _vote_rows(cluster) -> list[dict[str, Any]]:
 
 
 def uncertainty_view(result, out_dir: Path | None = None) -> dict[str, Any]:
-    """Plain data for ``uncertainty.html.j2`` from an :class:`~cassia.uncertainty.UncertaintyResult`."""
+    """Plain data for ``uncertainty.html.j2`` from an :class:`~cassia.workflows.uncertainty.UncertaintyResult`."""
     manifest = result.manifest or {}
     threshold = float(manifest.get("settings", {}).get("threshold", 75))
     ordered = sorted(result.clusters, key=lambda c: natural_key(c.cluster))

@@ -12,7 +12,6 @@ from pathlib import PurePosixPath
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-
 from ..errors import redact
 from ..models import ClusterResult
 from ..store import slug
@@ -133,7 +132,7 @@ def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
         "cost": result.cost_usd,
         "cost_text": format_cost(result.cost_usd),
         "pages": [{"title": page["title"], "href": page["href"][3:]}  # relative to the index, not clusters/
-                  for page in _extra_pages(result.extra) if page["href"]],
+                  for page in _step_pages(result.pages) if page["href"]],
     }
 
 
@@ -173,15 +172,9 @@ def run_pages(run_dir) -> list[dict[str, str]]:
     return [{"title": title, "href": path} for title, path in RUN_PAGES if (run_dir / path).is_file()]
 
 
-def _extra_pages(extra: dict[str, Any]) -> list[dict[str, Any]]:
-    """Links to pages other steps wrote (boost, subclusters): extra["pages"] plus any "*_page" key."""
-    found: list[tuple[str, Any]] = []
-    pages = extra.get("pages", {})
-    if isinstance(pages, dict):
-        found.extend((str(title), path) for title, path in pages.items())
-    for key, path in extra.items():
-        if key.endswith("_page"):
-            found.append((key[: -len("_page")].replace("_", " ").capitalize() + " page", path))
+def _step_pages(pages: dict[str, str]) -> list[dict[str, Any]]:
+    """Links to pages other steps wrote (boost, RAG, subclusters), from ``ClusterResult.pages``."""
+    found = [(str(title), path) for title, path in pages.items()]
     # Paths are relative to the run directory; cluster pages live one folder down.
     return [
         {"title": title, "href": f"../{link}" if link else None, "text": str(path)}
@@ -253,7 +246,7 @@ def cluster_view(
             for m in result.conversation
         ],
         "stages": _stages_view(result),
-        "pages": _extra_pages(result.extra),
+        "pages": _step_pages(result.pages),
         "previous": previous,
         "next": following,
     }

@@ -35,7 +35,22 @@ from typing import Iterable, Sequence
 
 from ..errors import InputError
 
-__all__ = ["Agreement", "Weights", "cl_key", "consensus_value", "display_name", "similarity_score", "text_key"]
+
+@dataclass(frozen=True)
+class Answer:
+    """One run's answer for one cluster (``general`` None when the run has no answer)."""
+
+    general: str | None
+    subtypes: tuple[str, ...] = ()
+    status: str = "ok"
+    markers: tuple[str, ...] = ()
+
+    @property
+    def subtype(self) -> str | None:
+        return self.subtypes[0] if self.subtypes else None
+
+
+__all__ = ["Agreement", "Answer", "Weights", "cl_key", "consensus_value", "display_name", "similarity_score", "text_key"]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Merging agent: places each detailed annotation in a broader group at every requested level.
 
 One structured call per batch of annotations (:class:`MergeOutput`). The reply is only read
-here; :mod:`cassia.merge` checks it against the Cell Ontology and fills any gaps.
+here; :mod:`cassia.workflows.merge` checks it against the Cell Ontology and fills any gaps.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Sequence
 
 from pydantic import BaseModel, Field
 
-from ..agents.session import ClusterSession
 from ..models import Message, with_example
+from ..prompts import render
 from ..providers.base import Provider
-from ..agents.prompts import render
+from .session import ClusterSession
 
 __all__ = ["GroupAssignment", "MergeOutput", "group_annotations"]
 

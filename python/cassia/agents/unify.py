@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..agents.session import ClusterSession
 from ..models import Message, with_example
+from ..ontology.compare import text_key
+from ..prompts import render
 from ..providers.base import Provider
-from ..agents.prompts import render
-from .scores import text_key
+from .session import ClusterSession
 
 __all__ = ["NameGroup", "Unification", "UnificationOutput", "check_unification", "unify_names"]
 

@@ -15,8 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from .models import Usage
-from .providers.base import Completion, CompletionRequest, Provider, ProviderConfig
+from ..models import Usage
+from .base import Completion, CompletionRequest, Provider, ProviderConfig
 
 
 def default_cache_path() -> Path:

@@ -1,17 +1,17 @@
 """Uncertainty: how much n independent annotations of a cluster agree (the CS score).
 
 ``run_uncertainty`` makes n runs and scores them; ``run_n_times`` only makes the runs;
-``score_runs`` scores runs that already exist. See :mod:`cassia.uncertainty.scores` for the
-formula and :mod:`cassia.uncertainty.analysis` for how the three scores combine.
+``score_runs`` scores runs that already exist. See :mod:`cassia.ontology.compare` for the
+formula and :mod:`cassia.workflows.uncertainty.analysis` for how the three scores combine.
 """
 
 from __future__ import annotations
 
+from ...ontology.compare import Agreement, Weights, cl_key, similarity_score
 from .analysis import ascore_runs, read_uncertainty, score_runs
 from .api import arun_uncertainty, run_uncertainty
 from .result import UNCERTAINTY_COLUMNS, ClusterUncertainty, RunVote, UncertaintyResult
 from .runs import arun_n_times, run_n_times
-from .scores import Agreement, Weights, cl_key, similarity_score
 
 # CASSIA-compatible names
 runCASSIA_batch_n_times = run_n_times

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 EXAMPLES = {
     "pbmc_small": "pbmc_small_markers.csv",  # FindAllMarkers(pbmc_small, only.pos = TRUE), SeuratObject
@@ -26,6 +26,6 @@ def load_example_markers(name: str = "pbmc_small", *, processed: bool = False) -
     frame = pd.read_csv(example_markers_path(name))
     if not processed:
         return frame
-    from .markers import load_markers
+    from . import load_markers
 
     return load_markers(frame).to_frame()

@@ -11,11 +11,11 @@ from typing import Sequence
 
 from pydantic import BaseModel, Field
 
-from ..agents.session import ClusterSession
 from ..models import Message, with_example
+from ..ontology.compare import Answer
+from ..prompts import render
 from ..providers.base import Provider
-from ..agents.prompts import render
-from .answers import Answer
+from .session import ClusterSession
 
 __all__ = ["ConsensusOutput", "judge_consensus"]
 

@@ -23,8 +23,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .uncertainty.answers import cluster_order, load_runs
-from .uncertainty.scores import cl_key, consensus_value, display_name
+from ..ontology.compare import cl_key, consensus_value, display_name
+from .answers import cluster_order, load_runs
 
 __all__ = ["CONSENSUS_COLUMNS", "consensus", "run_consensus", "vote_status"]
 

@@ -19,14 +19,25 @@ from typing import Any
 
 import pandas as pd
 
-from .agents import subcluster as agent
-from .agents.scorer import score as score_annotation
-from .agents.session import ClusterSession
-from .errors import AuthError, CassiaError, ConfigError, InputError
-from .markers import MarkerSet, load_markers
-from .models import ClusterResult, FormatterOutput, Message, StageInfo, Usage
-from .providers.base import Provider
-from .store import RunStore, environment_info, now
+from ..agents import subcluster as agent
+from ..agents.scorer import score as score_annotation
+from ..agents.session import ClusterSession
+from ..errors import AuthError, CassiaError, ConfigError, InputError
+from ..markers import MarkerSet, load_markers
+from ..models import (
+    ClusterResult,
+    FormatterOutput,
+    Message,
+    StageInfo,
+    SubclusterInfo,
+    Usage,
+)
+from ..providers.base import Provider
+from ..providers.stages import resolve_stages
+from ..report import render_report
+from ..report.boost import render_subcluster_page
+from ..store import RunStore, environment_info, now
+from .engine import Runner, run_sync
 
 __all__ = ["SubclusterResult", "SUBCLUSTER_COLUMNS", "arun_subclusters", "run_subclusters", "split_groups"]
 
@@ -48,7 +59,7 @@ class SubclusterResult:
         """One row per subcluster (columns in :data:`SUBCLUSTER_COLUMNS`)."""
         rows = []
         for r in self.results:
-            info = r.extra.get("subcluster", {})
+            info = r.subcluster.model_dump() if r.subcluster is not None else {}
             rows.append({
                 "Cluster ID": r.cluster,
                 "Main Cell Type": info.get("main_cell_type"),
@@ -116,10 +127,10 @@ def _annotated(cluster: str, call: agent.SubclusterCall, markers: list[str], *, 
         cluster=cluster, status="ok", markers=markers, tissue=tissue, species=species, annotation=annotation,
         iterations=attempts, conversation=[Message(role="system", content=system), prompt,
                                            Message(role="assistant", content=reply)],
-        extra={"subcluster": {"population": population, "main_cell_type": call.main_cell_type,
-                              "sub_cell_type": call.sub_cell_type, "reasoning": call.reasoning,
-                              "group": group, "attempts": attempts, "consistency_note": ""},
-               "pages": {"Subclustering": "subclusters.html"}},
+        subcluster=SubclusterInfo(population=population, main_cell_type=call.main_cell_type,
+                                  sub_cell_type=call.sub_cell_type, reasoning=call.reasoning, group=group,
+                                  attempts=attempts),
+        pages={"Subclustering": "subclusters.html"},
     )
 
 
@@ -128,29 +139,27 @@ def _unanswered(cluster: str, markers: list[str], *, group: int, attempts: int, 
     return ClusterResult(
         cluster=cluster, status="failed", error=reason, markers=markers, tissue=tissue, species=species,
         iterations=attempts,
-        extra={"subcluster": {"population": population, "group": group, "attempts": attempts},
-               "pages": {"Subclustering": "subclusters.html"}},
+        subcluster=SubclusterInfo(population=population, group=group, attempts=attempts),
+        pages={"Subclustering": "subclusters.html"},
     )
 
 
 def _apply_label(result: ClusterResult, label: agent.HarmonisedLabel | None) -> ClusterResult:
-    info = dict(result.extra["subcluster"])
+    info = result.subcluster.model_copy()
     if label is None:
-        info["consistency_note"] = "not returned by the consistency pass; label kept"
+        info.consistency_note = "not returned by the consistency pass; label kept"
     else:
-        changed = (label.main_cell_type, label.sub_cell_type) != (info["main_cell_type"], info["sub_cell_type"])
+        changed = (label.main_cell_type, label.sub_cell_type) != (info.main_cell_type, info.sub_cell_type)
         if changed:
-            info["before_consistency"] = f"{info['main_cell_type']} / {info['sub_cell_type']}"
-            info.update(main_cell_type=label.main_cell_type, sub_cell_type=label.sub_cell_type)
+            info.before_consistency = f"{info.main_cell_type} / {info.sub_cell_type}"
+            info.main_cell_type, info.sub_cell_type = label.main_cell_type, label.sub_cell_type
             result = result.model_copy(update={"annotation": result.annotation.model_copy(update={
                 "main_cell_type": label.main_cell_type, "sub_cell_types": [label.sub_cell_type]})})
-        info["consistency_note"] = label.note or ("relabelled for consistency" if changed else "")
-    return result.model_copy(update={"extra": {**result.extra, "subcluster": info}})
+        info.consistency_note = label.note or ("relabelled for consistency" if changed else "")
+    return result.model_copy(update={"subcluster": info})
 
 
 def _provider_pair(provider, model, *, scoring_provider, scoring_model, api_key, base_url, use_cache, cache_path):
-    from .providers.stages import resolve_stages
-
     stages = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url,
                             scoring_provider=scoring_provider, scoring_model=scoring_model,
                             use_cache=use_cache, cache_path=cache_path)
@@ -264,7 +273,7 @@ async def _harmonise_all(results: dict[str, ClusterResult], groups: list[list[st
         return []
     session = session_for("consistency", [])
     calls = {c: agent.SubclusterCall(cluster=c, key_markers=r.annotation.key_markers, **{
-        k: r.extra["subcluster"][k] for k in ("main_cell_type", "sub_cell_type", "reasoning")})
+        k: getattr(r.subcluster, k) for k in ("main_cell_type", "sub_cell_type", "reasoning")})
         for c, r in answered.items()}
     try:
         labels = await agent.harmonise(session, provider, calls, population=population, groups=groups)
@@ -283,9 +292,7 @@ async def _harmonise_all(results: dict[str, ClusterResult], groups: list[list[st
 async def _score_all(results: list[ClusterResult], scorer: Provider, store: RunStore, session_for, *,
                      max_workers: int, progress: bool) -> list[ClusterResult]:
     """Score each answered subcluster like the pipeline does; a failed score keeps the answer."""
-    from .pipeline import _Runner
-
-    runner = _Runner(store, len(results), max_workers=max_workers, progress=progress, label="scoring subclusters",
+    runner = Runner(store, len(results), max_workers=max_workers, progress=progress, label="scoring subclusters",
                      on_error=lambda base, reason: base.model_copy(update={"error": f"scoring failed: {reason}"}))
 
     async def one(result: ClusterResult) -> ClusterResult:
@@ -321,16 +328,12 @@ def _totals(results: list[ClusterResult], sessions: list[ClusterSession]) -> dic
 
 def _finish(store: RunStore, results: list[ClusterResult], manifest: dict[str, Any], *,
             report: bool) -> SubclusterResult:
-    from .report.boost import render_subcluster_page
-
     outcome = SubclusterResult(run_dir=store.run_dir, results=results, manifest=manifest)
     store.write_summary(results)
     outcome.to_frame().to_csv(store.run_dir / "subclusters.csv", index=False)
     store.write_manifest(manifest)
     render_subcluster_page(store.run_dir, results, manifest)
     if report:
-        from .report import render_report
-
         render_report(store.run_dir, results=results, manifest=manifest)
     return outcome
 
@@ -347,6 +350,4 @@ def run_subclusters(markers, *, major_cluster_info: str, **kwargs) -> Subcluster
     ``scoring_provider``, ``scoring_model``, ``api_key``, ``base_url``, ``use_cache``, ``report``,
     ``progress``. A subcluster never answered is kept with ``status="failed"`` and the reason.
     """
-    from .pipeline import run_sync
-
     return run_sync(lambda: arun_subclusters(markers, major_cluster_info=major_cluster_info, **kwargs))

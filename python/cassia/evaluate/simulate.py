@@ -27,10 +27,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from .errors import InputError
-from .evaluate.categories import category_of
-from .evaluate.grade import grade
-from .evaluate.names import is_no_call, read_label
+from ..errors import InputError
+from .categories import category_of
+from .grade import grade
+from .names import is_no_call, read_label
 
 SHARES = (0.5, 0.6, 0.7, 0.8)
 SIZES = (30, 50, 70)
@@ -116,7 +116,7 @@ def run_simulation(markers, labels: dict[str, str], *, out_dir: str | Path, prov
                    **run_options) -> SimulationResult:
     """Build the mixtures of ``markers`` (anything :func:`cassia.load_markers` reads), run the
     pipeline on them, and measure detection and dominant-type accuracy (module docstring)."""
-    from .markers import load_markers
+    from ..markers import load_markers
 
     out_dir = Path(out_dir)
     marker_set = load_markers(markers, n_genes=max(sizes))
@@ -148,7 +148,7 @@ def run_simulation(markers, labels: dict[str, str], *, out_dir: str | Path, prov
 
 
 def _run(frame: pd.DataFrame, run_dir: Path, tissue, resume: bool, options: dict) -> dict:
-    from .pipeline import run_pipeline
+    from ..workflows.pipeline import run_pipeline
 
     again = resume and (run_dir / "results.jsonl").exists()
     result = run_pipeline(frame, tissue=tissue, out_dir=run_dir, resume=again, report=False,
@@ -238,8 +238,8 @@ def reference_summary(reference: pd.DataFrame) -> pd.DataFrame:
 
 
 def _render(out_dir: Path, table: pd.DataFrame, reference: pd.DataFrame | None) -> Path:
-    from .evaluate import plots
-    from .evaluate.report import render_simulation_report, table_view
+    from . import plots
+    from .report import render_simulation_report, table_view
 
     shares = sorted(table["share"].unique(), key=lambda s: int(s.split(":")[0]))
     series = []

@@ -17,15 +17,25 @@ from typing import Any
 
 import pandas as pd
 
-from .agents.boost import BoostDetails, Mode, boost_cluster
-from .agents.boost_stats import GeneIndex, stats_frame
-from .agents.session import ClusterSession
-from .agents.team import score_result
-from .errors import AuthError, CassiaError, ConfigError, InputError
-from .markers import ClusterMarkers, MarkerSet, load_markers
-from .models import ClusterResult, FormatterOutput, Message, Usage
-from .providers.base import Provider
-from .store import RunStore, environment_info, now, read_manifest, read_results, summary_frame
+from ..agents.boost import BoostDetails, Mode, boost_cluster
+from ..agents.boost_stats import GeneIndex, stats_frame
+from ..agents.session import ClusterSession
+from ..agents.team import score_result
+from ..errors import AuthError, CassiaError, ConfigError, InputError
+from ..markers import ClusterMarkers, MarkerSet, load_markers
+from ..models import ClusterResult, FormatterOutput, Message, Usage
+from ..providers.base import Provider
+from ..providers.stages import resolve_stages
+from ..report import render_report
+from ..store import (
+    RunStore,
+    environment_info,
+    now,
+    read_manifest,
+    read_results,
+    summary_frame,
+)
+from .engine import Runner, run_sync
 
 __all__ = ["BoostResult", "boost_below_threshold", "query_genes", "run_annotation_boost"]
 
@@ -96,7 +106,7 @@ class BoostResult:
 
     @property
     def page(self) -> Path | None:
-        link = self.result.extra.get("pages", {}).get("Annotation Boost")
+        link = self.result.pages.get("Annotation Boost")
         return self.run_dir / link if self.run_dir is not None and link else None
 
     def to_frame(self) -> pd.DataFrame:
@@ -151,8 +161,6 @@ def query_genes(markers, cluster, genes) -> pd.DataFrame:
 
 
 def _boost_provider(provider, model, *, api_key, base_url, use_cache, cache_path) -> Provider:
-    from .providers.stages import resolve_stages
-
     stages = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url,
                             use_cache=use_cache, cache_path=cache_path)
     chosen = stages.boost
@@ -191,8 +199,6 @@ def run_annotation_boost(
     one cluster shows no bar. A boost that fails (unusable model output, provider failure)
     returns ``status == "failed"`` with the reason, the first annotation kept.
     """
-    from .pipeline import run_sync
-
     cluster = str(cluster)
     manifest = read_manifest(run_dir) if run_dir is not None else {}
     if previous is None and run_dir is not None:
@@ -227,10 +233,8 @@ def run_annotation_boost(
     store.write_summary(results)
     store.write_manifest(manifest)
     if report:
-        from .report import render_report
-
         render_report(store.run_dir, results=results, manifest=manifest)
-    return BoostResult(result=result, details=BoostDetails.model_validate(result.extra["boost"]), run_dir=store.run_dir)
+    return BoostResult(result=result, details=result.boost, run_dir=store.run_dir)
 
 
 def _open_store(run_dir, out_dir) -> RunStore:
@@ -258,7 +262,7 @@ def _updated_manifest(store: RunStore, manifest: dict, results: list[ClusterResu
     boost.update({"status": "complete", "provider": provider.config.public(), "mode": mode,
                   "max_iterations": max_iterations,
                   "boosted": [r.cluster for r in results if r.boosted],
-                  "failed": [r.cluster for r in results if "boost" in r.extra and not r.boosted]})
+                  "failed": [r.cluster for r in results if r.boost is not None and not r.boosted]})
     boost.pop("reason", None)
     manifest["boost"] = boost
     return manifest
@@ -269,10 +273,9 @@ def _updated_manifest(store: RunStore, manifest: dict, results: list[ClusterResu
 
 async def rescore_boosted(session: ClusterSession, scorer: Provider, result: ClusterResult) -> ClusterResult:
     """Score the boosted answer, so ``Score`` describes the final call; the old score is kept in
-    ``extra["original_score"]``."""
+    ``original_score``."""
     scored = await score_result(session, scorer, result)
-    extra = {**result.extra, "original_score": result.score.model_dump() if result.score else None}
-    return result.model_copy(update={"score": scored, "extra": extra, "stages": dict(session.stages)})
+    return result.model_copy(update={"score": scored, "original_score": result.score, "stages": dict(session.stages)})
 
 
 async def boost_below_threshold(
@@ -286,8 +289,6 @@ async def boost_below_threshold(
     swapped in, and the manifest entry ``{"boost": {...}}`` saying which clusters were below
     the threshold, boosted, or failed to boost.
     """
-    from .pipeline import _Runner
-
     threshold = settings.score_threshold
     below = [r for r in results if r.status == "ok" and r.score is not None and r.score.score < threshold]
     todo = [r for r in below if not r.boosted and r.cluster in marker_set]
@@ -296,7 +297,7 @@ async def boost_below_threshold(
                                    "pass boost_provider= to boost", "threshold": threshold,
                                    "below_threshold": [r.cluster for r in below],
                                    "boosted": [r.cluster for r in results if r.boosted]}}
-    runner = _Runner(store, len(todo), max_workers=settings.max_workers, progress=progress, label="boosting",
+    runner = Runner(store, len(todo), max_workers=settings.max_workers, progress=progress, label="boosting",
                      on_error=lambda base, reason: base.model_copy(update={
                          "error": "; ".join(e for e in (base.error, f"boost failed: {reason}") if e)}))
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ...ontology.compare import Weights
+from ...providers.stages import auto_provider
+from ..engine import run_sync
 from .analysis import ascore_runs
 from .result import UncertaintyResult
 from .runs import _check, arun_n_times, default_uncertainty_dir
-from .scores import Weights
 
 __all__ = ["arun_uncertainty", "run_uncertainty"]
 
@@ -22,8 +24,6 @@ async def arun_uncertainty(markers, *, n: int = 5, tissue: str | None = None, sp
                            resume: bool = False, report: bool = True, cache_path=None,
                            **batch_kwargs) -> UncertaintyResult:
     """Async :func:`run_uncertainty`."""
-    from ..providers.stages import auto_provider
-
     weights = Weights.of(weights)  # fail on bad options before any run starts
     _check(n, temperature)
     if provider is None or provider == "auto":
@@ -53,11 +53,11 @@ def run_uncertainty(markers, **kwargs) -> UncertaintyResult:
 
     - ``n`` (default 5) independent :func:`cassia.run_batch` runs, written to ``out_dir/run-1 ..
       run-n``; they bypass the response cache, run k uses seed ``seed + k`` and ``temperature``
-      when given (where the backend accepts them; see :mod:`cassia.uncertainty.runs`).
+      when given (where the backend accepts them; see :mod:`cassia.workflows.uncertainty.runs`).
     - ``tissue``, ``species``, ``provider``, ``model``, ``api_key``, ``base_url``, ``max_workers``,
       ``progress``, ``resume`` and other :func:`cassia.run_batch` options, passed to every run.
     - ``weights``: (general, subtype) weights of the CS formula, default (0.7, 0.3)
-      (:mod:`cassia.uncertainty.scores` gives the formula); ``threshold`` (default 75).
+      (:mod:`cassia.ontology.compare` gives the formula); ``threshold`` (default 75).
     - ``unify_provider`` / ``unify_model``: who answers the unification and consensus agents
       (default: the runs' provider and model; these calls may use the response cache);
       ``agents=False`` skips them (CS = CS_CL).
@@ -66,6 +66,4 @@ def run_uncertainty(markers, **kwargs) -> UncertaintyResult:
     boost when CS < threshold, the consensus types and agreement fractions. ``out_dir`` also gets
     ``uncertainty.csv``, ``uncertainty.jsonl``, ``manifest.json`` and ``uncertainty.html``.
     """
-    from ..pipeline import run_sync
-
     return run_sync(lambda: arun_uncertainty(markers, **kwargs))

@@ -1,6 +1,6 @@
 """Reading finished runs into per-cluster answers, whatever form the runs come in.
 
-A run may be a :class:`~cassia.pipeline.RunResult` (or anything with ``.results`` holding
+A run may be a :class:`~cassia.workflows.pipeline.RunResult` (or anything with ``.results`` holding
 :class:`~cassia.models.ClusterResult` objects, such as a subclustering result), a run
 directory, a ``summary.csv`` path, or a summary DataFrame. DataFrames may use this package's
 columns (``Predicted General Cell Type``, ``Predicted Detailed Cell Type``) or the original
@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..models import ClusterResult
+from ..ontology.compare import Answer
 
 __all__ = ["Answer", "RunAnswers", "cluster_order", "load_runs"]
 
@@ -25,20 +26,6 @@ _CLUSTER_COLUMNS = ("Cluster ID", "cluster", "Cluster")
 _GENERAL_COLUMNS = ("Predicted General Cell Type", "Predicted Main Cell Type", "Main Cell Type")
 _DETAILED_COLUMNS = ("Predicted Detailed Cell Type", "Sub Cell Type")
 _SUBTYPE_LIST_COLUMNS = ("Predicted Sub Cell Types", "Subtypes")
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One run's answer for one cluster (``general`` None when the run has no answer)."""
-
-    general: str | None
-    subtypes: tuple[str, ...] = ()
-    status: str = "ok"
-    markers: tuple[str, ...] = ()
-
-    @property
-    def subtype(self) -> str | None:
-        return self.subtypes[0] if self.subtypes else None
 
 
 @dataclass

@@ -24,9 +24,14 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from . import ontology
-from .errors import CassiaError, InputError, redact
-from .uncertainty.scores import text_key
+from .. import ontology
+from ..agents.merge import group_annotations
+from ..agents.session import ClusterSession
+from ..errors import CassiaError, InputError, redact
+from ..ontology.compare import text_key
+from ..providers.stages import resolve_stages
+from ..store import read_results, summary_frame
+from .engine import run_sync
 
 __all__ = ["BROAD_GROUPS", "DETAILED_GROUPS", "merge_annotations", "ontology_groups"]
 
@@ -177,8 +182,6 @@ def _frame_of(results: Any) -> pd.DataFrame:
             if (path / "summary.csv").exists():
                 path = path / "summary.csv"
             else:
-                from .store import read_results, summary_frame
-
                 return summary_frame(read_results(path))
         if not path.exists():
             raise InputError(f"{path} does not exist; pass a summary.csv, a run directory, a DataFrame or a RunResult.")
@@ -219,9 +222,6 @@ def _annotations(frame: pd.DataFrame, column: str | None) -> list[str | None]:
 
 async def _ask_model(names: list[str], levels: Sequence[str], *, provider, species: str, tissue: str | None,
                      notes: dict[str, list[str]]) -> dict[str, list[str]]:
-    from .agents.session import ClusterSession
-    from .uncertainty.merge_agent import group_annotations
-
     given = {text_key(n): n for n in names}
     answers: dict[str, list[str]] = {}
     session = ClusterSession(cluster="merge", markers=[], species=species, tissue=tissue)
@@ -261,8 +261,6 @@ async def amerge_annotations(results: Any, *, provider=None, model: str | None =
     names = list(dict.fromkeys(v for v in values if v is not None))
     notes: dict[str, list[str]] = {name: [] for name in names}
     answers: dict[str, list[str]] = {}
-    from .providers.stages import resolve_stages
-
     llm = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url,
                          use_cache=use_cache, cache_path=cache_path).annotator
     try:
@@ -306,6 +304,4 @@ def merge_annotations(results: Any, **kwargs) -> pd.DataFrame:
     ``provider="offline"`` the grouping is the deterministic ontology fallback. The caller's
     DataFrame is not modified; a new one is returned.
     """
-    from .pipeline import run_sync
-
     return run_sync(lambda: amerge_annotations(results, **kwargs))

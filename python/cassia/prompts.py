@@ -1,7 +1,9 @@
 """One jinja2 environment for every agent prompt.
 
-Templates live beside the agents that use them (``agents/``, ``uncertainty/``, ``rag/``);
-names are unique across those folders, so one loader serves them all.
+Templates live beside the code that uses them: the agents' prompts in ``agents/``, the RAG
+context block in ``rag/`` and the grading judge's in ``evaluate/``. Names are unique across those
+folders, so one loader serves them all. (HTML pages have their own, autoescaping environment in
+:mod:`cassia.report.render`.)
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from functools import lru_cache
 
 import jinja2
 
-TEMPLATE_PACKAGES = ("agents", "uncertainty", "rag")
+TEMPLATE_PACKAGES = ("agents", "rag", "evaluate")
 
 
 @lru_cache(maxsize=1)

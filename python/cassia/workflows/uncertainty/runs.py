@@ -15,8 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ..providers.base import Completion, CompletionRequest, Provider
+from ...errors import InputError
+from ...markers import load_markers
+from ...providers.base import Completion, CompletionRequest, Provider
+from ...providers.stages import StageProviders, auto_provider, resolve_stages
+from ..engine import run_sync
+from ..pipeline import arun_batch
 
 __all__ = ["SamplingProvider", "arun_n_times", "default_uncertainty_dir", "run_n_times"]
 
@@ -65,10 +69,6 @@ async def arun_n_times(markers, *, n: int = 5, out_dir: str | Path | None = None
                        temperature: float | None = None, seed: int = 0, n_genes: int = 50,
                        ranking: str = "avg_log2FC", resume: bool = False, **batch_kwargs) -> list:
     """Async :func:`run_n_times`."""
-    from ..markers import load_markers
-    from ..pipeline import arun_batch
-    from ..providers.stages import StageProviders, auto_provider, resolve_stages
-
     _check(n, temperature)
     for reserved in ("use_cache", "providers", "scoring_provider", "boost_provider"):
         if reserved in batch_kwargs:
@@ -94,13 +94,11 @@ async def arun_n_times(markers, *, n: int = 5, out_dir: str | Path | None = None
 def run_n_times(markers, **kwargs) -> list:
     """Annotate every cluster ``n`` times, independently (``runCASSIA_batch_n_times``).
 
-    Returns the n :class:`~cassia.pipeline.RunResult` objects, run k written to
+    Returns the n :class:`~cassia.workflows.pipeline.RunResult` objects, run k written to
     ``out_dir/run-k``. Keywords: ``n`` (default 5), ``out_dir``, ``provider``, ``model``,
     ``api_key``, ``base_url``, ``temperature`` (None: the provider's default sampling),
     ``seed`` (run k uses ``seed + k``), ``resume`` (finish the runs an interrupted call left),
     and any :func:`cassia.run_batch` option (``tissue``, ``species``, ``max_workers``,
     ``n_genes``, ``progress``, ...). The response cache is always bypassed.
     """
-    from ..pipeline import run_sync
-
     return run_sync(lambda: arun_n_times(markers, **kwargs))

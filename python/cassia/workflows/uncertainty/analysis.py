@@ -16,14 +16,25 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
-from ..agents.session import ClusterSession
-from ..errors import CassiaError, InputError, redact
-from ..providers.base import Provider
-from .answers import Answer, RunAnswers, cluster_order, load_runs
-from .consensus_agent import judge_consensus
+from ...agents.consensus import judge_consensus
+from ...agents.session import ClusterSession
+from ...agents.unify import Unification, unify_names
+from ...errors import CassiaError, InputError, redact
+from ...ontology.compare import (
+    Agreement,
+    Weights,
+    cl_key,
+    display_name,
+    similarity_score,
+    text_key,
+)
+from ...providers.base import Provider
+from ...providers.stages import resolve_stages
+from ...report.uncertainty import render_uncertainty_page
+from ...store import RunStore, environment_info, now
+from ..answers import Answer, RunAnswers, cluster_order, load_runs
+from ..engine import run_sync
 from .result import ClusterUncertainty, RunVote, UncertaintyResult
-from .scores import Agreement, Weights, cl_key, display_name, similarity_score, text_key
-from .unify import Unification, unify_names
 
 __all__ = ["ascore_runs", "cluster_uncertainty", "read_uncertainty", "score_runs"]
 
@@ -138,8 +149,6 @@ async def _judge_cluster(cluster: str, votes: list[tuple[str, Answer]], *, provi
 
 
 def _resolve_agent_provider(provider, model, *, api_key, base_url, use_cache, cache_path) -> Provider:
-    from ..providers.stages import resolve_stages
-
     return resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url,
                           use_cache=use_cache, cache_path=cache_path).annotator
 
@@ -167,8 +176,6 @@ async def ascore_runs(runs: Sequence[Any], *, provider=None, model: str | None =
             llm, run_notes = None, [OFFLINE_NOTE]
     store = None
     if out_dir is not None:
-        from ..store import RunStore
-
         store = RunStore(out_dir, resume=True)
     semaphore = asyncio.Semaphore(max_workers)
     bar = tqdm(total=len(clusters), desc="consensus", unit="cluster", file=sys.stderr, leave=False,
@@ -198,8 +205,6 @@ async def ascore_runs(runs: Sequence[Any], *, provider=None, model: str | None =
 
 def _manifest(result: UncertaintyResult, answers: Sequence[RunAnswers], sessions, *, llm, weights: Weights,
               threshold: float, notes: list[str], settings: dict, store) -> dict[str, Any]:
-    from ..store import environment_info, now
-
     stages = [info for s in sessions if s is not None for info in s.stages.values()]
     costs = [info.cost_usd for info in stages]
     previous = store.manifest() if store is not None else {}
@@ -232,8 +237,6 @@ def _write(store, result: UncertaintyResult, *, report: bool) -> None:
     (out / ".uncertainty.jsonl.tmp").replace(out / "uncertainty.jsonl")
     store.write_manifest(result.manifest)
     if report:
-        from ..report.uncertainty import render_uncertainty_page
-
         render_uncertainty_page(out, result)
 
 
@@ -250,8 +253,6 @@ def score_runs(runs: Sequence[Any], **kwargs) -> UncertaintyResult:
     ``max_workers``, ``use_cache``, ``progress``, ``report``. With the offline provider the
     agents are skipped and CS = CS_CL (said in the manifest notes).
     """
-    from ..pipeline import run_sync
-
     return run_sync(lambda: ascore_runs(runs, **kwargs))
 
 

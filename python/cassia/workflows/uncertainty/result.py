@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from .consensus_agent import ConsensusOutput
+from ...agents.consensus import ConsensusOutput
 
 __all__ = ["ClusterUncertainty", "RunVote", "UNCERTAINTY_COLUMNS", "UncertaintyResult"]
 
