@@ -211,7 +211,8 @@ class ValidationRound(BaseModel):
     invented_genes: list[str] = []
     unknown_cell_type: bool = False
     llm: ValidatorOutput | None = None
-    reasons: list[str] = []
+    reasons: list[str] = []  # why the round failed (what goes back to the annotator)
+    notes: list[str] = []  # advice that does not fail the round (e.g. a name without a Cell Ontology term)
 
 
 class StageInfo(BaseModel):
@@ -249,6 +250,7 @@ class ClusterResult(BaseModel):
     rag: dict[str, Any] | None = None  # the retrieved knowledge (cassia.rag.RagContext.as_dict())
     subcluster: SubclusterInfo | None = None
     pages: dict[str, str] = {}  # report pages other steps wrote, by title -> path in the run directory
+    notes: list[str] = []  # what the code's checks changed or flag (e.g. key markers not in the input, dropped)
 
     @model_validator(mode="before")
     @classmethod

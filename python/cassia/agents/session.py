@@ -27,6 +27,7 @@ class ClusterSession:
     stages: dict[str, StageInfo] = field(default_factory=dict)
     extra_context: str | None = None  # retrieved knowledge (RAG) for the Annotator's first message
     rag: dict[str, Any] | None = None  # its structured part; sent to providers as context["rag"]
+    table_genes: tuple[str, ...] = ()  # every gene of the cluster's full statistics table (answers may cite them)
 
     @property
     def tissue_blind(self) -> bool:

@@ -1,9 +1,10 @@
 """Validator: deterministic hard checks, then the model's consistency judgement.
 
-Hard checks need no trust in the model: every gene cited as evidence must be in the input
-marker list, and the named type must be a cell type the Cell Ontology knows. The model's
-structured reading (:class:`~cassia.models.ValidatorOutput`) supplies the cited genes, the
-named type and the marker–type consistency verdict.
+Hard checks need no trust in the model: code (:mod:`.checks`) reads every gene the annotation
+asserts and sends the answer back when one is not in the cluster's input (or its full table).
+The model's structured reading (:class:`~cassia.models.ValidatorOutput`) adds the named type and
+the marker–type consistency verdict; its own list of cited genes is kept as its opinion. A name
+the Cell Ontology does not know gets a note (:func:`.checks.name_note`), not a rejection.
 """
 
 from __future__ import annotations
@@ -11,41 +12,24 @@ from __future__ import annotations
 from ..models import Message, ValidationRound, ValidatorOutput
 from ..prompts import render
 from ..providers.base import Provider
+from .checks import check_answer, name_note
 from .session import ClusterSession
 
 
-def invented_genes(cited: list[str], markers: list[str]) -> list[str]:
-    """Cited genes absent from the marker list (case-insensitive), in citation order, once each."""
-    known = {g.upper() for g in markers}
-    seen: set[str] = set()
-    out = []
-    for gene in cited:
-        key = gene.strip().upper()
-        if key and key not in known and key not in seen:
-            seen.add(key)
-            out.append(gene.strip())
-    return out
-
-
-def known_cell_type(name: str) -> bool:
-    from .. import ontology
-
-    return ontology.is_cell_type(name)
-
-
-def judge(round_number: int, verdict: ValidatorOutput, markers: list[str], *, check_ontology: bool) -> ValidationRound:
-    invented = invented_genes(verdict.cited_genes, markers)
-    unknown = check_ontology and not known_cell_type(verdict.cell_type)
-    reasons = []
-    if invented:
-        reasons.append(f"Cited genes that are not in the marker list: {', '.join(invented)}.")
-    if unknown:
-        reasons.append(f"'{verdict.cell_type}' is not a cell type the Cell Ontology recognises; use a standard cell type name.")
+def judge(round_number: int, verdict: ValidatorOutput, annotation: str, *, markers: list[str],
+          table_genes: tuple[str, ...] | list[str] = (), species: str = "human",
+          check_ontology: bool = True) -> ValidationRound:
+    """The round's verdict: the code's checks on the text (:func:`.checks.check_answer`) plus the
+    model's consistency judgement. A name outside the Cell Ontology is a note, never a reason to
+    send a marker-supported answer back."""
+    check = check_answer(annotation, markers=markers, table_genes=table_genes, species=species)
+    reasons = list(check.reasons)
     if not verdict.consistent:
         reasons.append("The markers do not support the proposed cell type: " + ("; ".join(verdict.concerns) or verdict.feedback))
+    note = name_note(verdict.cell_type, species=species) if check_ontology else None
     return ValidationRound(
-        round=round_number, passed=not reasons, invented_genes=invented,
-        unknown_cell_type=unknown, llm=verdict, reasons=reasons,
+        round=round_number, passed=not reasons, invented_genes=check.invented,
+        unknown_cell_type=note is not None, llm=verdict, reasons=reasons, notes=[note] if note else [],
     )
 
 
@@ -60,4 +44,5 @@ async def validate(
         system=render("validator_system.j2"), messages=[Message(role="user", content=prompt)],
         context=session.context(annotation=annotation),
     )
-    return judge(round_number, completion.parsed, session.markers, check_ontology=check_ontology)
+    return judge(round_number, completion.parsed, annotation, markers=session.markers,
+                 table_genes=session.table_genes, species=session.species, check_ontology=check_ontology)

@@ -53,7 +53,8 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
     async def one(cm) -> ClusterResult | None:
         session = ClusterSession(cluster=cm.cluster, markers=list(cm.genes), species=settings.species,
                                  tissue=settings.tissue, additional_info=settings.additional_info,
-                                 cancer_aware=settings.cancer_aware, store=store)
+                                 cancer_aware=settings.cancer_aware, store=store,
+                                 table_genes=tuple(cm.stats["gene"].astype(str)))
 
         def base() -> ClusterResult:  # built at failure time, so it keeps what the cluster spent
             return ClusterResult(cluster=cm.cluster, status="failed", markers=list(cm.genes), tissue=settings.tissue,
