@@ -26,6 +26,6 @@ async def score(
     completion = await session.call(
         provider, stage="scorer", task="scorer", schema=ScorerOutput,
         system=render("scorer_system.j2"), messages=[Message(role="user", content=prompt)],
-        context=session.context(annotation=annotation.main_cell_type),
+        context=session.context(annotation=annotation.main_cell_type, sub_cell_types=list(annotation.sub_cell_types)),
     )
     return completion.parsed

@@ -8,7 +8,9 @@ alongside their prompts), never from the prompt prose, by scoring the curated kn
 - ``validator``: :class:`~cassia.models.ValidatorOutput`, citing only input genes;
 - ``formatter``: :class:`~cassia.models.FormatterOutput`, or :class:`~cassia.models.DiagnosisOutput`
   when that is the requested schema;
-- ``scorer``: :class:`~cassia.models.ScorerOutput` from the strength of the evidence.
+- ``scorer``: :class:`~cassia.models.ScorerOutput` for the annotation it is given (context keys
+  ``annotation``, the general type, and ``sub_cell_types``): the evidence for that named type
+  (:func:`cassia.knowledge.named.named_support`), so a wrong answer scores low.
 
 Context keys (the agents' contract): ``cluster`` (str), ``markers`` (ranked list of str),
 ``species`` (str), ``tissue`` (str | None), ``additional_info`` (str | None), ``cancer_aware``
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ModelOutputError
 from ..knowledge import KBCall, call_cell_type
 from ..knowledge.explain import explain_call, hits_text, summary_sentence
+from ..knowledge.named import named_support
 from ..knowledge.retrieved import call_with_retrieval, retrieval_note
 from ..models import DiagnosisOutput, Usage
 from .base import Completion, CompletionRequest, ProviderConfig
@@ -75,7 +78,8 @@ class OfflineProvider:
         if task == "validator":
             obj = validator_answer(call)
         elif task == "scorer":
-            obj = scorer_answer(call)
+            obj = scorer_answer(call, named=_opt_str(ctx.get("annotation")),
+                                subtypes=[str(t) for t in ctx.get("sub_cell_types") or []])
         elif request.schema is not None and issubclass(request.schema, DiagnosisOutput):
             obj = diagnosis_answer(call)
         else:
@@ -147,7 +151,12 @@ def diagnosis_answer(call: KBCall) -> dict[str, Any]:
     return obj
 
 
-def scorer_answer(call: KBCall) -> dict[str, Any]:
+def scorer_answer(call: KBCall, *, named: str | None = None, subtypes: list[str] | None = None) -> dict[str, Any]:
+    """Score the annotation the Scorer was given (``named`` general type, first of ``subtypes``):
+    the evidence for THAT type against the markers, so a wrong answer scores low. Without a
+    name, the strength of the knowledge base's own call."""
+    if named:
+        return _named_score(call, named, subtypes or [])
     score = call.quality
     if call.best is None:
         reasoning = "No marker of the list is a curated marker of any cell type: the annotation has no support."
@@ -162,6 +171,23 @@ def scorer_answer(call: KBCall) -> dict[str, Any]:
         if call.reasons:
             reasoning += " Caveats: " + "; ".join(call.reasons) + "."
     return {"score": score, "reasoning": reasoning, "possible_mixed_population": call.mixed_population}
+
+
+SUBTYPE_WEIGHT = 0.3  # share of the score that judges the top subtype (as in the CS score's weights)
+
+
+def _named_score(call: KBCall, named: str, subtypes: list[str]) -> dict[str, Any]:
+    main = named_support(named, call.genes, species=call.species, tissue=call.tissue, call=call)
+    score, reasoning = main.score, main.reasoning
+    sub = named_support(subtypes[0], call.genes, species=call.species, tissue=call.tissue, call=call) \
+        if subtypes and subtypes[0].strip() else None
+    if sub is not None and sub.resolved is not None:
+        score = round((1 - SUBTYPE_WEIGHT) * main.score + SUBTYPE_WEIGHT * sub.score)
+        reasoning += f" Subtype: {sub.reasoning}"
+    if call.reasons:
+        reasoning += " Caveats: " + "; ".join(call.reasons) + "."
+    return {"score": max(0, min(100, score)), "reasoning": reasoning,
+            "possible_mixed_population": call.mixed_population}
 
 
 # ---------------------------------------------------------------- helpers
