@@ -36,7 +36,7 @@ def markerdb(monkeypatch, tmp_path_factory):
 
 
 def scripted():
-    return ScriptedProvider({"annotator": ["B cell, from MS4A1 and CD79A."], "validator": [PASS],
+    return ScriptedProvider({"annotator": ["B cell, from the leading markers."], "validator": [PASS],
                              "formatter": [FORMATTED], "scorer": [SCORED], "rag": [FEATURES]})
 
 
