@@ -5,6 +5,11 @@
 #' annotations into the object's metadata ([add_cassia_to_seurat()]); returns the annotated
 #' object. For a marker data frame: runs the pipeline and returns its summary data frame.
 #'
+#' Failures are loud and never cost labels: when some clusters fail, a warning names them and
+#' their cells keep the CASSIA labels they had (see [add_cassia_to_seurat()]); when every
+#' cluster fails, the call is an error and the object is not changed. Rerun with
+#' `resume = TRUE` and the same `out_dir` to annotate only what failed.
+#'
 #' @param object A Seurat object or a FindAllMarkers data frame.
 #' @param ... Arguments for [runCASSIA_pipeline()], e.g. `tissue`, `species`, `provider`,
 #'   `model`, `out_dir`.
@@ -52,7 +57,13 @@ annotate_clusters.Seurat <- function(object, ..., cluster_col = NULL, prefix = "
   }
   # Fail on bad arguments before FindAllMarkers spends any time.
   seurat_cluster_ids(object, cluster_col)
-  results <- runCASSIA_pipeline(object, ..., cluster_col = cluster_col, find_markers_args = find_markers_args)
+  results <- tryCatch(
+    runCASSIA_pipeline(object, ..., cluster_col = cluster_col, find_markers_args = find_markers_args),
+    cassia_run_failed = function(err) {
+      err$message <- paste(err$message, "The Seurat object was not changed.")
+      stop(err)
+    }
+  )
   object <- add_cassia_to_seurat(object, results, cluster_col = cluster_col, prefix = prefix)
   misc <- methods::slot(object, "misc")
   latest <- length(misc$CASSIA)

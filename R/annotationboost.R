@@ -20,6 +20,8 @@
 #' @param n_genes Top markers shown to the agent; `NULL` uses the earlier run's setting.
 #' @param out_dir Run directory to write when `run_dir` is `NULL`.
 #' @param report Refresh `report.html`.
+#' @param max_p_val_adj,min_log2fc,min_pct1 Marker filters, as in [runCASSIA_batch()]. Those not
+#'   given keep the earlier run's (with `run_dir`), else the defaults shown.
 #' @return A one-row summary data frame (columns of [runCASSIA_batch()], `Boosted` TRUE when
 #'   the boost succeeded), with attributes `run_dir`, `manifest` and `boost`: a list with
 #'   `status`, `error`, `iterations`, `converged`, `answer` (to `additional_task`),
@@ -36,7 +38,8 @@ runCASSIA_annotationboost <- function(markers, cluster, run_dir = NULL, provider
                                       max_iterations = 5, mode = "breadth", additional_task = NULL,
                                       species = NULL, tissue = NULL, out_dir = NULL, progress = TRUE,
                                       n_genes = NULL, api_key = NULL, base_url = NULL, use_cache = TRUE,
-                                      report = TRUE, cluster_col = NULL, find_markers_args = list(), ...) {
+                                      report = TRUE, max_p_val_adj = 0.05, min_log2fc = 0.25, min_pct1 = 0.1,
+                                      cluster_col = NULL, find_markers_args = list(), ...) {
   if (missing(cluster) || length(cluster) != 1L || is.na(cluster)) {
     cassia_abort("`cluster` must name the one cluster to boost.", class = "cassia_InputError")
   }
@@ -53,11 +56,24 @@ runCASSIA_annotationboost <- function(markers, cluster, run_dir = NULL, provider
   ), list(...))
   prepared <- markers_request(markers, clusters = cluster, cluster_col = cluster_col,
                               find_markers_args = find_markers_args)
-  result <- bridge_request("run", verb = "annotationboost", markers = prepared$request, options = options)
+  # Filters the call did not set keep the earlier run's (when `run_dir` is given), as `cassia boost` does.
+  given <- list()
+  if (!missing(max_p_val_adj)) given["max_p_val_adj"] <- list(max_p_val_adj)
+  if (!missing(min_log2fc)) given["min_log2fc"] <- list(min_log2fc)
+  if (!missing(min_pct1)) given["min_pct1"] <- list(min_pct1)
+  result <- bridge_request("run", verb = "annotationboost", markers = prepared$request, options = options,
+                           filters = marker_filters(given), caller = "runCASSIA_annotationboost",
+                           arguments = verb_arguments("runCASSIA_annotationboost"))
   summary <- run_result(result, prepared$table)
   boost <- result$boost
   boost$hypotheses <- bridge_frame(boost$hypotheses)
   boost$genes_checked <- bridge_frame(boost$genes_checked)
   attr(summary, "boost") <- boost
+  if (!identical(boost$status, "ok")) {
+    warning(structure(class = c("cassia_partial_failure", "warning", "condition"), list(
+      message = paste0("Annotation Boost of cluster \"", cluster, "\" did not finish (", boost$status, "): ",
+                       boost$error %||% "no reason given", ". The cluster keeps its earlier answer."),
+      call = NULL)))
+  }
   summary
 }

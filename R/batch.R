@@ -20,6 +20,11 @@
 #' @param n_genes Top marker genes per cluster given to the agents.
 #' @param ranking How markers are ranked: `"avg_log2FC"`, `"p_val_adj"`, `"pct_diff"` or a
 #'   score column.
+#' @param max_p_val_adj,min_log2fc,min_pct1 Marker filters: a gene can be among a cluster's top
+#'   markers only when its `p_val_adj` is below `max_p_val_adj`, its `avg_log2FC` above
+#'   `min_log2fc` and its `pct.1` at least `min_pct1`. The defaults are the engine's (Python
+#'   `cassia.MarkerFilters()`, command line `--max-p-adj`, `--min-log2fc`, `--min-pct1`); `NULL`
+#'   turns a filter off. The full table is kept for Annotation Boost either way.
 #' @param additional_info Free text added to every prompt (e.g. the experiment's design).
 #' @param validator_rounds Maximum annotate/validate rounds per cluster.
 #' @param cancer_aware Consider malignant cell states.
@@ -54,13 +59,14 @@ runCASSIA_batch <- function(markers, tissue = NULL, species = "human", provider 
                             out_dir = NULL, max_workers = 4, n_genes = 50, ranking = "avg_log2FC",
                             additional_info = NULL, validator_rounds = 3, cancer_aware = FALSE,
                             use_cache = TRUE, resume = FALSE, progress = TRUE, api_key = NULL,
-                            base_url = NULL, clusters = NULL, cluster_col = NULL,
-                            find_markers_args = list(), ...) {
+                            base_url = NULL, clusters = NULL, max_p_val_adj = 0.05, min_log2fc = 0.25, min_pct1 = 0.1,
+                            cluster_col = NULL, find_markers_args = list(), ...) {
   options <- engine_options(list(
     tissue = tissue, species = species, provider = provider, model = model, out_dir = out_dir,
     max_workers = max_workers, n_genes = n_genes, ranking = ranking, additional_info = additional_info,
     validator_rounds = validator_rounds, cancer_aware = cancer_aware, use_cache = use_cache,
     resume = resume, progress = progress, api_key = api_key, base_url = base_url, clusters = clusters
   ), list(...))
-  run_markers_verb("batch", markers, options, cluster_col = cluster_col, find_markers_args = find_markers_args)
+  run_markers_verb("batch", markers, options, list(max_p_val_adj = max_p_val_adj, min_log2fc = min_log2fc, min_pct1 = min_pct1),
+                   caller = "runCASSIA_batch", cluster_col = cluster_col, find_markers_args = find_markers_args)
 }

@@ -35,7 +35,8 @@ runCASSIA_batch_n_times <- function(markers, n = 5, tissue = NULL, species = "hu
                                     ranking = "avg_log2FC", additional_info = NULL, validator_rounds = 3,
                                     cancer_aware = FALSE, temperature = NULL, seed = 0, resume = FALSE,
                                     progress = TRUE, api_key = NULL, base_url = NULL, clusters = NULL,
-                                    cluster_col = NULL, find_markers_args = list(), ...) {
+                                    max_p_val_adj = 0.05, min_log2fc = 0.25, min_pct1 = 0.1, cluster_col = NULL,
+                                    find_markers_args = list(), ...) {
   options <- engine_options(list(
     n = n, tissue = tissue, species = species, provider = provider, model = model, out_dir = out_dir,
     max_workers = max_workers, n_genes = n_genes, ranking = ranking, additional_info = additional_info,
@@ -44,8 +45,12 @@ runCASSIA_batch_n_times <- function(markers, n = 5, tissue = NULL, species = "hu
   ), list(...))
   prepared <- markers_request(markers, clusters = options$clusters, cluster_col = cluster_col,
                               find_markers_args = find_markers_args)
-  result <- bridge_request("run", verb = "batch_n_times", markers = prepared$request, options = options)
-  run_results(result$runs, prepared$table)
+  result <- bridge_request("run", verb = "batch_n_times", markers = prepared$request, options = options,
+                           filters = marker_filters(list(max_p_val_adj = max_p_val_adj, min_log2fc = min_log2fc, min_pct1 = min_pct1)),
+                           caller = "runCASSIA_batch_n_times", arguments = verb_arguments("runCASSIA_batch_n_times"))
+  runs <- run_results(result$runs, prepared$table)
+  if (!is.null(options$out_dir)) attr(runs, "run_dir") <- options$out_dir
+  check_failures(runs, "runCASSIA_batch_n_times", runs = runs)
 }
 
 #' The engine's runs as a list of summary data frames named by their folders

@@ -39,7 +39,9 @@ send_subprocess <- function(request) {
 }
 
 cassia_subprocess_python <- function() {
+  chosen <- .cassia_state$python
+  if (isTRUE(.cassia_state$ready) && identical(chosen$transport, "subprocess")) return(chosen$path)
   python <- cassia_find_python()
-  if (is.null(python)) cassia_engine_missing("no Python interpreter was found")
+  if (is.null(python)) cassia_engine_missing(engine_search_detail())
   python$path
 }

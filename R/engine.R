@@ -2,6 +2,7 @@
 # is located and imported on the first call that needs it.
 
 .cassia_state <- new.env(parent = emptyenv())
+.cassia_state$has_engine <- list()
 
 #' @noRd
 cassia_default_venv <- function() {
@@ -13,16 +14,45 @@ venv_python <- function(dir) {
   file.path(dir, if (.Platform$OS.type == "windows") "Scripts/python.exe" else "bin/python")
 }
 
+# Where the engine was recorded: by cassia_install_engine() in the user's config folder, and by
+# the project's set-up (scripts/install_r_package.sh) inside the installed package. Both are
+# DCF files with the fields Python (the interpreter that has the engine) and Source (what the
+# engine was installed from: a checkout folder or a wheel), so every R session finds the engine
+# whatever its working directory.
+cassia_user_record <- function() {
+  file.path(tools::R_user_dir("CASSIA", which = "config"), "engine.dcf")
+}
+
+cassia_package_record <- function() {
+  system.file("engine.dcf", package = "CASSIA")
+}
+
+read_engine_record <- function(path) {
+  if (!nzchar(path) || !file.exists(path)) return(list())
+  fields <- tryCatch(read.dcf(path), error = function(e) NULL)
+  if (is.null(fields) || !nrow(fields)) return(list())
+  as.list(fields[1, ])
+}
+
+write_engine_record <- function(path, python, source = NULL) {
+  dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
+  fields <- c(Python = python, Source = source)
+  write.dcf(as.data.frame(as.list(fields), stringsAsFactors = FALSE), path)
+  invisible(path)
+}
+
 # The Python interpreters worth trying, in order, each with where it came from.
 cassia_python_candidates <- function() {
   candidates <- list()
   add <- function(path, source) {
     if (!is.null(path) && nzchar(path)) {
-      candidates[[length(candidates) + 1L]] <<- list(path = path, source = source)
+      candidates[[length(candidates) + 1L]] <<- list(path = path.expand(path), source = source)
     }
   }
   add(getOption("cassia.python"), "options(cassia.python)")
   add(Sys.getenv("RETICULATE_PYTHON"), "RETICULATE_PYTHON")
+  add(read_engine_record(cassia_user_record())$Python, "recorded by cassia_install_engine()")
+  add(read_engine_record(cassia_package_record())$Python, "recorded when the R package was installed")
   # The project's own virtualenv, when R runs inside (a sub-folder of) the CASSIA checkout.
   dir <- normalizePath(getwd(), mustWork = FALSE)
   repeat {
@@ -38,13 +68,34 @@ cassia_python_candidates <- function() {
   candidates
 }
 
-#' Which Python interpreter CASSIA will use
+# Whether `python` has this engine (the package `cassia` with its R bridge), asked of a child
+# process without importing anything heavy; remembered for the session. PyPI's unrelated
+# `cassia` has no rbridge module, so it does not count.
+python_has_engine <- function(python) {
+  if (!file.exists(python)) return(FALSE)
+  known <- .cassia_state$has_engine[[python]]
+  if (!is.null(known)) return(known)
+  probe <- paste0("import importlib.util, os, sys; s = importlib.util.find_spec('cassia'); ",
+                  "sys.exit(0 if s and any(os.path.exists(os.path.join(p, 'rbridge.py')) ",
+                  "for p in (s.submodule_search_locations or [])) else 3)")
+  status <- tryCatch(
+    with_python_libpath(python, suppressWarnings(system2(python, c("-c", shQuote(probe)), stdout = FALSE,
+                                                         stderr = FALSE))),
+    error = function(e) 1L
+  )
+  found <- identical(as.integer(status), 0L)
+  .cassia_state$has_engine[[python]] <- found
+  found
+}
+
+#' Which Python interpreter has the engine
 #'
-#' @return A list with `path` and `source`, or `NULL` when no candidate exists.
+#' @return The first candidate that exists and has the engine, as a list with `path` and
+#'   `source`, or `NULL` when none has.
 #' @noRd
 cassia_find_python <- function() {
   for (candidate in cassia_python_candidates()) {
-    if (file.exists(candidate$path)) return(candidate)
+    if (python_has_engine(candidate$path)) return(candidate)
   }
   NULL
 }
@@ -52,45 +103,83 @@ cassia_find_python <- function() {
 cassia_engine_missing <- function(detail) {
   cassia_abort(paste0(
     "The CASSIA Python engine is not available: ", detail, ". ",
-    "Install it with cassia_install_engine(), or point CASSIA at a Python that has it with ",
-    "options(cassia.python = \"/path/to/python\") or the RETICULATE_PYTHON variable ",
-    "(set before reticulate starts Python). cassia_doctor() shows what was found."
+    "Install it with cassia_install_engine(source = \"/path/to/CASSIA\") (the project checkout, or a ",
+    "cassia_annotate wheel), or point CASSIA at a Python that has it with ",
+    "options(cassia.python = \"/path/to/python\"). cassia_doctor() shows what was found."
   ), class = "cassia_engine_missing")
 }
 
-#' Make sure the engine can be reached, once per session
+#' Make sure the engine can be reached, once per session, and choose the transport
 #'
-#' Starts Python through reticulate (the first candidate interpreter) and checks that it can
-#' import `cassia.rbridge`. No Python object is kept on the R side: requests go through
-#' `reticulate::py_eval()` with text in and text out (see bridge.R), so no R finalizer ever
-#' has to touch Python. That matters when R itself runs inside Python (rpy2), where R's
-#' garbage collector runs without Python's GIL.
-#' @return The interpreter in use: a list with `path` and `source`.
+#' In process (reticulate) when reticulate can run the engine's Python; otherwise, when
+#' reticulate is already bound to (or `RETICULATE_PYTHON` names) a Python without the engine,
+#' the engine runs in a child process of its own Python, said once per session. No Python
+#' object is kept on the R side: requests go through `reticulate::py_eval()` with text in and
+#' text out (see bridge.R), so no R finalizer ever has to touch Python. That matters when R
+#' itself runs inside Python (rpy2), where R's garbage collector runs without Python's GIL.
+#' @return The interpreter in use: a list with `path`, `source` and `transport`.
 #' @noRd
 cassia_engine <- function() {
   if (isTRUE(.cassia_state$ready)) return(invisible(.cassia_state$python))
+  engine <- cassia_find_python()
   if (reticulate::py_available(initialize = FALSE)) {
-    # Python already runs in this session (reticulate cannot switch interpreters): use it.
-    python <- list(path = reticulate::py_config()$python, source = "already running in this R session")
+    current <- reticulate::py_config()$python
+    if (python_has_engine(current) || is.null(engine)) {
+      python <- list(path = current, source = "already running in this R session", transport = "reticulate")
+    } else {
+      python <- use_subprocess(engine, paste0("reticulate already runs Python ", current,
+                                              ", which does not have the CASSIA engine"))
+    }
   } else {
-    python <- cassia_find_python()
-    if (is.null(python)) cassia_engine_missing("no Python interpreter was found")
+    if (is.null(engine)) cassia_engine_missing(engine_search_detail())
+    reticulate_python <- Sys.getenv("RETICULATE_PYTHON")
+    # Set but empty means "not set" to people; reticulate would look for a Python called "".
+    if (!nzchar(reticulate_python) && !is.na(Sys.getenv("RETICULATE_PYTHON", unset = NA))) {
+      Sys.unsetenv("RETICULATE_PYTHON")
+    }
+    if (nzchar(reticulate_python) && !python_has_engine(path.expand(reticulate_python))) {
+      # reticulate would start RETICULATE_PYTHON whatever CASSIA asks; leave it to the user's other code.
+      python <- use_subprocess(engine, paste0("RETICULATE_PYTHON names ", reticulate_python,
+                                              ", which does not have the CASSIA engine"))
+    } else {
+      python <- c(engine, transport = "reticulate")
+      tryCatch(
+        reticulate::use_python(python$path, required = TRUE),
+        error = function(err) cassia_engine_missing(paste0("cannot use ", python$path, " (", python$source, "): ",
+                                                            conditionMessage(err)))
+      )
+    }
+  }
+  if (identical(python$transport, "reticulate")) {
     tryCatch(
-      reticulate::use_python(python$path, required = TRUE),
-      error = function(err) cassia_engine_missing(paste0("cannot use ", python$path, " (", python$source, "): ",
-                                                          conditionMessage(err)))
+      reticulate::py_eval("__import__('importlib').import_module('cassia.rbridge').__name__", convert = TRUE),
+      error = function(err) {
+        cassia_engine_missing(paste0("Python ", python$path, " (", python$source,
+                                     ") cannot import cassia.rbridge: ", python_error_message(err)))
+      }
     )
   }
-  tryCatch(
-    reticulate::py_eval("__import__('importlib').import_module('cassia.rbridge').__name__", convert = TRUE),
-    error = function(err) {
-      cassia_engine_missing(paste0("Python ", python$path, " (", python$source,
-                                   ") cannot import cassia.rbridge: ", python_error_message(err)))
-    }
-  )
   .cassia_state$python <- python
   .cassia_state$ready <- TRUE
   invisible(python)
+}
+
+# Run the engine in child processes of `engine` for this session, and say so once.
+use_subprocess <- function(engine, why) {
+  message("CASSIA: ", why, "; running the engine of ", engine$path, " (", engine$source,
+          ") in a separate process instead. Results are the same; each call starts that Python. ",
+          "Set options(cassia.bridge = \"subprocess\") to choose this yourself and silence this note.")
+  c(engine, transport = "subprocess")
+}
+
+# What was looked at, for the "engine missing" message.
+engine_search_detail <- function() {
+  tried <- vapply(cassia_python_candidates(), function(candidate) {
+    state <- if (!file.exists(candidate$path)) "absent" else "no engine"
+    paste0(candidate$path, " (", candidate$source, ": ", state, ")")
+  }, "")
+  if (!length(tried)) return("no Python interpreter was found")
+  paste0("none of these Pythons has it: ", paste(tried, collapse = "; "))
 }
 
 # The message of a Python exception caught by reticulate, without the traceback.

@@ -65,11 +65,7 @@ print.cassia_fake_server <- function(x, ...) {
   invisible(x)
 }
 
-# The interpreter the engine runs in (or would run in): the one reticulate already uses, else
-# the first candidate that exists.
+# The interpreter that has the engine (the one the bridge uses).
 cassia_python_path <- function() {
-  if (reticulate::py_available(initialize = FALSE)) return(reticulate::py_config()$python)
-  python <- cassia_find_python()
-  if (is.null(python)) cassia_engine_missing("no Python interpreter was found")
-  python$path
+  cassia_engine()$path
 }

@@ -27,8 +27,8 @@ runCASSIA_pipeline <- function(markers, tissue = NULL, species = "human", provid
                                use_cache = TRUE, resume = FALSE, progress = TRUE, api_key = NULL,
                                base_url = NULL, clusters = NULL, score_threshold = 75,
                                scoring_provider = NULL, scoring_model = NULL, boost_provider = NULL,
-                               boost_model = NULL, report = TRUE, cluster_col = NULL,
-                               find_markers_args = list(), ...) {
+                               boost_model = NULL, report = TRUE, max_p_val_adj = 0.05, min_log2fc = 0.25, min_pct1 = 0.1,
+                               cluster_col = NULL, find_markers_args = list(), ...) {
   options <- engine_options(list(
     tissue = tissue, species = species, provider = provider, model = model, out_dir = out_dir,
     max_workers = max_workers, n_genes = n_genes, ranking = ranking, additional_info = additional_info,
@@ -37,5 +37,6 @@ runCASSIA_pipeline <- function(markers, tissue = NULL, species = "human", provid
     score_threshold = score_threshold, scoring_provider = scoring_provider, scoring_model = scoring_model,
     boost_provider = boost_provider, boost_model = boost_model, report = report
   ), list(...))
-  run_markers_verb("pipeline", markers, options, cluster_col = cluster_col, find_markers_args = find_markers_args)
+  run_markers_verb("pipeline", markers, options, list(max_p_val_adj = max_p_val_adj, min_log2fc = min_log2fc, min_pct1 = min_pct1),
+                   caller = "runCASSIA_pipeline", cluster_col = cluster_col, find_markers_args = find_markers_args)
 }

@@ -28,6 +28,25 @@ engine_options <- function(args, extra = list()) {
   if (length(args)) args else structure(list(), names = character(0))
 }
 
+#' Marker filters as the engine gets them
+#'
+#' `values` holds the filter arguments the user's call has (`NULL` or `NA` turns a filter off
+#' and crosses as JSON null). Checked here so the message names the R argument.
+#' @noRd
+marker_filters <- function(values) {
+  out <- lapply(names(values), function(name) {
+    value <- values[[name]]
+    if (is.null(value) || (length(value) == 1L && is.na(value))) return(NA)
+    if (!is.numeric(value) || length(value) != 1L) {
+      cassia_abort(paste0("`", name, "` must be a single number, or NULL to turn that filter off (got ",
+                          paste(format(value), collapse = ", "), ")."), class = "cassia_InputError")
+    }
+    jsonlite::unbox(as.numeric(value))
+  })
+  names(out) <- names(values)
+  if (length(out)) out else structure(list(), names = character(0))
+}
+
 #' The summary data frame of a run, carrying its run directory and manifest
 #' @noRd
 run_result <- function(result, markers_table = NULL) {
@@ -35,16 +54,72 @@ run_result <- function(result, markers_table = NULL) {
   attr(summary, "run_dir") <- result$run_dir
   attr(summary, "manifest") <- result$manifest
   if (!is.null(markers_table)) attr(summary, "markers") <- markers_table
+  class(summary) <- c("cassia_result", "data.frame")
   summary
 }
 
 #' Run one engine verb on markers and return its summary
+#'
+#' Failed clusters are never quiet: a warning names them (an error when none succeeded).
 #' @noRd
-run_markers_verb <- function(verb, markers, options, cluster_col = NULL, find_markers_args = list()) {
+run_markers_verb <- function(verb, markers, options, filters, caller, cluster_col = NULL,
+                             find_markers_args = list()) {
   prepared <- markers_request(markers, clusters = options$clusters, cluster_col = cluster_col,
                               find_markers_args = find_markers_args)
-  result <- bridge_request("run", verb = verb, markers = prepared$request, options = options)
-  run_result(result, prepared$table)
+  result <- bridge_request("run", verb = verb, markers = prepared$request, options = options,
+                           filters = marker_filters(filters), caller = caller,
+                           arguments = verb_arguments(caller))
+  check_failures(run_result(result, prepared$table), caller)
+}
+
+# The R arguments of a verb, for the engine's "unknown argument" message.
+verb_arguments <- function(caller) {
+  I(setdiff(names(formals(get(caller, envir = asNamespace("CASSIA")))), "..."))
+}
+
+#' Warn about failed clusters; stop when nothing succeeded
+#'
+#' The warning names the failed clusters, their first reasons and how to finish the run
+#' (`resume = TRUE` with the same `out_dir`). When every cluster failed the call is an error of
+#' class `cassia_run_failed` carrying the result (`conditionCall` is NULL; `err$result` holds
+#' the summary), so a script never continues with a table of failures.
+#' @noRd
+check_failures <- function(result, caller, runs = list(result)) {
+  rows <- do.call(rbind, lapply(runs, function(run) {
+    if (!nrow(run) || !"Status" %in% names(run)) return(NULL)
+    data.frame(cluster = run[["Cluster ID"]], status = run[["Status"]],
+               error = if ("Error" %in% names(run)) run[["Error"]] else NA_character_,
+               stringsAsFactors = FALSE)
+  }))
+  if (is.null(rows) || !nrow(rows)) return(result)
+  failed <- rows[!is.na(rows$status) & rows$status == "failed", , drop = FALSE]
+  if (!nrow(failed)) return(result)
+  clusters <- unique(failed$cluster)
+  reasons <- unique(stats::na.omit(failed$error))
+  run_dir <- attr(result, "run_dir", exact = TRUE)
+  resume <- paste0("Fix the cause, then call ", caller, "() again with resume = TRUE",
+                   if (!is.null(run_dir)) paste0(" and out_dir = \"", run_dir, "\"") else "",
+                   " to redo only the failed clusters.")
+  detail <- paste0(
+    " (", paste0("\"", utils::head(clusters, 10), "\"", collapse = ", "),
+    if (length(clusters) > 10) paste0(", ... ", length(clusters) - 10, " more") else "", "). ",
+    if (length(reasons)) paste0("First reason", if (length(reasons) > 1) "s" else "", ": ",
+                                paste(utils::head(reasons, 3), collapse = " | "), ". ") else ""
+  )
+  if (nrow(failed) == nrow(rows)) {
+    cond <- structure(
+      class = c("cassia_run_failed", "cassia_error", "error", "condition"),
+      list(message = paste0("Every cluster failed", detail, resume), call = NULL, result = result)
+    )
+    stop(cond)
+  }
+  cond <- structure(
+    class = c("cassia_partial_failure", "warning", "condition"),
+    list(message = paste0(length(clusters), " of ", length(unique(rows$cluster)), " clusters failed", detail,
+                          "Their rows have Status \"failed\". ", resume), call = NULL)
+  )
+  warning(cond)
+  result
 }
 
 #' The run directory of a CASSIA result

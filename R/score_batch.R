@@ -36,5 +36,5 @@ runCASSIA_score_batch <- function(run_dir, provider = NULL, model = NULL, api_ke
   ), list(...))
   result <- bridge_request("run", verb = "score_batch", run_dir = normalizePath(path.expand(run_dir)),
                            options = options)
-  run_result(result)
+  check_failures(run_result(result), "runCASSIA_score_batch")
 }

@@ -30,7 +30,8 @@ runCASSIA_subclusters <- function(markers, major_cluster_info, provider = NULL, 
                                   group_size = 10, n_genes = 50, ranking = "avg_log2FC", species = "human",
                                   tissue = NULL, progress = TRUE, score = TRUE, max_retries = 2, max_workers = 4,
                                   scoring_provider = NULL, scoring_model = NULL, api_key = NULL, base_url = NULL,
-                                  use_cache = TRUE, report = TRUE, score_threshold = 75, cluster_col = NULL,
+                                  use_cache = TRUE, report = TRUE, score_threshold = 75,
+                                  max_p_val_adj = 0.05, min_log2fc = 0.25, min_pct1 = 0.1, cluster_col = NULL,
                                   find_markers_args = list(), ...) {
   if (missing(major_cluster_info) || !is.character(major_cluster_info) || length(major_cluster_info) != 1L ||
       is.na(major_cluster_info) || !nzchar(trimws(major_cluster_info))) {
@@ -44,5 +45,6 @@ runCASSIA_subclusters <- function(markers, major_cluster_info, provider = NULL, 
     scoring_provider = scoring_provider, scoring_model = scoring_model, api_key = api_key, base_url = base_url,
     use_cache = use_cache, report = report, score_threshold = score_threshold
   ), list(...))
-  run_markers_verb("subclusters", markers, options, cluster_col = cluster_col, find_markers_args = find_markers_args)
+  run_markers_verb("subclusters", markers, options, list(max_p_val_adj = max_p_val_adj, min_log2fc = min_log2fc, min_pct1 = min_pct1),
+                   caller = "runCASSIA_subclusters", cluster_col = cluster_col, find_markers_args = find_markers_args)
 }

@@ -93,19 +93,24 @@ runCASSIA_uncertainty <- function(markers, n = 5, tissue = NULL, species = "huma
                                   out_dir = NULL, max_workers = 4, weights = c(0.7, 0.3), threshold = 75,
                                   temperature = NULL, seed = 0, unify_provider = NULL, unify_model = NULL,
                                   agents = TRUE, api_key = NULL, base_url = NULL, progress = TRUE, resume = FALSE,
-                                  report = TRUE, cache_path = NULL, clusters = NULL, cluster_col = NULL,
-                                  find_markers_args = list(), ...) {
+                                  report = TRUE, cache_path = NULL, clusters = NULL, n_genes = 50,
+                                  ranking = "avg_log2FC", max_p_val_adj = 0.05, min_log2fc = 0.25, min_pct1 = 0.1,
+                                  cluster_col = NULL, find_markers_args = list(), ...) {
   options <- engine_options(list(
     n = n, tissue = tissue, species = species, provider = provider, model = model, out_dir = out_dir,
     max_workers = max_workers, weights = as_weights(weights), threshold = threshold, temperature = temperature,
     seed = seed, unify_provider = unify_provider, unify_model = unify_model, agents = agents, api_key = api_key,
     base_url = base_url, progress = progress, resume = resume, report = report,
-    cache_path = expand_path(cache_path), clusters = clusters
+    cache_path = expand_path(cache_path), clusters = clusters, n_genes = n_genes, ranking = ranking
   ), list(...))
   prepared <- markers_request(markers, clusters = options$clusters, cluster_col = cluster_col,
                               find_markers_args = find_markers_args)
-  result <- bridge_request("run", verb = "uncertainty", markers = prepared$request, options = options)
-  uncertainty_result(result, prepared$table)
+  result <- bridge_request("run", verb = "uncertainty", markers = prepared$request, options = options,
+                           filters = marker_filters(list(max_p_val_adj = max_p_val_adj, min_log2fc = min_log2fc, min_pct1 = min_pct1)),
+                           caller = "runCASSIA_uncertainty", arguments = verb_arguments("runCASSIA_uncertainty"))
+  table <- uncertainty_result(result, prepared$table)
+  runs <- attr(table, "runs", exact = TRUE)
+  if (length(runs)) check_failures(table, "runCASSIA_uncertainty", runs = runs) else table
 }
 
 #' The uncertainty table of an engine answer, carrying where it was written and its runs

@@ -68,6 +68,12 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$VENV/bin/cassia"
    "$VENV/bin/python" -c 'import cassia, rpy2' 2>/dev/null; then
   log "engine installed in .venv (pyproject.toml unchanged)"
 else
+  # The engine's distribution is cassia-annotate. A distribution called "cassia" (an older
+  # checkout's name for it, or PyPI's unrelated CASSIA) would claim the same import name: remove it.
+  if "$VENV/bin/python" -m pip show --disable-pip-version-check cassia >/dev/null 2>&1; then
+    log "removing the distribution 'cassia' from .venv (this engine is 'cassia-annotate')"
+    "$VENV/bin/python" -m pip uninstall --disable-pip-version-check -y cassia >/dev/null
+  fi
   log "installing the engine into .venv: pip install -e '.[test,seurat,scanpy]'"
   pip_log="$(mktemp -t cassia-pip.XXXXXX)"
   "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[test,seurat,scanpy]" >"$pip_log" 2>&1 || {

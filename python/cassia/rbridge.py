@@ -1,22 +1,22 @@
 """The Python side of the R package's bridge: JSON text in, JSON text out.
 
 The R package ``CASSIA`` sends one JSON request per call and gets one JSON answer back. Nothing
-but text crosses the boundary, so the R side works with any NumPy/pandas/reticulate versions
-(reticulate 1.28 cannot convert NumPy 2 or pandas 3 objects). Two transports carry the text:
+but text and files crosses the boundary, so the R side works with any NumPy/pandas/reticulate
+versions (reticulate 1.28 cannot convert NumPy 2 or pandas 3 objects). Two transports carry the
+text:
 
 - in process, through reticulate: R evaluates ``handle_base64('<base64 of the request>')``
   with ``py_eval`` and keeps no Python object (R's garbage collector never touches Python);
 - in a child process: ``python -m cassia.rbridge --request FILE --answer FILE`` (see
-  :func:`main`), used when R itself runs inside Python through rpy2.
+  :func:`main`), used when R itself runs inside Python through rpy2, or when reticulate is
+  bound to a Python without the engine.
 
 Requests are ``{"op": NAME, ...fields}``; answers are ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": {"type": "InputError", "message": "..."}}``. Errors are answers, not
 exceptions, so R raises them as plain ``stop()`` messages without a Python traceback.
 
-Tables from R arrive as ``{"columns": "<jsonlite column-oriented JSON>", "doubles": [names]}``
-(double columns as 17-digit text: jsonlite rounds numbers to 15 digits and JSON has no Inf).
-Tables to R go as ``{"columns": [...], "types": [...], "data": [[...], ...]}`` with one R type
-per column.
+Tables cross as :mod:`cassia.rtables` describes: from R as binary column files, to R as JSON.
+Messages name options the way R spells them (``resume = TRUE``; see :mod:`cassia.spelling`).
 """
 
 from __future__ import annotations
@@ -24,20 +24,24 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import math
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
-
 from .errors import CassiaError, InputError, redact
+from .rtables import CONSENSUS_TYPES, SUBCLUSTER_TYPES, SUMMARY_TYPES, UNCERTAINTY_TYPES, frame_from_r, frame_to_r
+from .spelling import interface
 from .version import __version__
 
-__all__ = ["frame_from_r", "frame_to_r", "handle", "handle_base64"]
+__all__ = ["DISTRIBUTION", "frame_from_r", "frame_to_r", "handle", "handle_base64"]
+
+# The engine's name on the package index (the import name stays ``cassia``; PyPI's ``cassia`` is
+# another program). The R package's cassia_install_engine() refuses to install that one.
+DISTRIBUTION = "cassia-annotate"
 
 # Run verbs R may call, by the name the R functions send.
 _RUN_VERBS = {
@@ -50,97 +54,6 @@ _RUN_VERBS = {
     "uncertainty": "run_uncertainty",
 }
 
-# R types of the summary table's columns, fixed so a column keeps its type even when every
-# value is missing (e.g. Score before scoring, Cost USD for models without a known price).
-SUMMARY_TYPES = {
-    "Cluster ID": "character",
-    "Marker Number": "integer",
-    "Iterations": "integer",
-    "Score": "double",
-    "Validated": "logical",
-    "Boosted": "logical",
-    "Tokens": "integer",
-    "Cost USD": "double",
-}
-SUBCLUSTER_TYPES = {**SUMMARY_TYPES, "Group": "integer", "Attempts": "integer"}
-# Uncertainty and consensus tables: score columns stay doubles even when no run was scored.
-UNCERTAINTY_TYPES = {
-    "Cluster ID": "character", "CS_CL": "double", "CS_LLM": "double", "CS_agent": "double", "CS": "double",
-    "Uncertain": "logical", "Recommend Boost": "logical", "General Agreement": "double",
-    "Subtype Agreement": "double", "Runs Answered": "integer",
-}
-CONSENSUS_TYPES = {
-    "Cluster ID": "character", "Votes": "integer", "Majority Votes": "integer", "Agreement": "double",
-    "Subtype Agreement": "double",
-}
-
-
-# ---------------------------------------------------------------- tables
-
-
-def frame_from_r(table: dict[str, Any]) -> pd.DataFrame:
-    """Rebuild the data frame R encoded with ``jsonlite::toJSON(dataframe = "columns")``.
-
-    Columns listed in ``doubles`` arrive as text with 17 significant digits ("Inf" included)
-    and become floats again, exactly.
-    """
-    columns = json.loads(table["columns"])
-    if isinstance(columns, list):  # jsonlite writes a zero-column data frame as []
-        columns = {}
-    for name in table.get("doubles") or []:
-        columns[name] = [math.nan if v is None else float(v) for v in columns[name]]
-    return pd.DataFrame(columns)
-
-
-def _r_type(series: pd.Series) -> str:
-    """The R vector type a column becomes: logical, integer, double or character."""
-    if pd.api.types.is_bool_dtype(series):
-        return "logical"
-    if pd.api.types.is_integer_dtype(series):
-        return "integer" if series.dropna().abs().le(2**31 - 1).all() else "double"
-    if pd.api.types.is_float_dtype(series):
-        return "double"
-    values = [v for v in series.tolist() if not _is_missing(v)]
-    if values and all(isinstance(v, bool) for v in values):
-        return "logical"
-    if values and all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**31 for v in values):
-        return "integer"
-    if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return "double"
-    return "character"
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _r_value(value: Any, r_type: str) -> Any:
-    if _is_missing(value):
-        return None
-    if r_type == "logical":
-        return bool(value)
-    if r_type == "integer":
-        return int(value)
-    if r_type == "double":
-        number = float(value)
-        if math.isinf(number):
-            return "Infinity" if number > 0 else "-Infinity"
-        return number
-    return value if isinstance(value, str) else str(value)
-
-
-def frame_to_r(frame: pd.DataFrame, types: dict[str, str] | None = None) -> dict[str, Any]:
-    """Encode a data frame as ``{columns, types, data}`` for the R side.
-
-    ``types`` fixes the R type of named columns; the others are inferred from their values.
-    """
-    columns = [str(c) for c in frame.columns]
-    fixed = types or {}
-    types = [fixed.get(name) or _r_type(frame.iloc[:, i]) for i, name in enumerate(columns)]
-    data = [[_r_value(v, t) for v in frame.iloc[:, i].tolist()] for i, t in enumerate(types)]
-    return {"columns": columns, "types": types, "data": data}
 
 
 # ---------------------------------------------------------------- operations
@@ -158,14 +71,15 @@ def _op_run(request: dict[str, Any]) -> dict[str, Any]:
         raise InputError(f"unknown run verb {verb!r}; expected one of {sorted(_RUN_VERBS)}")
     options = dict(request.get("options") or {})
     function: Callable[..., Any] = getattr(cassia, _RUN_VERBS[verb])
-    if verb == "score_batch":
-        result = function(request["run_dir"], **options)
-    else:
-        markers = request.get("markers") or {}
-        data = frame_from_r(markers["table"]) if "table" in markers else markers.get("path")
-        if data is None:
-            raise InputError("no markers given: pass a FindAllMarkers data frame, a file path or a Seurat object")
-        result = function(data, **options)
+    first = request["run_dir"] if verb == "score_batch" else _markers(verb, request, options)
+    try:
+        result = function(first, **options)
+    except TypeError as err:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unknown is None:
+            raise
+        raise InputError(f"{unknown[1]} is not an argument of {request.get('caller') or _RUN_VERBS[verb]}(); "
+                         f"{_valid_arguments(request)}") from None
     if verb == "annotationboost":
         return _boost_answer(result)
     if verb == "batch_n_times":
@@ -173,6 +87,42 @@ def _op_run(request: dict[str, Any]) -> dict[str, Any]:
     if verb == "uncertainty":
         return _uncertainty_answer(result)
     return _run_answer(result, SUBCLUSTER_TYPES if verb == "subclusters" else SUMMARY_TYPES)
+
+
+def _markers(verb: str, request: dict[str, Any], options: dict[str, Any]) -> Any:
+    """The MarkerSet a run verb starts from, selected with R's marker arguments.
+
+    ``request["filters"]`` holds the filter arguments the R user gave (``null`` turns a filter
+    off). Annotation Boost inside an earlier run keeps that run's selection for whatever was not
+    given, as ``cassia boost`` does; every other verb starts from :class:`MarkerFilters`' defaults.
+    """
+    from .markers import MarkerFilters, load_markers
+
+    markers = request.get("markers") or {}
+    data = frame_from_r(markers["table"]) if "table" in markers else markers.get("path")
+    if data is None:
+        raise InputError("no markers given: pass a FindAllMarkers data frame, a file path or a Seurat object")
+    given = dict(request.get("filters") or {})
+    valid = list(vars(MarkerFilters()))
+    if unknown := sorted(set(given) - set(valid)):
+        raise InputError(f"unknown marker filter(s) {unknown}; the filters are {valid}")
+    settings, recorded = {}, {}
+    if verb == "annotationboost" and options.get("run_dir"):
+        from .store import read_manifest
+
+        manifest = read_manifest(options["run_dir"])
+        settings = manifest.get("settings") or {}
+        recorded = (manifest.get("input") or {}).get("filters") or {}
+    filters = MarkerFilters(**{**vars(MarkerFilters()), **recorded, **given})
+    return load_markers(data, n_genes=options.get("n_genes") or settings.get("n_genes") or 50,
+                        ranking=options.get("ranking") or settings.get("ranking") or "avg_log2FC", filters=filters)
+
+
+def _valid_arguments(request: dict[str, Any]) -> str:
+    known = request.get("arguments")
+    if known:
+        return "its arguments are " + ", ".join(known) + " (and the further engine options its help page lists)"
+    return "check the spelling against its help page"
 
 
 def _run_answer(result: Any, types: dict[str, str] = SUMMARY_TYPES) -> dict[str, Any]:
@@ -281,6 +231,8 @@ def _op_doctor(request: dict[str, Any]) -> dict[str, Any]:
             versions[name] = None
     return {
         "engine_version": __version__,
+        "distribution": DISTRIBUTION,
+        "engine_location": str(Path(__file__).resolve().parent),
         "python": sys.executable,
         "python_version": platform.python_version(),
         "modules": versions,
@@ -327,6 +279,11 @@ def handle(request_json: str) -> str:
 
 
 def _handle(request: dict[str, Any]) -> str:
+    with interface("r"):  # messages name options as R spells them: resume = TRUE, max_p_val_adj = NULL
+        return _handle_r(request)
+
+
+def _handle_r(request: dict[str, Any]) -> str:
     try:
         _sync_key_environment(request.pop("environment", None))
         op = _OPS.get(request.get("op"))

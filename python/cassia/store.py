@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import InputError, redact
 from .models import ClusterResult
+from .spelling import spell
 
 SUMMARY_COLUMNS = [
     "Cluster ID", "Predicted General Cell Type", "Predicted Detailed Cell Type",
@@ -76,17 +77,19 @@ def _latest_lines(path: Path) -> dict[str, int]:
 
 
 def iter_results(run_dir: str | Path, clusters: Iterable[str] | None = None) -> Iterator[ClusterResult]:
-    """Stream a run's results one cluster at a time (the last line per cluster wins)."""
+    """Stream a run's results one cluster at a time (the last line per cluster wins).
+
+    With ``clusters`` the results come in that order (a run's summary follows its input's
+    cluster order, not the order clusters happened to finish); otherwise in first-seen order.
+    """
     path = Path(run_dir) / "results.jsonl"
     if not path.exists():
         return
-    wanted = None if clusters is None else set(clusters)
     offsets = _latest_lines(path)
+    order = offsets if clusters is None else [c for c in dict.fromkeys(str(c) for c in clusters) if c in offsets]
     with open(path, "rb") as handle:
-        for cluster, offset in offsets.items():
-            if wanted is not None and cluster not in wanted:
-                continue
-            handle.seek(offset)
+        for cluster in order:
+            handle.seek(offsets[cluster])
             try:
                 yield ClusterResult.model_validate_json(handle.readline())
             except ValueError:
@@ -143,7 +146,7 @@ class RunStore:
         self._call_numbers: dict[str, int] = {}
         if not resume and next(iter_results(self.run_dir), None) is not None:
             raise InputError(
-                f"{self.run_dir} already holds a run. Pass resume=True (--resume) to finish it, "
+                f"{self.run_dir} already holds a run. Pass {spell('resume', True)} to finish it, "
                 "or choose another output folder."
             )
         (self.run_dir / "transcripts").mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "python" / "cassia"
 
 # Lowest first. A module may import from its own layer (without cycles) and from lower ones.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("core", {"errors", "models", "version", "prompts"}),
+    ("core", {"errors", "models", "version", "prompts", "spelling"}),
     ("inputs", {"markers", "ontology"}),
     ("knowledge", {"knowledge", "rag"}),
     ("outputs", {"store", "report"}),
@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("agents", {"agents"}),
     ("workflows", {"workflows"}),
     ("evaluation", {"evaluate"}),
-    ("interfaces", {"cli", "rbridge", "benchmark", "__init__"}),
+    ("interfaces", {"cli", "rbridge", "rtables", "benchmark", "__init__"}),
 ]
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 MAX_LINES = 400

@@ -91,7 +91,8 @@ def test_cluster_emptied_by_filters_is_named_with_counts():
     assert message.startswith("cluster 'cd8-positive, alpha-beta t cell (mixed)' has no genes left")
     assert "of its 2 rows" in message and "avg_log2FC > 3.5 removed 2" in message
     assert "p_val_adj < 0.05 removed 1" in message and "pct.1 >= 0.1 removed 0" in message
-    assert "lower min_log2fc (--min-log2fc; the best avg_log2FC here is 3.1)" in message
+    assert "lower min_log2fc (the best avg_log2FC here is 3.1)" in message
+    assert "max_p_val_adj=None turns a filter off" in message
     assert "'7_0'" not in message and "'007'" not in message
 
 

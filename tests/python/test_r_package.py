@@ -34,7 +34,7 @@ def test_run_pipeline_from_r_returns_every_cluster(r, tmp_path):
         str(EXAMPLE), tissue="peripheral blood", species="human", provider="offline",
         out_dir=str(out_dir), progress=False,
     )
-    assert list(r["class"](res)) == ["data.frame"]
+    assert list(r["class"](res)) == ["cassia_result", "data.frame"]
     columns = list(r["names"](res))
     assert columns[:4] == ["Cluster ID", "Predicted General Cell Type", "Predicted Detailed Cell Type",
                            "Possible Mixed Cell Types"]
@@ -59,20 +59,40 @@ def _ask(request: dict) -> dict:
     return json.loads(handle(json.dumps(request)))
 
 
-def test_bridge_rebuilds_r_tables_exactly_and_types_the_answer():
-    import json
+def _columnar(tmp_path, columns: dict) -> dict:
+    """A table as R's bridge_table() writes it: one little-endian binary file per column."""
+    import numpy as np
 
-    table = {"columns": json.dumps({"cluster": ["1", "10"], "lfc": ["0.30000000000000004", "Inf"],
-                                    "n": [1, None], "ok": [True, None]}),
-             "doubles": ["lfc"]}
+    entries = []
+    for i, (name, (kind, values, levels)) in enumerate(columns.items()):
+        path = tmp_path / f"{i}.bin"
+        np.asarray(values, dtype="<f8" if kind == "double" else "<i4").tofile(path)
+        entry = {"name": name, "type": kind, "file": str(path)}
+        if levels is not None:
+            entry["levels"] = levels
+        entries.append(entry)
+    return {"columnar": {"rows": len(next(iter(columns.values()))[1]), "columns": entries}}
+
+
+def test_bridge_rebuilds_r_tables_exactly_and_types_the_answer(tmp_path):
+    na = -(2**31)
+    table = _columnar(tmp_path, {
+        "cluster": ("character", [1, 0], ["10", "1"]),
+        "lfc": ("double", [0.1 + 0.2, float("inf")], None),
+        "n": ("integer", [1, na], None),
+        "ok": ("logical", [1, na], None),
+        "gene": ("character", [0, na], ["Δgène"]),
+    })
     answer = _ask({"op": "roundtrip", "table": table})
     assert answer["ok"] is True
     result = answer["result"]
-    assert result["columns"] == ["cluster", "lfc", "n", "ok"]
-    assert result["types"] == ["character", "double", "double", "logical"]
+    assert result["columns"] == ["cluster", "lfc", "n", "ok", "gene"]
+    assert result["types"] == ["character", "double", "double", "logical", "character"]
+    assert result["data"][0] == ["1", "10"]
     assert result["data"][1] == [0.1 + 0.2, "Infinity"]
     assert result["data"][2] == [1.0, None]
     assert result["data"][3] == [True, None]
+    assert result["data"][4] == ["Δgène", None]
 
 
 def test_bridge_errors_are_answers_with_the_engine_message():

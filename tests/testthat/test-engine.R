@@ -1,5 +1,5 @@
 test_that("loading the package imports no Python and builds nothing", {
-  skip_if_not_installed("callr")
+  require_package("callr")
   loaded <- callr::r(function() {
     library(CASSIA)
     c(python_started = reticulate::py_available(initialize = FALSE),
@@ -19,15 +19,27 @@ test_that("engine candidates follow the documented order", {
   expect_identical(sources[[length(sources)]], "cassia_install_engine() virtualenv")
 })
 
+# A copy of the installed package without the engine record the project's set-up writes: the
+# R package as someone would have it who installed only the package.
+package_without_record <- function() {
+  lib <- tempfile("cassia-lib-")
+  dir.create(lib)
+  file.copy(system.file(package = "CASSIA"), lib, recursive = TRUE)
+  unlink(file.path(lib, "CASSIA", "engine.dcf"))
+  lib
+}
+
 test_that("without any engine the error says how to install one", {
-  skip_if_not_installed("callr")
+  require_package("callr")
+  lib <- package_without_record()
   err <- callr::r(function() {
     tryCatch({
       CASSIA::runCASSIA_batch(CASSIA::loadExampleMarkers(), provider = "offline")
       "no error"
     }, error = function(e) c(class(e)[1], conditionMessage(e)))
-  }, env = c(callr::rcmd_safe_env(), RETICULATE_PYTHON = "", R_USER_DATA_DIR = tempfile()),
-  wd = tempdir())
+  }, env = c(callr::rcmd_safe_env(), RETICULATE_PYTHON = "", R_USER_DATA_DIR = tempfile(),
+             R_USER_CONFIG_DIR = tempfile()),
+  libpath = c(lib, .libPaths()), wd = tempdir())
   expect_identical(err[[1]], "cassia_engine_missing")
   expect_match(err[[2]], "cassia_install_engine()", fixed = TRUE)
   expect_match(err[[2]], "cassia_doctor()", fixed = TRUE)
@@ -42,7 +54,10 @@ test_that("cassia_doctor reports the engine and which keys are set, never the ke
   expect_identical(names(report), c("check", "status", "detail"))
   engine <- report[report$check == "engine", ]
   expect_identical(engine$status, "ok")
-  expect_match(engine$detail, "^cassia [0-9]")
+  expect_match(engine$detail, "^cassia-annotate [0-9]")
+  bridge <- report[report$check == "bridge", ]
+  expect_identical(bridge$status, CASSIA:::bridge_transport())
+  expect_match(bridge$detail, "reticulate|separate Python process")
   printed <- paste(capture.output(print(report)), collapse = "\n")
   expect_false(grepl(secret, printed, fixed = TRUE))
   expect_false(any(grepl(secret, unlist(report), fixed = TRUE)))
@@ -54,14 +69,30 @@ test_that("cassia_install_engine refuses a folder that is not a CASSIA checkout"
   dir.create(not_checkout)
   expect_error(cassia_install_engine(not_checkout, envname = tempfile()), "no pyproject.toml",
                class = "cassia_InputError")
-  expect_error(cassia_install_engine(""), "pip requirement", class = "cassia_InputError")
+  expect_error(cassia_install_engine(""), "must be the path of a CASSIA checkout", class = "cassia_InputError")
+})
+
+test_that("cassia_install_engine never installs PyPI's unrelated cassia, and defaults to the recorded source", {
+  for (source in c("cassia", "cassia==1.4.0", "CASSIA>=1", "cassia[all]")) {
+    expect_error(cassia_install_engine(source, envname = tempfile()), "different program",
+                 class = "cassia_InputError")
+  }
+  withr::local_envvar(R_USER_CONFIG_DIR = tempfile())
+  record <- CASSIA:::read_engine_record(CASSIA:::cassia_package_record())
+  if (length(record)) {
+    # installed by the project's set-up: the engine's source is this package's checkout
+    expect_identical(CASSIA:::cassia_engine_source(), record$Source)
+  } else {
+    expect_error(CASSIA:::cassia_engine_source(), "does not know where its engine's source is",
+                 class = "cassia_InputError")
+  }
 })
 
 test_that("cassia_install_engine creates the virtualenv, pip-installs the checkout with extras, and uses it", {
   skip_on_os("windows")
   source_dir <- tempfile("cassia-src-")
   dir.create(source_dir)
-  writeLines("[project]\nname = \"cassia\"", file.path(source_dir, "pyproject.toml"))
+  writeLines("[project]\nname = \"cassia-annotate\"", file.path(source_dir, "pyproject.toml"))
   # A stand-in interpreter: `-m venv DIR` makes DIR/bin/python (itself), any other call is
   # logged. The real pip would need the network; what is tested here is what CASSIA asks for.
   calls <- tempfile("calls-")
@@ -76,6 +107,7 @@ test_that("cassia_install_engine creates the virtualenv, pip-installs the checko
   Sys.chmod(stub, "0755")
   envname <- tempfile("cassia-venv-")
   withr::local_options(cassia.python = NULL)
+  withr::local_envvar(R_USER_CONFIG_DIR = tempfile())
 
   python <- suppressMessages(cassia_install_engine(source_dir, envname = envname, python = stub,
                                                    extras = c("seurat", "scanpy"), pip_args = "--quiet"))
@@ -85,6 +117,11 @@ test_that("cassia_install_engine creates the virtualenv, pip-installs the checko
   expect_identical(logged[[1]], paste("-m venv", envname))
   expect_match(logged[[2]], "^-m pip install --disable-pip-version-check --quiet ")
   expect_match(logged[[2]], paste0(normalizePath(source_dir), "[seurat,scanpy]"), fixed = TRUE)
+
+  # where the engine is was recorded for later sessions, with what it was installed from
+  record <- CASSIA:::read_engine_record(CASSIA:::cassia_user_record())
+  expect_identical(record$Python, normalizePath(python))
+  expect_identical(record$Source, normalizePath(source_dir))
 
   # A second call reuses the virtualenv: only pip runs again.
   suppressMessages(cassia_install_engine(source_dir, envname = envname, python = stub))
@@ -101,6 +138,7 @@ test_that("a failing pip install is one clear error", {
   file.copy(stub, file.path(envname, "bin", "python"))
   Sys.chmod(file.path(envname, "bin", "python"), "0755")
   withr::local_options(cassia.python = NULL)
-  expect_error(suppressMessages(cassia_install_engine("cassia", envname = envname, python = stub)),
+  withr::local_envvar(R_USER_CONFIG_DIR = tempfile())
+  expect_error(suppressMessages(cassia_install_engine("cassia-annotate", envname = envname, python = stub)),
                "pip install failed \\(exit 1\\).*No matching distribution", class = "cassia_install_error")
 })

@@ -22,9 +22,11 @@ pbmc_with_groups <- function() {
 }
 
 test_that("every cell gets its own cluster's annotation: exact matching, '1' is not '10'", {
-  skip_if_not_installed("SeuratObject")
+  require_package("SeuratObject")
   object <- pbmc_with_groups()
-  out <- add_cassia_to_seurat(object, hand_results(), cluster_col = "cassia_test_group")
+  expect_warning(out <- add_cassia_to_seurat(object, hand_results(), cluster_col = "cassia_test_group"),
+                 "20 of 80 cells got no new CASSIA annotation \\(20 are left without any label\\): cluster \"2\" \\(20 cells\\): it has no row in the results",
+                 class = "cassia_unlabelled_cells")
   meta <- out[[]]
   group <- as.character(meta$cassia_test_group)
   expect_true(all(meta$CASSIA_general_celltype[group == "1"] == "T cell"))
@@ -47,7 +49,7 @@ test_that("every cell gets its own cluster's annotation: exact matching, '1' is 
 })
 
 test_that("clusters come from Idents() by default and the run is recorded in Misc() and Tool()", {
-  skip_if_not_installed("SeuratObject")
+  require_package("SeuratObject")
   object <- pbmc()
   ids <- levels(SeuratObject::Idents(object))
   results <- data.frame(`Cluster ID` = ids, `Predicted General Cell Type` = paste("type", ids),
@@ -73,7 +75,7 @@ test_that("clusters come from Idents() by default and the run is recorded in Mis
 })
 
 test_that("add_cassia_to_seurat refuses wrong inputs with a clear message", {
-  skip_if_not_installed("SeuratObject")
+  require_package("SeuratObject")
   object <- pbmc_with_groups()
   expect_error(add_cassia_to_seurat(data.frame(a = 1), hand_results()), "must be a Seurat object",
                class = "cassia_InputError")
@@ -86,7 +88,7 @@ test_that("add_cassia_to_seurat refuses wrong inputs with a clear message", {
   expect_error(add_cassia_to_seurat(object, other), "None of the clusters in `results` \\(7, 8\\)",
                class = "cassia_InputError")
   twice <- rbind(hand_results(), hand_results()[2, ])
-  expect_error(add_cassia_to_seurat(object, twice, cluster_col = "cassia_test_group"),
+  expect_error(suppressWarnings(add_cassia_to_seurat(object, twice, cluster_col = "cassia_test_group")),
                "more than one row for cluster\\(s\\) \"1\"", class = "cassia_InputError")
   expect_error(add_cassia_to_seurat(object, tempfile("no-run-")), "No summary.csv", class = "cassia_InputError")
   expect_error(add_cassia_to_seurat(object, 42), "must be the data frame", class = "cassia_InputError")
@@ -106,7 +108,7 @@ test_that("a run directory can be given instead of the results data frame", {
 
 test_that("annotate_clusters() is the one-call Seurat path: object in, annotated object out", {
   require_engine()
-  skip_if_not_installed("Seurat")
+  require_package("Seurat")
   object <- pbmc()
   out <- annotate_clusters(object, tissue = "peripheral blood", species = "human", provider = "offline",
                            out_dir = run_dir(), progress = FALSE)
@@ -124,7 +126,7 @@ test_that("annotate_clusters() is the one-call Seurat path: object in, annotated
 
 test_that("the Seurat path works against an OpenAI-compatible server and with a metadata column", {
   url <- fake_server_url()
-  skip_if_not_installed("Seurat")
+  require_package("Seurat")
   object <- pbmc()
   object$cell_group <- paste("group", as.character(SeuratObject::Idents(object)))
   SeuratObject::Idents(object) <- "one identity for all"  # proves cluster_col, not Idents(), is used
@@ -140,7 +142,7 @@ test_that("the Seurat path works against an OpenAI-compatible server and with a 
 
 test_that("runCASSIA_pipeline accepts a Seurat object and returns the markers it computed", {
   require_engine()
-  skip_if_not_installed("Seurat")
+  require_package("Seurat")
   res <- runCASSIA_pipeline(pbmc(), provider = "offline", out_dir = run_dir(), progress = FALSE,
                             find_markers_args = list(logfc.threshold = 0.5))
   expect_setequal(res[["Cluster ID"]], c("0", "1", "2"))
@@ -152,7 +154,7 @@ test_that("runCASSIA_pipeline accepts a Seurat object and returns the markers it
 
 test_that("Seurat inputs are checked before markers are computed or a model is called", {
   require_engine()
-  skip_if_not_installed("Seurat")
+  require_package("Seurat")
   object <- pbmc()
   expect_error(annotate_clusters(object, provider = dead_url(), clusters = c("1", "7")),
                "\"7\" do not exist in the Seurat object", class = "cassia_InputError")
@@ -170,4 +172,89 @@ test_that("annotate_clusters() on a data frame returns the pipeline summary", {
   res <- annotate_clusters(loadExampleMarkers(), provider = "offline", out_dir = run_dir(), progress = FALSE)
   expect_s3_class(res, "data.frame")
   expect_setequal(res[["Cluster ID"]], c("0", "1", "2"))
+})
+
+test_that("zero-padded and spaced cluster names are matched when unambiguous, and said", {
+  require_package("SeuratObject")
+  object <- pbmc()
+  ids <- as.character(SeuratObject::Idents(object))
+  object$padded <- sprintf("%02d", as.integer(ids))  # "00", "01", "02"
+  object$spaced <- paste0(" ", ids, " ")
+  results <- data.frame(`Cluster ID` = c("0", "1", "2"), `Predicted General Cell Type` = c("T cell", "monocyte", "B cell"),
+                        check.names = FALSE)
+  expect_message(padded <- add_cassia_to_seurat(object, results, cluster_col = "padded"),
+                 "\"01\" = \"1\"", fixed = TRUE)
+  expect_identical(unname(padded$CASSIA_general_celltype), c("T cell", "monocyte", "B cell")[as.integer(ids) + 1L])
+  expect_message(spaced <- add_cassia_to_seurat(object, results, cluster_col = "spaced"), "without zero-padding or spaces")
+  expect_identical(unname(spaced$CASSIA_general_celltype), unname(padded$CASSIA_general_celltype))
+  expect_identical(SeuratObject::Tool(padded, slot = "CASSIA")$clusters_matched_loosely[["01"]], "1")
+
+  # ambiguous: "1" and "01" both exist in the object; only the exact "1" takes cluster 1's labels
+  object$mixed <- ifelse(ids == "2", "01", ids)
+  expect_warning(
+    mixed <- suppressMessages(add_cassia_to_seurat(object, results[1:2, ], cluster_col = "mixed")),
+    "cluster \"01\"", class = "cassia_unlabelled_cells"
+  )
+  expect_true(all(is.na(mixed$CASSIA_general_celltype[object$mixed == "01"])))
+  expect_true(all(mixed$CASSIA_general_celltype[object$mixed == "1"] == "monocyte"))
+})
+
+test_that("failed clusters never overwrite earlier labels with NA, and the cells are counted in a warning", {
+  require_package("SeuratObject")
+  object <- pbmc()
+  ids <- as.character(SeuratObject::Idents(object))
+  first <- data.frame(`Cluster ID` = c("0", "1", "2"), `Predicted General Cell Type` = c("T cell", "monocyte", "B cell"),
+                      Score = c(80, 70, 90), check.names = FALSE)
+  labelled <- add_cassia_to_seurat(object, first)
+  rerun <- data.frame(`Cluster ID` = c("0", "1", "2"), `Predicted General Cell Type` = c("NK cell", NA, NA),
+                      Score = c(60, NA, NA), Status = c("ok", "failed", "failed"),
+                      Error = c(NA, "TransientProviderError: connection refused", "AuthError: invalid key"),
+                      check.names = FALSE)
+  warned <- tryCatch(add_cassia_to_seurat(labelled, rerun), warning = function(w) w)
+  expect_s3_class(warned, "cassia_unlabelled_cells")
+  text <- conditionMessage(warned)
+  n1 <- sum(ids == "1")
+  expect_match(text, paste0("cluster \"1\" (", n1, " cells): its annotation failed: TransientProviderError: ",
+                            "connection refused; ", n1, " kept their earlier labels"), fixed = TRUE)
+  expect_match(text, "AuthError: invalid key", fixed = TRUE)
+  out <- suppressWarnings(add_cassia_to_seurat(labelled, rerun))
+  expect_true(all(out$CASSIA_general_celltype[ids == "0"] == "NK cell"))
+  expect_true(all(out$CASSIA_general_celltype[ids == "1"] == "monocyte"))  # kept, not NA
+  expect_true(all(out$CASSIA_general_celltype[ids == "2"] == "B cell"))
+  expect_true(all(out$CASSIA_score[ids == "2"] == 90))
+  record <- SeuratObject::Tool(out, slot = "CASSIA")
+  expect_identical(record$clusters_failed, c("1", "2"))
+  expect_identical(record$clusters_annotated, "0")
+})
+
+test_that("annotate_clusters() with an unreachable provider is an error and leaves the object as it was", {
+  require_engine()
+  require_package("Seurat")
+  object <- pbmc()
+  results <- data.frame(`Cluster ID` = c("0", "1", "2"), `Predicted General Cell Type` = c("T cell", "monocyte", "B cell"),
+                        check.names = FALSE)
+  labelled <- add_cassia_to_seurat(object, results)
+  before <- table(labelled$CASSIA_general_celltype, useNA = "ifany")
+  after <- labelled
+  err <- tryCatch(after <- annotate_clusters(labelled, provider = dead_url(), out_dir = run_dir(), progress = FALSE),
+                  error = function(e) e)
+  expect_s3_class(err, "cassia_run_failed")
+  expect_match(conditionMessage(err), "The Seurat object was not changed.", fixed = TRUE)
+  expect_identical(table(after$CASSIA_general_celltype, useNA = "ifany"), before)
+})
+
+test_that("annotate_clusters() with one failing cluster warns, and that cluster keeps its labels", {
+  require_package("Seurat")
+  url <- failing_server_url()
+  object <- pbmc()
+  markers <- loadExampleMarkers()
+  # the example markers are pbmc_small's own: cluster 2 is the one the failing server refuses
+  previous <- data.frame(`Cluster ID` = c("0", "1", "2"), `Predicted General Cell Type` = c("old T", "old mono", "old B"),
+                         check.names = FALSE)
+  labelled <- add_cassia_to_seurat(object, previous)
+  res <- suppressWarnings(runCASSIA_batch(markers, provider = url, out_dir = run_dir(), progress = FALSE))
+  expect_warning(out <- add_cassia_to_seurat(labelled, res), "its annotation failed", class = "cassia_unlabelled_cells")
+  ids <- as.character(SeuratObject::Idents(object))
+  expect_true(all(out$CASSIA_general_celltype[ids == "2"] == "old B"))
+  expect_false(any(out$CASSIA_general_celltype[ids != "2"] %in% c("old T", "old mono", NA)))
 })

@@ -1,9 +1,11 @@
 """The ``cassia`` command: a thin layer that parses arguments and calls the public API.
 
 Each sub-command lives in its own module under ``cassia.cli`` and exposes
-``register(subparsers)``; the module list below is the whole command set. Errors from the
-engine become one clear line on stderr and an exit code (2 bad input, 1 any other failure);
-``--debug`` shows the traceback instead.
+``register(subparsers)``; the module list below is the whole command set. Every command exits
+with the same codes (``cassia.cli.common``): 0 all done, 3 some clusters failed (the rest is
+written; rerun with ``--resume``), 1 nothing succeeded or the engine failed, 2 unusable input.
+Errors become one clear line on stderr, with options spelled as flags (``--resume``, not
+``resume=True``); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import importlib
 import sys
 
 from ..errors import CassiaError, InputError
+from ..spelling import interface
 from ..version import __version__
+from .common import EXIT_FAILED, EXIT_INPUT
 
 COMMAND_MODULES = ("doctor", "backends", "examples", "validate", "run", "boost", "subcluster", "uncertainty", "evaluate")
 
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
         return 2
     try:
-        return int(args.handler(args) or 0)
+        with interface("cli"):
+            return int(args.handler(args) or 0)
     except BrokenPipeError:  # stdout closed early (cassia ... | head): not an error worth a message
         sys.stderr.close()
         return 141
@@ -74,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"cassia: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, InputError) else 1
+        return EXIT_INPUT if isinstance(err, InputError) else EXIT_FAILED
     except Exception as err:  # an unexpected failure still gets one line unless --debug
         if args.debug:
             raise
         print(f"cassia: unexpected error ({type(err).__name__}): {err}. Rerun with --debug for details.",
               file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,12 +17,17 @@ from pathlib import Path
 
 from ..errors import AuthError, CassiaError
 from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
     add_backend_options,
+    add_marker_options,
     build_backend,
     comma_list,
     main_backend,
+    outcome_code,
     positive_int,
     print_json,
+    read_markers,
     say,
 )
 
@@ -82,6 +87,19 @@ def _boost_kwargs(args: argparse.Namespace) -> dict:
                 progress=not args.quiet)
 
 
+def _boost_markers(args: argparse.Namespace, run_dir):
+    """The markers with the command's selection options; flags not given keep the run's settings."""
+    from ..markers import MarkerFilters
+    from ..store import read_manifest
+
+    manifest = read_manifest(run_dir) if run_dir is not None else {}
+    settings = manifest.get("settings", {})
+    recorded = (manifest.get("input") or {}).get("filters")
+    fallback = MarkerFilters(**recorded) if isinstance(recorded, dict) else None
+    return read_markers(args, args.markers, n_genes=settings.get("n_genes", 50),
+                        ranking=settings.get("ranking", "avg_log2FC"), fallback_filters=fallback)
+
+
 def _boost_row(outcome, *, reason: str = "", score: int | None = None, run_dir: Path | None = None) -> dict:
     before = _types(outcome.original_annotation)
     after = _types(outcome.annotation)
@@ -97,7 +115,7 @@ def _boost_row(outcome, *, reason: str = "", score: int | None = None, run_dir: 
 def _run(args: argparse.Namespace) -> int:
     from ..workflows.boost import run_annotation_boost
 
-    outcome = run_annotation_boost(args.markers, args.cluster, run_dir=args.run, out_dir=args.out,
+    outcome = run_annotation_boost(_boost_markers(args, args.run), args.cluster, run_dir=args.run, out_dir=args.out,
                                    additional_task=args.additional_task, species=args.species, tissue=args.tissue,
                                    **_boost_kwargs(args))
     row = _boost_row(outcome)
@@ -110,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"answer: {outcome.answer}")
         if outcome.error:
             print(f"  failed: {outcome.error}", file=sys.stderr)
-    return 0 if outcome.status == "ok" else 1
+    return EXIT_OK if outcome.status == "ok" else EXIT_FAILED
 
 
 # ---------------------------------------------------------------- auto
@@ -119,7 +137,6 @@ def _run(args: argparse.Namespace) -> int:
 def _auto(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..markers import load_markers
     from ..store import read_manifest, read_results
     from ..workflows.boost import run_annotation_boost
 
@@ -137,8 +154,7 @@ def _auto(args: argparse.Namespace) -> int:
             print("no cluster needs boosting" if not chosen else
                   "\n".join(f"{c.cluster}: {c.reason}" for c in chosen))
         return 0
-    markers = load_markers(args.markers, n_genes=settings.get("n_genes", 50),
-                           ranking=settings.get("ranking", "avg_log2FC"))
+    markers = _boost_markers(args, run_dir)
     kwargs = _boost_kwargs(args)
     rows = []
     bar = tqdm(chosen, desc="boosting", unit="cluster", file=sys.stderr, leave=False,
@@ -165,7 +181,7 @@ def _auto(args: argparse.Namespace) -> int:
     for r in rows:
         if r["Status"] != "ok":
             print(f"  failed: {r['Cluster ID']}: {r.get('Error')}", file=sys.stderr)
-    return 0 if ok or not rows else 1
+    return outcome_code(len(rows), len(rows) - ok)
 
 
 def _write_aggregate(run_dir: Path, rows: list[dict]) -> tuple[Path, Path]:
@@ -199,6 +215,7 @@ def _add_boost_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["breadth", "depth"], default="breadth",
                         help="several hypotheses per round (breadth, default) or one (depth)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
+    add_marker_options(parser, n_genes=None)
     add_backend_options(parser, workers=False)
 
 

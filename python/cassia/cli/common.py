@@ -17,6 +17,20 @@ from typing import Any
 
 from ..errors import InputError
 
+# Exit codes, the same for every command (README, "Exit codes"):
+EXIT_OK = 0  # everything asked for was done
+EXIT_FAILED = 1  # nothing succeeded: every cluster failed, or the engine/backend failed
+EXIT_INPUT = 2  # the input or an argument is unusable; nothing was run
+EXIT_PARTIAL = 3  # some clusters failed; the others are written (rerun with --resume for the rest)
+UNSET: Any = object()  # a marker-filter flag the user did not give
+
+
+def outcome_code(total: int, failed: int) -> int:
+    """The exit code of a command that processed ``total`` clusters, ``failed`` of them failed."""
+    if total and failed >= total:
+        return EXIT_FAILED
+    return EXIT_PARTIAL if failed else EXIT_OK
+
 BACKEND_HELP = ("openai, anthropic, openrouter, deepseek, ollama, vllm, lmstudio, an OpenAI-compatible base URL, "
                 "offline (no key), or a local agent CLI: claude-cli, codex-cli, cursor-agent, shell "
                 "(default: the first vendor with a key set, else offline)")
@@ -40,6 +54,68 @@ def positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 (got {text})")
     return value
+
+
+def threshold(text: str) -> float | None:
+    """A filter threshold from the command line; 'none' or 'off' turns the filter off."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        return float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (or 'none' to turn the filter off)") from err
+
+
+def add_marker_options(group, *, n_genes: int | None = 50, what: str = "cluster") -> None:
+    """--n-genes, --ranking and the filters --max-p-adj, --min-log2fc, --min-pct1: how every
+    command that reads markers chooses each cluster's top genes (defaults: cassia.MarkerFilters)."""
+    from ..markers import MarkerFilters
+
+    defaults = MarkerFilters()
+    shown = f"default {n_genes}" if n_genes is not None else "default: the run's, else 50"
+    group.add_argument("--n-genes", type=positive_int, default=n_genes, metavar="N",
+                       help=f"top markers per {what} ({shown})")
+    group.add_argument("--ranking", default=None if n_genes is None else "avg_log2FC", metavar="COLUMN",
+                       help="rank markers by avg_log2FC (default), p_val_adj, pct_diff or a score column")
+    for flag, field, rule in (("--max-p-adj", "max_p_val_adj", "adjusted p < X"),
+                              ("--min-log2fc", "min_log2fc", "avg_log2FC > X"),
+                              ("--min-pct1", "min_pct1", "pct.1 >= X")):
+        group.add_argument(flag, dest=field, type=threshold, default=UNSET, metavar="X",
+                           help=f"keep genes with {rule} (default {getattr(defaults, field)}; 'none' = off)")
+
+
+def marker_filters(args: argparse.Namespace, fallback=None):
+    """The MarkerFilters the flags ask for; flags not given take ``fallback``'s value (else the default)."""
+    from ..markers import MarkerFilters
+
+    base = fallback or MarkerFilters()
+    values = {}
+    for name in ("max_p_val_adj", "min_log2fc", "min_pct1"):
+        given = getattr(args, name, UNSET)
+        values[name] = getattr(base, name) if given is UNSET else given
+    return MarkerFilters(**values)
+
+
+def read_markers(args: argparse.Namespace, source: Any, *, n_genes: int = 50, ranking: str = "avg_log2FC",
+                 fallback_filters=None):
+    """Load ``source`` with the command's marker options (a MarkerSet the engine then keeps)."""
+    from ..markers import load_markers
+
+    return load_markers(source, n_genes=args.n_genes or n_genes, ranking=args.ranking or ranking,
+                        filters=marker_filters(args, fallback_filters))
+
+
+def add_cluster_options(group, what: str = "cluster") -> None:
+    group.add_argument("--clusters", default=None, metavar="A,B",
+                       help=f"comma-separated {what} IDs (default all)")
+    group.add_argument("--cluster", dest="cluster_names", action="append", default=None, metavar="NAME",
+                       help=f"one {what} ID taken literally, commas included (repeatable; adds to --clusters)")
+
+
+def selected_clusters(args: argparse.Namespace) -> list[str] | None:
+    """--clusters (comma-separated) and every --cluster (literal), in the order given; None = all."""
+    names = list(comma_list(args.clusters) or []) + list(args.cluster_names or [])
+    return list(dict.fromkeys(names)) or None
 
 
 def comma_list(text: str | None) -> list[str] | None:

@@ -5,8 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..markers import load_markers
-from .common import add_backend_options, comma_list, positive_int, print_json, result_rows, say, stage_backends
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_backend_options,
+    add_cluster_options,
+    add_marker_options,
+    outcome_code,
+    positive_int,
+    print_json,
+    read_markers,
+    result_rows,
+    say,
+    selected_clusters,
+    stage_backends,
+)
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None:
@@ -16,10 +29,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
     data.add_argument("--tissue", default=None, help="tissue of origin (omit for tissue-blind annotation)")
     data.add_argument("--species", default="human", help="species (default human)")
     data.add_argument("--additional-info", default=None, metavar="TEXT", help="free-text notes about the dataset")
-    data.add_argument("--n-genes", type=positive_int, default=50, metavar="N", help="top markers per cluster (default 50)")
-    data.add_argument("--ranking", default="avg_log2FC", metavar="COLUMN",
-                      help="rank markers by avg_log2FC (default), p_val_adj, pct_diff or a score column")
-    data.add_argument("--clusters", default=None, metavar="A,B", help="comma-separated cluster IDs (default all)")
+    add_marker_options(data)
+    add_cluster_options(data)
     data.add_argument("--limit", type=positive_int, default=None, metavar="N",
                       help="only the first N clusters (after --clusters); handy for a trial run")
     run = parser.add_argument_group("run")
@@ -52,8 +63,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
 
 
 def _selected_markers(args: argparse.Namespace):
-    markers = load_markers(args.input, n_genes=args.n_genes, ranking=args.ranking)
-    clusters = comma_list(args.clusters)
+    markers = read_markers(args, args.input)
+    clusters = selected_clusters(args)
     if clusters is not None:
         markers = markers.subset(clusters)
     if args.limit is not None:
@@ -68,7 +79,7 @@ def _dry_run(args: argparse.Namespace, markers) -> int:
                                additional_info=args.additional_info, cancer_aware=args.cancer_aware)
     if args.json:
         print_json({"dry_run": True, "clusters": [p.to_dict() for p in previews]})
-        return 0
+        return EXIT_OK
     print("=== system prompt (the same for every cluster) ===")
     print(previews[0].system if previews else "")
     for preview in previews:
@@ -76,7 +87,7 @@ def _dry_run(args: argparse.Namespace, markers) -> int:
         print(preview.user)
     shown = f"{len(previews)} cluster" + ("" if len(previews) == 1 else "s")
     say(args, f"dry run: {shown} shown; no backend was called and nothing was written")
-    return 0
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
@@ -99,7 +110,7 @@ def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
         kwargs.update(stage_backends(args))
         result = run_batch(markers, **kwargs)
     _print_outcome(args, result, verb="annotated")
-    return 1 if result.results and len(result.failed) == len(result.results) else 0
+    return outcome_code(len(result.results), len(result.failed))
 
 
 def _print_outcome(args: argparse.Namespace, result, *, verb: str) -> None:
@@ -117,6 +128,8 @@ def _print_outcome(args: argparse.Namespace, result, *, verb: str) -> None:
             print(f"report: {report}")
     for failed in result.failed:
         print(f"  failed: {failed.cluster}: {failed.error}", file=sys.stderr)
+    if result.failed and len(result.failed) < len(result.results):
+        say(args, f"{len(result.failed)} cluster(s) failed; fix the cause and rerun the same command with --resume")
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -131,7 +144,9 @@ def _score(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"{len(scored)} clusters scored")
     unscored = [r for r in result.results if r.status == "ok" and r.score is None]
-    return 1 if unscored and not scored else 0
+    if unscored and not scored:
+        return EXIT_FAILED
+    return outcome_code(len(scored) + len(unscored), len(unscored))
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -144,7 +159,7 @@ def _report(args: argparse.Namespace) -> int:
         print_json({"report": str(path)})
     else:
         print(f"report: {path}")
-    return 0
+    return EXIT_OK
 
 
 def register(subparsers) -> None:

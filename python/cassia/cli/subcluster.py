@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_backend_options, positive_int, print_json, stage_backends
+from .common import add_backend_options, add_marker_options, outcome_code, positive_int, print_json, read_markers, stage_backends
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -13,7 +13,7 @@ def _run(args: argparse.Namespace) -> int:
 
     backends = stage_backends(args, ("scoring",))
     result = run_subclusters(
-        args.markers, major_cluster_info=args.major_cluster_info, out_dir=args.out, species=args.species,
+        read_markers(args, args.markers), major_cluster_info=args.major_cluster_info, out_dir=args.out, species=args.species,
         tissue=args.tissue, n_genes=args.n_genes, ranking=args.ranking, group_size=args.group_size,
         score=not args.no_score, max_workers=args.max_workers, use_cache=not args.no_cache, progress=not args.quiet,
         report=not args.no_report, **backends)
@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{len(frame) - len(result.failed)} of {len(frame)} subclusters annotated; results in {result.run_dir}")
     for failed in result.failed:
         print(f"  failed: {failed.cluster}: {failed.error}", file=sys.stderr)
-    return 1 if result.results and len(result.failed) == len(result.results) else 0
+    return outcome_code(len(result.results), len(result.failed))
 
 
 def register(subparsers) -> None:
@@ -45,8 +45,7 @@ def register(subparsers) -> None:
     run.add_argument("--out", default=None, metavar="DIR", help="run directory (default cassia_out/subclusters-<time>)")
     run.add_argument("--species", default="human", help="species (default human)")
     run.add_argument("--tissue", default=None, help="tissue of origin")
-    run.add_argument("--n-genes", type=positive_int, default=50, metavar="N", help="top markers per subcluster (default 50)")
-    run.add_argument("--ranking", default="avg_log2FC", metavar="COLUMN", help="marker ranking (default avg_log2FC)")
+    add_marker_options(run, what="subcluster")
     run.add_argument("--group-size", type=positive_int, default=10, metavar="N",
                      help="subclusters per call; larger populations are split, then harmonised (default 10)")
     run.add_argument("--no-score", action="store_true", help="skip the Scorer")

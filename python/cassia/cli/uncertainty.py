@@ -12,10 +12,14 @@ from pathlib import Path
 
 from ..errors import InputError
 from .common import (
+    EXIT_OK,
     add_backend_options,
+    add_marker_options,
     comma_list,
+    outcome_code,
     positive_int,
     print_json,
+    read_markers,
     stage_backends,
 )
 
@@ -47,7 +51,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
     else:
         if args.labels:
             raise InputError("--labels names existing runs; use it with --runs")
-        result = run_uncertainty(args.input, n=args.n, temperature=args.temperature, seed=args.seed,
+        result = run_uncertainty(read_markers(args, args.input), n=args.n, temperature=args.temperature, seed=args.seed,
                                  unify_provider=args.unify_provider, unify_model=args.unify_model,
                                  resume=args.resume, n_genes=args.n_genes, ranking=args.ranking,
                                  additional_info=args.additional_info, **common)
@@ -60,7 +64,17 @@ def _uncertainty(args: argparse.Namespace) -> int:
         print(frame[columns].to_string(index=False))
         where = f"; results in {result.out_dir}" if result.out_dir else ""
         print(f"{len(result.uncertain)} of {len(frame)} clusters below CS {args.threshold:g}{where}")
-    return 0
+    return _runs_code(result)
+
+
+def _runs_code(result) -> int:
+    """Partial when any of the n runs has a failed cluster; failed when no run answered anything."""
+    runs = list(result.runs)
+    if not runs:
+        return EXIT_OK
+    total = sum(len(run.results) for run in runs)
+    failed = sum(len(run.failed) for run in runs)
+    return outcome_code(total, failed)
 
 
 def _consensus(args: argparse.Namespace) -> int:
@@ -93,8 +107,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tissue", default=None, help="tissue of origin")
     parser.add_argument("--species", default="human", help="species (default human)")
     parser.add_argument("--additional-info", default=None, metavar="TEXT", help="free-text notes about the dataset")
-    parser.add_argument("--n-genes", type=positive_int, default=50, metavar="N", help="top markers per cluster (default 50)")
-    parser.add_argument("--ranking", default="avg_log2FC", metavar="COLUMN", help="marker ranking (default avg_log2FC)")
+    add_marker_options(parser)
     parser.add_argument("--weights", type=_weights, default=(0.7, 0.3), metavar="G,S",
                         help="weights of general type and subtype in the CS score (default 0.7,0.3)")
     parser.add_argument("--threshold", type=float, default=75, metavar="X", help="CS below this is uncertain (default 75)")

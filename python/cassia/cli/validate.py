@@ -13,19 +13,9 @@ import sys
 
 from ..errors import InputError
 from ..markers import MarkerFilters, inspect_markers
+from .common import add_marker_options, marker_filters
 
 FIRST_GENES = 8  # genes shown per cluster in the table
-DEFAULTS = MarkerFilters()
-
-
-def threshold(text: str) -> float | None:
-    """A filter threshold from the command line; 'none' or 'off' turns the filter off."""
-    if text.strip().lower() in ("none", "off"):
-        return None
-    try:
-        return float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (or 'none' to turn the filter off)") from err
 
 
 def register(subparsers) -> None:
@@ -36,15 +26,7 @@ def register(subparsers) -> None:
                     "2 otherwise.")
     parser.add_argument("file", metavar="FILE",
                         help="FindAllMarkers CSV/TSV/.rds, scanpy .h5ad, or a processed cluster + genes table")
-    parser.add_argument("--n-genes", type=int, default=50, help="top markers per cluster (default 50)")
-    parser.add_argument("--ranking", default="avg_log2FC",
-                        help="avg_log2FC (default), p_val_adj, pct_diff or a numeric column such as score")
-    parser.add_argument("--max-p-adj", type=threshold, default=DEFAULTS.max_p_val_adj, metavar="X",
-                        help=f"keep genes with adjusted p < X (default {DEFAULTS.max_p_val_adj}; 'none' = off)")
-    parser.add_argument("--min-log2fc", type=threshold, default=DEFAULTS.min_log2fc, metavar="X",
-                        help=f"keep genes with avg_log2FC > X (default {DEFAULTS.min_log2fc}; 'none' = off)")
-    parser.add_argument("--min-pct1", type=threshold, default=DEFAULTS.min_pct1, metavar="X",
-                        help=f"keep genes with pct.1 >= X (default {DEFAULTS.min_pct1}; 'none' = off)")
+    add_marker_options(parser)
     parser.add_argument("--cluster-col", default=None, metavar="C", help="name of the cluster column")
     parser.add_argument("--gene-col", default=None, metavar="G", help="name of the gene column")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
@@ -52,7 +34,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    filters = MarkerFilters(max_p_val_adj=args.max_p_adj, min_log2fc=args.min_log2fc, min_pct1=args.min_pct1)
+    filters = marker_filters(args)
     try:
         report = inspect_markers(args.file, n_genes=args.n_genes, ranking=args.ranking, filters=filters,
                                  cluster_col=args.cluster_col, gene_col=args.gene_col)

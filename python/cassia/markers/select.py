@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..errors import InputError
+from ..spelling import spell
 from . import checks
 from .columns import ALIASES, NATURAL_LOG_FC, Prepared, key, prepare
 from .read import read_source
@@ -20,11 +21,12 @@ from .types import STAT_COLUMNS, ClusterMarkers, MarkerFilters, MarkerSet
 DEFAULT_RANKING = "avg_log2FC"
 INPUT_ORDER = "input order"
 ASCENDING = {"p_val", "p_val_adj"}  # smaller is better; everything else ranks highest first
-# filter field -> (normalised column, comparison, CLI option, advice to relax it)
+# filter field -> (normalised column, comparison, the verb that relaxes it); messages name the
+# field as the user's interface spells it (cassia.spelling)
 FILTERS = {
-    "max_p_val_adj": ("p_val_adj", "<", "--max-p-adj", "raise max_p_val_adj"),
-    "min_log2fc": ("avg_log2FC", ">", "--min-log2fc", "lower min_log2fc"),
-    "min_pct1": ("pct.1", ">=", "--min-pct1", "lower min_pct1"),
+    "max_p_val_adj": ("p_val_adj", "<", "raise"),
+    "min_log2fc": ("avg_log2FC", ">", "lower"),
+    "min_pct1": ("pct.1", ">=", "lower"),
 }
 COMPARE = {"<": pd.Series.lt, ">": pd.Series.gt, ">=": pd.Series.ge}
 
@@ -94,7 +96,7 @@ def _filter_masks(prepared: Prepared, filters: MarkerFilters, notes: list[str]) 
     masks: dict[str, pd.Series] = {}
     if prepared.source_format == "processed":
         return masks
-    for field_name, (column, op, option, _) in FILTERS.items():
+    for field_name, (column, op, _) in FILTERS.items():
         threshold = getattr(filters, field_name)
         if threshold is None:
             continue
@@ -105,7 +107,7 @@ def _filter_masks(prepared: Prepared, filters: MarkerFilters, notes: list[str]) 
                 raise InputError(
                     f"the filter {condition} needs a {column!r} column; {prepared.label} has "
                     f"{miss!r} - did you mean that? Rename it to {column!r}, or turn the filter "
-                    f"off with {field_name}=None ({option} none)"
+                    f"off with {spell(field_name, None)}"
                 )
             extra = " (Scanpy: run rank_genes_groups with pts=True)" if column == "pct.1" else ""
             notes.append(f"filter {condition} not applied: the table has no {column} column{extra}")
@@ -136,16 +138,17 @@ def _emptied_message(cluster: str, part: pd.DataFrame, removed: dict[str, int],
                      filters: MarkerFilters) -> str:
     parts, advice = [], []
     for field_name, n in removed.items():
-        column, op, option, relax = FILTERS[field_name]
+        column, op, relax = FILTERS[field_name]
         parts.append(f"{column} {op} {getattr(filters, field_name):g} removed {n}")
         if n:
             values = part[column].dropna()
             best = values.min() if op == "<" else values.max()
-            found = f"; the best {column} here is {best:g}" if len(values) else ""
-            advice.append(f"{relax} ({option}{found})")
+            found = f"the best {column} here is {best:g}" if len(values) else f"it has no {column} values"
+            advice.append(f"{relax} {spell(field_name)} ({found})")
+    culprit = next((f for f, n in removed.items() if n), "max_p_val_adj")
     return (f"cluster {cluster!r} has no genes left after filtering: of its {len(part)} rows, "
             f"{', '.join(parts)}. Relax the filters: {', '.join(advice) or 'loosen them'}; "
-            "None (CLI: none) turns a filter off")
+            f"{spell(culprit, None)} turns a filter off")
 
 
 def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: MarkerFilters) -> Selection:

@@ -78,6 +78,7 @@ class FakeLLMServer:
         self._rules: list[_Rule] = []
         self._queue: list[Reply] = []
         self._faults: list[_Fault] = []
+        self._fail_when: list[tuple[str, int]] = []  # (text, status): requests containing it fail
         self._ids = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -151,6 +152,12 @@ class FakeLLMServer:
         """The next ``n`` completion requests fail with ``status`` (and a Retry-After header if given)."""
         self._add_faults(n, _Fault("status", status=status, retry_after=retry_after))
 
+    def fail_when(self, text: str, status: int = 400) -> None:
+        """Every completion request whose text contains ``text`` fails with ``status``, for good
+        (e.g. one cluster's marker gene: that cluster fails, the others succeed)."""
+        with self._lock:
+            self._fail_when.append((text, status))
+
     def slow_next(self, n: int = 1, delay: float = 1.0) -> None:
         """The next ``n`` replies wait ``delay`` seconds more than the normal latency."""
         self._add_faults(n, _Fault("slow", delay=delay))
@@ -178,6 +185,7 @@ class FakeLLMServer:
             self._rules.clear()
             self._queue.clear()
             self._faults.clear()
+            self._fail_when.clear()
             self.max_in_flight = 0
 
     # ------------------------------------------------------------ answering
@@ -192,6 +200,9 @@ class FakeLLMServer:
             if request.path.rstrip("/") not in ("/v1/chat/completions", "/v1/messages"):
                 return _json(404, {"error": {"message": f"no such endpoint {request.path}"}})
             fault = self._faults.pop(0) if self._faults else None
+            for text, status in self._fail_when:
+                if fault is None and text in request.text:
+                    fault = _Fault("status", status=status)
             refusal = self._refusal(request)
             reply = None if refusal or (fault and fault.kind in ("status", "garble")) else self._pick(request)
             self.in_flight += 1
@@ -348,11 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="answer 401 unless requests carry this key")
     parser.add_argument("--reject-response-format", action="store_true",
                         help="answer 400 to structured-output requests, like servers without schema support")
+    parser.add_argument("--fail-when", action="append", default=[], metavar="TEXT",
+                        help="answer 400 to every request whose text contains TEXT (repeatable)")
     args = parser.parse_args(argv)
     import cassia.models  # noqa: F401  (its output models supply the example replies)
 
     server = FakeLLMServer(port=args.port, latency=args.latency, api_key=args.api_key,
                            reject_response_format=args.reject_response_format).start()
+    for text in args.fail_when:
+        server.fail_when(text)
     print(server.url, flush=True)
     try:
         while True:

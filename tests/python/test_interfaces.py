@@ -1,0 +1,140 @@
+"""What every interface shares: one exit-code contract for the CLI, the same marker options
+everywhere, and messages that name an option the way the user's interface spells it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cassia.cli import main
+from cassia.cli.common import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_PARTIAL, outcome_code
+from cassia.errors import InputError
+from cassia.markers import MarkerFilters, load_markers
+from cassia.spelling import interface, spell
+
+SMALL = Path(__file__).resolve().parents[2] / "python/cassia/data/pbmc_small_markers.csv"
+DEAD_URL = "http://127.0.0.1:9/v1"
+
+
+# ---------------------------------------------------------------- spelling
+
+
+@pytest.mark.parametrize("where, resume, off, flag", [
+    ("python", "resume=True", "max_p_val_adj=None", "max_p_val_adj"),
+    ("cli", "--resume", "--max-p-adj none", "--max-p-adj"),
+    ("r", "resume = TRUE", "max_p_val_adj = NULL", "max_p_val_adj"),
+])
+def test_options_are_spelled_the_way_each_interface_writes_them(where, resume, off, flag):
+    with interface(where):
+        assert spell("resume", True) == resume
+        assert spell("max_p_val_adj", None) == off
+        assert spell("max_p_val_adj") == flag
+    assert spell("resume", True) == "resume=True"  # the block's spelling does not leak out
+
+
+def test_filter_errors_name_the_option_of_the_interface_in_use():
+    def message() -> str:
+        with pytest.raises(InputError) as err:
+            load_markers(SMALL, filters=MarkerFilters(min_log2fc=100))
+        return str(err.value)
+
+    assert "lower min_log2fc (the best avg_log2FC here is" in message()
+    with interface("cli"):
+        cli = message()
+    assert "lower --min-log2fc (" in cli and "-- none turns a filter off" not in cli
+    assert "none turns a filter off" in cli and "=None" not in cli
+    with interface("r"):
+        r = message()
+    assert "lower min_log2fc (" in r and "= NULL turns a filter off" in r and "=None" not in r
+
+
+# ---------------------------------------------------------------- exit codes
+
+
+def test_exit_codes_say_all_done_partial_or_nothing():
+    assert outcome_code(3, 0) == EXIT_OK == 0
+    assert outcome_code(3, 1) == EXIT_PARTIAL == 3
+    assert outcome_code(3, 3) == EXIT_FAILED == 1
+    assert outcome_code(0, 0) == EXIT_OK
+    assert EXIT_INPUT == 2
+
+
+def test_annotate_exits_3_on_partial_failure_and_0_after_resume(tmp_path, fake_server, capsys):
+    fake_server.fail_when("FCER2")  # cluster 2's marker: that cluster fails, the others succeed
+    out = tmp_path / "run"
+    args = ["--quiet", "annotate", "--input", str(SMALL), "--provider", fake_server.url, "--out", str(out),
+            "--no-cache"]
+    assert main(args) == EXIT_PARTIAL
+    err = capsys.readouterr().err
+    assert "failed: 2:" in err
+    summary = pd.read_csv(out / "summary.csv", dtype={"Cluster ID": str})
+    assert list(summary["Cluster ID"]) == ["0", "1", "2"]  # the input's order
+    assert list(summary["Status"]) == ["ok", "ok", "failed"]
+
+    fake_server.reset()
+    assert main([*args, "--resume"]) == EXIT_OK
+    assert list(pd.read_csv(out / "summary.csv")["Status"]) == ["ok", "ok", "ok"]
+
+
+def test_pipeline_exits_1_when_every_cluster_failed(tmp_path, capsys):
+    code = main(["--quiet", "pipeline", "--input", str(SMALL), "--provider", DEAD_URL, "--out", str(tmp_path / "r"),
+                 "--no-cache", "--clusters", "0"])
+    assert code == EXIT_FAILED
+    assert "failed: 0:" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- marker options on the command line
+
+
+def _dry_run(capsys, *args: str) -> dict:
+    assert main(["annotate", "--dry-run", "--json", *args]) == EXIT_OK
+    return json.loads(capsys.readouterr().out)
+
+
+def test_filter_flags_change_the_markers_sent(capsys):
+    default = _dry_run(capsys, "--input", str(SMALL))
+    strict = _dry_run(capsys, "--input", str(SMALL), "--min-log2fc", "2")
+    sizes = {c["cluster"]: len(c["markers"]) for c in default["clusters"]}
+    assert all(len(c["markers"]) <= sizes[c["cluster"]] for c in strict["clusters"])
+    assert any(len(c["markers"]) < sizes[c["cluster"]] for c in strict["clusters"])
+    expected = load_markers(SMALL, filters=MarkerFilters(min_log2fc=2))
+    assert [list(c["markers"]) for c in strict["clusters"]] == [list(cm.genes) for cm in expected]
+    opened = _dry_run(capsys, "--input", str(SMALL), "--max-p-adj", "none", "--min-pct1", "off", "--n-genes", "500")
+    expected = load_markers(SMALL, n_genes=500, filters=MarkerFilters(max_p_val_adj=None, min_pct1=None))
+    assert [list(c["markers"]) for c in opened["clusters"]] == [list(cm.genes) for cm in expected]
+
+
+def test_filter_flags_exist_on_every_command_that_reads_markers():
+    from cassia.cli import build_parser
+
+    parser = build_parser()
+    for command in (["annotate"], ["pipeline"], ["subcluster", "run"], ["uncertainty"], ["boost", "run"],
+                    ["boost", "auto"], ["validate"]):
+        sub = parser
+        for word in command:
+            sub = next(a for a in sub._actions if a.__class__.__name__ == "_SubParsersAction").choices[word]
+        flags = {s for action in sub._actions for s in action.option_strings}
+        assert {"--n-genes", "--ranking", "--max-p-adj", "--min-log2fc", "--min-pct1"} <= flags, command
+
+
+def test_a_filter_that_empties_clusters_names_the_flag(tmp_path, capsys):
+    code = main(["pipeline", "--input", str(SMALL), "--provider", DEAD_URL, "--out", str(tmp_path / "r"),
+                 "--max-p-adj", "1e-300"])
+    assert code == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "raise --max-p-adj (the best p_val_adj here is" in err
+    assert "max_p_val_adj=None" not in err and "resume=True" not in err
+
+
+def test_a_cluster_name_with_a_comma_can_be_selected(tmp_path, capsys):
+    table = tmp_path / "markers.csv"
+    pd.DataFrame({"cluster": ["T, NK", "T, NK", "B"], "gene": ["CD3D", "NKG7", "MS4A1"],
+                  "avg_log2FC": [2.0, 1.5, 3.0], "p_val_adj": [1e-10, 1e-8, 1e-12], "pct.1": [0.9, 0.8, 0.9]}
+                 ).to_csv(table, index=False)
+    shown = _dry_run(capsys, "--input", str(table), "--cluster", "T, NK")
+    assert [c["cluster"] for c in shown["clusters"]] == ["T, NK"]
+    both = _dry_run(capsys, "--input", str(table), "--clusters", "B", "--cluster", "T, NK")
+    assert [c["cluster"] for c in both["clusters"]] == ["T, NK", "B"]  # kept in the table's order
