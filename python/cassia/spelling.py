@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["CLI_FLAGS", "current_interface", "interface", "spell"]
+__all__ = ["CLI_FLAGS", "current_interface", "interface", "key_advice", "offered", "spell"]
 
 INTERFACES = ("python", "cli", "r")
 _current: ContextVar[str] = ContextVar("cassia_interface", default="python")
@@ -30,6 +30,9 @@ CLI_FLAGS = {
     "report": "--no-report",
     "boost_iterations": "--boost-iterations",
 }
+# Engine keywords an interface does not offer, so advice must not suggest them: R's `cluster_col`
+# names a Seurat metadata column, not a marker-table column; keys never go on a command line.
+_NOT_OFFERED = {"r": {"cluster_col", "gene_col"}, "cli": {"api_key", "gene_col"}}
 # Boolean keywords whose command-line flag says the opposite (``use_cache=False`` is ``--no-cache``).
 _CLI_NEGATED = {"use_cache", "report"}
 
@@ -65,6 +68,23 @@ def spell(keyword: str, value: Any = _UNSET) -> str:
     if where == "r":
         return f"{keyword} = {_r_value(value)}"
     return f"{keyword}={value!r}"
+
+
+def offered(keyword: str) -> bool:
+    """Whether the current interface has an option for ``keyword`` (advice names only those)."""
+    return keyword not in _NOT_OFFERED.get(_current.get(), set())
+
+
+def key_advice(provider: str, env_var: str) -> str:
+    """How to give ``provider`` its API key, in the current interface's words."""
+    where = _current.get()
+    if where == "cli":
+        return f"set the environment variable {env_var} (keys never go on the command line)"
+    if where == "r":
+        return (f'set the environment variable {env_var}, or call setLLMApiKey(key, provider = "{provider}"), '
+                'or pass api_key = "..."')
+    return f"set the environment variable {env_var}, or call cassia.set_api_key(key, provider={provider!r}), " \
+           "or pass api_key=..."
 
 
 def _cli(keyword: str, value: Any) -> str:

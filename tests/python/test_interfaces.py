@@ -138,3 +138,23 @@ def test_a_cluster_name_with_a_comma_can_be_selected(tmp_path, capsys):
     assert [c["cluster"] for c in shown["clusters"]] == ["T, NK"]
     both = _dry_run(capsys, "--input", str(table), "--clusters", "B", "--cluster", "T, NK")
     assert [c["cluster"] for c in both["clusters"]] == ["T, NK", "B"]  # kept in the table's order
+
+
+def test_missing_key_advice_fits_the_interface(monkeypatch):
+    from cassia.errors import MissingKeyError
+    from cassia.providers import get_provider
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    def advice() -> str:
+        with pytest.raises(MissingKeyError) as err:
+            get_provider("openai")
+        return str(err.value)
+
+    assert "cassia.set_api_key(key, provider='openai')" in advice()
+    with interface("r"):
+        r = advice()
+    assert 'setLLMApiKey(key, provider = "openai")' in r and "api_key=" not in r
+    with interface("cli"):
+        cli = advice()
+    assert "OPENAI_API_KEY" in cli and "api_key" not in cli

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import InputError
+from ..spelling import offered, spell
 from . import checks
 from .read import RawTable
 from .types import STAT_COLUMNS
@@ -100,7 +101,7 @@ def _missing(what: str, label: str, columns: list[str], option: str) -> InputErr
                 "cluster column, or for Scanpy call sc.get.rank_genes_groups_df(adata, None).")
     return InputError(
         f"{label} has no {what} column (looked for {', '.join(aliases[:5])}).{hint} Rename the "
-        f"column to {what!r} or pass {option}='<column>'. The columns are: {columns}"
+        f"column to {what!r}{f' or pass {spell(option)}' if offered(option) else ''}. The columns are: {columns}"
     )
 
 

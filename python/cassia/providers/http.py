@@ -23,6 +23,7 @@ import httpx
 
 from ..errors import AuthError, ProviderError, TransientProviderError, redact
 from ..models import Message, Usage
+from ..spelling import key_advice
 from . import pricing, structured
 from .base import Completion, CompletionRequest, ProviderConfig
 from .registry import is_local_url
@@ -259,7 +260,7 @@ class HttpProvider:
     def _key_hint(self) -> str:
         env = self.config.key_env or "CASSIA_API_KEY"
         if self._api_key is None:
-            return f"The server wants a key: set {env} or pass api_key=..."
+            return f"The server wants a key: {key_advice(self.config.name, env)}."
         return f"Check the key in {env} (or the one given to set_api_key() or api_key=) and its access to this model."
 
     # ------------------------------------------------------------ results

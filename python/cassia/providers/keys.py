@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..errors import ConfigError, MissingKeyError, register_secret
+from ..spelling import key_advice
 from .base import ProviderConfig
 from .registry import CUSTOM_KEY_ENV, VENDORS, is_local_url, key_env_var
 
@@ -53,10 +54,7 @@ def resolve_key(config: ProviderConfig, explicit: str | None = None) -> str | No
     key = find_key(config.key_env)
     if key is None and config.kind in ("openai", "anthropic") and not is_local_url(config.base_url):
         where = config.key_env or CUSTOM_KEY_ENV
-        raise MissingKeyError(
-            f"{config.name} needs an API key: set the environment variable {where}, "
-            f"or call cassia.set_api_key(key, provider={config.name!r}), or pass api_key=..."
-        )
+        raise MissingKeyError(f"{config.name} needs an API key: {key_advice(config.name, where)}")
     return key
 
 
