@@ -158,3 +158,34 @@ def test_missing_key_advice_fits_the_interface(monkeypatch):
     with interface("cli"):
         cli = advice()
     assert "OPENAI_API_KEY" in cli and "api_key" not in cli
+
+
+# ---------------------------------------------------------------- marker options in Python
+
+
+def test_python_entry_points_take_the_filter_keywords(tmp_path):
+    import cassia
+
+    default = cassia.run_batch(SMALL, provider="offline", out_dir=tmp_path / "a", progress=False)
+    strict = cassia.run_batch(SMALL, provider="offline", out_dir=tmp_path / "b", progress=False, min_log2fc=2)
+    expected = load_markers(SMALL, filters=MarkerFilters(min_log2fc=2))
+    assert [list(r.markers) for r in strict.results] == [list(cm.genes) for cm in expected]
+    assert [len(r.markers) for r in strict.results] != [len(r.markers) for r in default.results]
+    assert strict.manifest["input"]["filters"]["min_log2fc"] == 2
+    with pytest.raises(InputError, match="lower min_log2fc"):
+        cassia.run_subclusters(SMALL, major_cluster_info="PBMC", provider="offline", out_dir=tmp_path / "c",
+                               progress=False, min_log2fc=100)
+    with pytest.raises(InputError, match="raise max_p_val_adj"):
+        cassia.run_n_times(SMALL, n=1, provider="offline", out_dir=tmp_path / "d", progress=False,
+                           max_p_val_adj=1e-300)
+
+
+def test_a_marker_set_keeps_its_filters_unless_new_ones_are_asked_for(tmp_path):
+    import cassia
+
+    own = load_markers(SMALL, filters=MarkerFilters(min_log2fc=2))
+    kept = cassia.run_batch(own, provider="offline", out_dir=tmp_path / "a", progress=False)
+    assert [list(r.markers) for r in kept.results] == [list(cm.genes) for cm in own]
+    reselected = cassia.run_batch(own, provider="offline", out_dir=tmp_path / "b", progress=False, min_log2fc=3)
+    assert [list(r.markers) for r in reselected.results] == [
+        list(cm.genes) for cm in load_markers(SMALL, filters=MarkerFilters(min_log2fc=3))]

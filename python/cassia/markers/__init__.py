@@ -11,7 +11,7 @@ Modules: ``read`` (sources and formats), ``columns`` (column recognition, normal
 
 from __future__ import annotations
 
-from .select import inspect_markers, load_markers
+from .select import chosen_filters, inspect_markers, load_markers
 from .types import ClusterMarkers, MarkerFilters, MarkerSet
 
-__all__ = ["ClusterMarkers", "MarkerFilters", "MarkerSet", "inspect_markers", "load_markers"]
+__all__ = ["ClusterMarkers", "MarkerFilters", "MarkerSet", "chosen_filters", "inspect_markers", "load_markers"]

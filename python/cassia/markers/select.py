@@ -217,6 +217,22 @@ def _run(source, n_genes, ranking, filters, cluster_col, gene_col) -> Selection:
                   ranking=ranking, filters=_filters_for(source, filters))
 
 
+def chosen_filters(source: object, max_p_val_adj: float | None = 0.05, min_log2fc: float | None = 0.25,
+                   min_pct1: float | None = 0.1, *, fallback: MarkerFilters | None = None) -> MarkerFilters | None:
+    """The filters an entry point's keywords ask for, for :func:`load_markers`.
+
+    Keywords left at their defaults ask for nothing new: a MarkerSet keeps its own filters
+    (``None``), an earlier run its recorded ones (``fallback``); otherwise the defaults apply.
+    """
+    asked = MarkerFilters(max_p_val_adj=max_p_val_adj, min_log2fc=min_log2fc, min_pct1=min_pct1)
+    if asked == MarkerFilters():
+        if fallback is not None:
+            return fallback
+        if isinstance(source, MarkerSet):
+            return None
+    return asked
+
+
 def load_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RANKING,
                  filters: MarkerFilters | None = None, cluster_col: str | None = None,
                  gene_col: str | None = None) -> MarkerSet:

@@ -22,7 +22,7 @@ from ..agents.boost_stats import GeneIndex, stats_frame
 from ..agents.session import ClusterSession
 from ..agents.team import score_result
 from ..errors import AuthError, CassiaError, ConfigError, InputError
-from ..markers import ClusterMarkers, MarkerSet, load_markers
+from ..markers import ClusterMarkers, MarkerFilters, MarkerSet, chosen_filters, load_markers
 from ..models import ClusterResult, FormatterOutput, Message, Usage
 from ..providers.base import Provider
 from ..providers.stages import resolve_stages
@@ -134,10 +134,12 @@ class BoostResult:
 # ---------------------------------------------------------------- lookups without a model
 
 
-def _cluster_markers(markers, cluster, *, n_genes: int = 50, ranking: str = "avg_log2FC") -> ClusterMarkers:
+def _cluster_markers(markers, cluster, *, n_genes: int = 50, ranking: str = "avg_log2FC",
+                     filters: MarkerFilters | None = None) -> ClusterMarkers:
     if isinstance(markers, ClusterMarkers):
         return markers
-    marker_set = markers if isinstance(markers, MarkerSet) else load_markers(markers, n_genes=n_genes, ranking=ranking)
+    marker_set = markers if isinstance(markers, MarkerSet) else load_markers(markers, n_genes=n_genes, ranking=ranking,
+                                                                             filters=filters)
     try:
         return marker_set[str(cluster)]
     except KeyError:
@@ -183,7 +185,8 @@ def run_annotation_boost(
     max_iterations: int = 5, mode: Mode = "breadth", additional_task: str | None = None,
     species: str | None = None, tissue: str | None = None, out_dir=None, progress: bool = True,
     n_genes: int | None = None, api_key: str | None = None, base_url: str | None = None,
-    use_cache: bool = True, cache_path=None, report: bool = True,
+    use_cache: bool = True, cache_path=None, report: bool = True, max_p_val_adj: float | None = 0.05,
+    min_log2fc: float | None = 0.25, min_pct1: float | None = 0.1,
 ) -> BoostResult:
     """Re-examine one cluster by testing hypotheses against its full marker statistics.
 
@@ -194,7 +197,8 @@ def run_annotation_boost(
     written to ``out_dir`` (default ``cassia_out/boost-<time>``), starting from ``previous``
     (a ClusterResult) or from the markers alone. ``mode``: ``"breadth"`` (several hypotheses
     per turn) or ``"depth"`` (one). ``additional_task``: a question to answer along the way,
-    e.g. "is this a cancer cluster?". ``species``/``tissue`` default to the earlier result's
+    e.g. "is this a cancer cluster?". ``max_p_val_adj``, ``min_log2fc``, ``min_pct1``: marker
+    filters; left at the defaults, an earlier run's filters are kept. ``species``/``tissue`` default to the earlier result's
     (else human / unspecified). ``progress`` is accepted for symmetry with the batch functions;
     one cluster shows no bar. A boost that fails (unusable model output, provider failure)
     returns ``status == "failed"`` with the reason, the first annotation kept.
@@ -205,7 +209,11 @@ def run_annotation_boost(
         previous = _previous_from_run(Path(run_dir), cluster)
     settings = manifest.get("settings", {})
     n_genes = n_genes or settings.get("n_genes") or 50
-    cm = _cluster_markers(markers, cluster, n_genes=n_genes, ranking=settings.get("ranking", "avg_log2FC"))
+    recorded = (manifest.get("input") or {}).get("filters")
+    filters = chosen_filters(markers, max_p_val_adj, min_log2fc, min_pct1,
+                             fallback=MarkerFilters(**recorded) if isinstance(recorded, dict) else None)
+    cm = _cluster_markers(markers, cluster, n_genes=n_genes, ranking=settings.get("ranking", "avg_log2FC"),
+                          filters=filters)
     species = species or (previous.species if previous else None) or settings.get("species") or "human"
     tissue = tissue or (previous.tissue if previous else None) or settings.get("tissue")
     chosen = _boost_provider(provider, model, api_key=api_key, base_url=base_url, use_cache=use_cache,

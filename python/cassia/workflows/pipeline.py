@@ -14,9 +14,10 @@ from typing import Iterable
 from ..agents.session import ClusterSession
 from ..agents.team import Team, annotate_cluster, score_result
 from ..errors import AuthError, InputError
-from ..markers import MarkerSet, load_markers
+from ..markers import MarkerSet, chosen_filters, load_markers
 from ..models import ClusterResult
 from ..providers.stages import StageProviders, resolve_stages
+from ..spelling import spell
 from ..store import RunStore, iter_results, now, read_results
 from .boost import boost_below_threshold
 from .engine import (
@@ -78,7 +79,7 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
                                        status="failed", results=iter_results(store.run_dir, ids),
                                        extra={"error": f"stopped after repeated authentication failures: {runner.auth_error}"}))
         store.write_summary(iter_results(store.run_dir, ids))
-        raise AuthError(f"{runner.auth_error} The run stopped early; fix the key and rerun with resume=True (--resume).",
+        raise AuthError(f"{runner.auth_error} The run stopped early; fix the key and rerun with {spell('resume', True)}.",
                         status=runner.auth_error.status)
     return ids
 
@@ -94,8 +95,8 @@ def _boost_note(results: Iterable[ClusterResult], threshold: float) -> dict:
                       "threshold": threshold, "below_threshold": low, "boosted": boosted}}
 
 
-def _prepare(markers, *, n_genes: int, ranking: str, clusters: list[str] | None) -> MarkerSet:
-    marker_set = load_markers(markers, n_genes=n_genes, ranking=ranking)
+def _prepare(markers, *, n_genes: int, ranking: str, clusters: list[str] | None, filters) -> MarkerSet:
+    marker_set = load_markers(markers, n_genes=n_genes, ranking=ranking, filters=filters)
     if clusters is not None:
         marker_set = marker_set.subset([str(c) for c in clusters])
     return marker_set
@@ -115,10 +116,12 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
                 api_key=None, base_url=None, clusters=None, score_threshold=75, scoring_provider=None,
                 scoring_model=None, boost_provider=None, boost_model=None, boost_iterations=5,
                 boost_mode="breadth", report=True, rag=False, data_dir=None,
-                providers: StageProviders | None = None, cache_path=None) -> RunResult:
+                providers: StageProviders | None = None, cache_path=None, max_p_val_adj=0.05, min_log2fc=0.25,
+                min_pct1=0.1) -> RunResult:
     if validator_rounds < 1:
         raise InputError(f"validator_rounds must be at least 1 (got {validator_rounds}).")
-    marker_set = _prepare(markers, n_genes=n_genes, ranking=ranking, clusters=clusters)
+    marker_set = _prepare(markers, n_genes=n_genes, ranking=ranking, clusters=clusters,
+                          filters=chosen_filters(markers, max_p_val_adj, min_log2fc, min_pct1))
     settings = RunSettings(tissue=tissue, species=species, additional_info=additional_info, n_genes=n_genes,
                            ranking=ranking, validator_rounds=validator_rounds, cancer_aware=cancer_aware,
                            check_ontology=check_ontology, max_workers=max_workers, score_threshold=score_threshold,
@@ -164,7 +167,8 @@ def run_pipeline(markers, **kwargs) -> RunResult:
     ``markers``: anything :func:`cassia.load_markers` reads. Keyword arguments: ``tissue``,
     ``species``, ``provider`` (vendor name, OpenAI-compatible base URL, ``"offline"``; None picks the
     first vendor with a key set, else offline), ``model``, ``out_dir``, ``max_workers``, ``n_genes``,
-    ``ranking``, ``additional_info``, ``validator_rounds``, ``cancer_aware``, ``use_cache``,
+    ``ranking``, ``max_p_val_adj``, ``min_log2fc``, ``min_pct1`` (marker filters, see
+    :class:`cassia.MarkerFilters`; ``None`` turns one off), ``additional_info``, ``validator_rounds``, ``cancer_aware``, ``use_cache``,
     ``resume``, ``progress``, ``api_key``, ``base_url``, ``clusters``, ``score_threshold``,
     ``scoring_provider``, ``scoring_model``, ``boost_provider``, ``boost_model``, ``boost_iterations``
     (default 5), ``boost_mode`` ("breadth" or "depth"), ``report``, ``rag`` (add retrieved marker-database

@@ -23,7 +23,7 @@ from ..agents import subcluster as agent
 from ..agents.scorer import score as score_annotation
 from ..agents.session import ClusterSession
 from ..errors import AuthError, CassiaError, ConfigError, InputError
-from ..markers import MarkerSet, load_markers
+from ..markers import MarkerSet, chosen_filters, load_markers
 from ..models import (
     ClusterResult,
     FormatterOutput,
@@ -175,13 +175,15 @@ async def arun_subclusters(
     progress: bool = True, score: bool = True, max_retries: int = 2, max_workers: int = 4,
     scoring_provider=None, scoring_model=None, api_key: str | None = None, base_url: str | None = None,
     use_cache: bool = True, cache_path=None, report: bool = True, score_threshold: float = 75,
+    max_p_val_adj: float | None = 0.05, min_log2fc: float | None = 0.25, min_pct1: float | None = 0.1,
 ) -> SubclusterResult:
     if not str(major_cluster_info or "").strip():
         raise InputError("major_cluster_info must describe the parent population, "
                          "e.g. 'CD8 T cells from a human tumour'.")
     if max_retries < 0:
         raise InputError(f"max_retries must be 0 or more (got {max_retries}).")
-    marker_set: MarkerSet = load_markers(markers, n_genes=n_genes, ranking=ranking)
+    marker_set: MarkerSet = load_markers(markers, n_genes=n_genes, ranking=ranking,
+                                         filters=chosen_filters(markers, max_p_val_adj, min_log2fc, min_pct1))
     clusters = marker_set.cluster_ids()
     groups = split_groups(clusters, group_size)
     genes = {c: list(marker_set[c].genes) for c in clusters}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
-from ...markers import load_markers
+from ...markers import chosen_filters, load_markers
 from ...providers.base import Completion, CompletionRequest, Provider
 from ...providers.stages import StageProviders, auto_provider, resolve_stages
 from ..engine import run_sync
@@ -67,14 +67,16 @@ def _check(n: int, temperature: float | None) -> None:
 async def arun_n_times(markers, *, n: int = 5, out_dir: str | Path | None = None, provider=None,
                        model: str | None = None, api_key: str | None = None, base_url: str | None = None,
                        temperature: float | None = None, seed: int = 0, n_genes: int = 50,
-                       ranking: str = "avg_log2FC", resume: bool = False, **batch_kwargs) -> list:
+                       ranking: str = "avg_log2FC", resume: bool = False, max_p_val_adj: float | None = 0.05,
+                       min_log2fc: float | None = 0.25, min_pct1: float | None = 0.1, **batch_kwargs) -> list:
     """Async :func:`run_n_times`."""
     _check(n, temperature)
     for reserved in ("use_cache", "providers", "scoring_provider", "boost_provider"):
         if reserved in batch_kwargs:
             raise InputError(f"{reserved} cannot be set for the n runs: they always bypass the cache and "
                              "use one provider.")
-    marker_set = load_markers(markers, n_genes=n_genes, ranking=ranking)  # read once, reused by every run
+    marker_set = load_markers(markers, n_genes=n_genes, ranking=ranking,  # read once, reused by every run
+                              filters=chosen_filters(markers, max_p_val_adj, min_log2fc, min_pct1))
     if provider is None or provider == "auto":
         provider = auto_provider()
     shared = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url, use_cache=False)
