@@ -56,7 +56,7 @@ print.cassia_result <- function(x, n = 20, ...) {
 summary.cassia_result <- function(object, ...) {
   status <- column_or_na(object, "Status")
   failed <- !is.na(status) & status == "failed"
-  general <- column_or_na(object, "Predicted General Cell Type")
+  general <- column_or_na(object, general_column(object))
   scores <- suppressWarnings(as.numeric(column_or_na(object, "Score")))
   manifest <- attr(object, "manifest", exact = TRUE)
   run_dir <- attr(object, "run_dir", exact = TRUE)
@@ -128,12 +128,18 @@ result_header <- function(info) {
 # The columns worth a glance, or NULL when the frame no longer has the identity column.
 result_overview <- function(x) {
   if (!"Cluster ID" %in% names(x)) return(NULL)
-  wanted <- c(cluster = "Cluster ID", general = "Predicted General Cell Type",
-              detailed = "Predicted Detailed Cell Type", score = "Score", status = "Status")
+  wanted <- c(cluster = "Cluster ID", general = general_column(x),
+              detailed = if ("Sub Cell Type" %in% names(x)) "Sub Cell Type" else "Predicted Detailed Cell Type",
+              score = "Score", status = "Status")
   present <- wanted[wanted %in% names(x)]
   shown <- as.data.frame(lapply(present, function(column) x[[column]]), stringsAsFactors = FALSE)
   names(shown) <- names(present)
   shown
+}
+
+# Subcluster results name the general type "Main Cell Type".
+general_column <- function(x) {
+  if ("Main Cell Type" %in% names(x)) "Main Cell Type" else "Predicted General Cell Type"
 }
 
 column_or_na <- function(x, column) {

@@ -97,9 +97,14 @@ check_failures <- function(result, caller, runs = list(result)) {
   clusters <- unique(failed$cluster)
   reasons <- unique(stats::na.omit(failed$error))
   run_dir <- attr(result, "run_dir", exact = TRUE)
-  resume <- paste0("Fix the cause, then call ", caller, "() again with resume = TRUE",
-                   if (!is.null(run_dir)) paste0(" and out_dir = \"", run_dir, "\"") else "",
-                   " to redo only the failed clusters.")
+  resumable <- "resume" %in% names(formals(get(caller, envir = asNamespace("CASSIA"))))
+  resume <- if (resumable) {
+    paste0("Fix the cause, then call ", caller, "() again with resume = TRUE",
+           if (!is.null(run_dir)) paste0(" and out_dir = \"", run_dir, "\"") else "",
+           " to redo only the failed clusters.")
+  } else {
+    paste0("Fix the cause, then call ", caller, "() again.")
+  }
   detail <- paste0(
     " (", paste0("\"", utils::head(clusters, 10), "\"", collapse = ", "),
     if (length(clusters) > 10) paste0(", ... ", length(clusters) - 10, " more") else "", "). ",

@@ -34,8 +34,12 @@ test_that("runCASSIA_annotationboost refuses what cannot work, before any model 
 
 test_that("runCASSIA_subclusters annotates subclusters together and scores them", {
   url <- fake_server_url()
-  res <- runCASSIA_subclusters(loadExampleMarkers(), major_cluster_info = "human PBMC", provider = url,
-                               out_dir = run_dir(), progress = FALSE, use_cache = FALSE)
+  # The fake server's canned reply names only subcluster 0: the others fail, loudly.
+  expect_warning(
+    res <- runCASSIA_subclusters(loadExampleMarkers(), major_cluster_info = "human PBMC", provider = url,
+                                 out_dir = run_dir(), progress = FALSE, use_cache = FALSE),
+    "2 of 3 clusters failed", class = "cassia_partial_failure"
+  )
   expect_identical(names(res)[1:3], c("Cluster ID", "Main Cell Type", "Sub Cell Type"))
   expect_setequal(res[["Cluster ID"]], c("0", "1", "2"))
   expect_type(res$Group, "integer")
