@@ -93,6 +93,17 @@ check_failures <- function(result, caller, runs = list(result)) {
   }))
   if (is.null(rows) || !nrow(rows)) return(result)
   failed <- rows[!is.na(rows$status) & rows$status == "failed", , drop = FALSE]
+  # Annotated, but a later step (e.g. scoring) failed: the answer stands, the gap is said.
+  troubled <- rows[!is.na(rows$status) & rows$status != "failed" & !is.na(rows$error) & nzchar(rows$error), ,
+                   drop = FALSE]
+  if (nrow(troubled)) {
+    warning(structure(class = c("cassia_step_failure", "warning", "condition"), list(
+      message = paste0(length(unique(troubled$cluster)), " annotated cluster(s) have a failed step (",
+                       paste0("\"", utils::head(unique(troubled$cluster), 10), "\"", collapse = ", "), "): ",
+                       paste(utils::head(unique(troubled$error), 3), collapse = " | "),
+                       ". Their annotation is kept; see the Error column."),
+      call = NULL)))
+  }
   if (!nrow(failed)) return(result)
   clusters <- unique(failed$cluster)
   reasons <- unique(stats::na.omit(failed$error))

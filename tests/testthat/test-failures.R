@@ -70,3 +70,13 @@ test_that("the print and summary methods show clusters, types, scores, failures 
   expect_identical(class(plain), "data.frame")
   expect_identical(names(plain), summary_columns)
 })
+
+test_that("a step that failed after annotation (scoring) is said, and the annotation kept", {
+  res <- structure(data.frame(`Cluster ID` = c("0", "1"), `Predicted General Cell Type` = c("T cell", "B cell"),
+                              Status = c("ok", "ok"), Error = c(NA, "scoring failed: timed out"),
+                              check.names = FALSE), class = c("cassia_result", "data.frame"))
+  expect_warning(out <- CASSIA:::check_failures(res, "runCASSIA_score_batch"),
+                 "1 annotated cluster(s) have a failed step (\"1\"): scoring failed: timed out", fixed = TRUE,
+                 class = "cassia_step_failure")
+  expect_identical(out, res)
+})
