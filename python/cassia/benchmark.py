@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from .evaluate.calibrate import Calibration, calibrate
-from .evaluate.harness import BenchmarkResult, run_benchmark
-from .evaluate.outputs import accuracy_table
+from .evaluate.harness import run_benchmark
+from .evaluate.outputs import BenchmarkResult, accuracy_table
 
 __all__ = ["BenchmarkResult", "Calibration", "accuracy_table", "calibrate", "run_benchmark"]

@@ -19,9 +19,9 @@ from .agreement import Agreement, grader_agreement
 from .calibrate import Calibration, calibrate
 from .categories import CATEGORIES, FAMILIES, Category, category_of
 from .grade import RULES, Grade, grade
-from .harness import BenchmarkResult, run_benchmark
+from .harness import run_benchmark
 from .judge import Judge, JudgeVerdict
-from .outputs import accuracy_table
+from .outputs import BenchmarkResult, accuracy_table
 
 __all__ = [
     "Agreement",
