@@ -21,7 +21,7 @@ from typing import Literal
 from .kb import KnowledgeBase, load_knowledge_base, normalise_species
 from .score import Candidate, normalise_genes, rank_cell_types
 
-MIN_SCORE = 0.25  # below this the best candidate is not a call
+MIN_SCORE = 0.21  # below this the best candidate is not a call (benchmarks/offline_null_calibration.py)
 MIN_MARKERS = 2  # a call needs at least this many matched markers
 MIXED_RATIO = 0.5  # another family this close to the best one may be mixed in
 MIXED_MAX_SHARED = 0.34  # ... if at most this share of its markers also support the best type
@@ -109,7 +109,8 @@ def call_cell_type(
                       reasons=("no marker of the list is in the knowledge base",))
 
     family = best.general_type
-    others = _best_per_other_family(everything, family)
+    # lineage-level fallbacks never count as a competing lineage or an admixture
+    others = [c for c in _best_per_other_family(everything, family) if not kb.types[c.name].fallback]
     lineage_margin = best.score - (others[0].score if others else 0.0)
     subtypes = tuple(c.name for c in everything if c.general_type == family and c.name != family and c.own_score > 0)[:3]
     mixed = [c for c in others if _supports_mixture(best, c)]

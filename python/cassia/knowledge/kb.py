@@ -2,8 +2,10 @@
 
 The data live in ``cell_types.json`` beside this module: one entry per cell type with its Cell
 Ontology ID and label, a parent type (the more general type it refines), the tissues it is found
-in, ordered positive markers (human symbols, most specific first), negative markers and optional
-mouse-only markers. Top-level tables give tissue names and their aliases, mouse orthologs whose
+in, ordered positive markers (human symbols, most specific first), negative markers, optional
+mouse-only markers and the sources of added markers. A few *fallback* types (``"fallback": true``:
+epithelial cell, leukocyte, stromal cell, ...) describe a whole lineage with genes its members
+share; they answer only when no specific type fits (see :mod:`cassia.knowledge.score`). Top-level tables give tissue names and their aliases, mouse orthologs whose
 symbols differ from the human ones, human genes without a mouse ortholog, outdated symbols still
 seen in older marker tables, and functional gene programs (proliferation, interferon, ...).
 
@@ -51,6 +53,8 @@ class CellType:
     mouse_markers: tuple[str, ...] = ()
     species: frozenset[str] = frozenset({"human", "mouse"})
     notes: str | None = None
+    fallback: bool = False  # a lineage-level type, used only when no specific type fits
+    sources: tuple[str, ...] = ()
 
     def found_in(self, tissue: str) -> bool:
         """Is this type expected in the canonical ``tissue``?"""
@@ -175,6 +179,8 @@ def _cell_type(entry: dict[str, Any], path: Path) -> CellType:
             mouse_markers=tuple(entry.get("mouse_markers", ())),
             species=frozenset(entry.get("species", ("human", "mouse"))),
             notes=entry.get("notes"),
+            fallback=bool(entry.get("fallback", False)),
+            sources=tuple(entry.get("sources", ())),
         )
     except KeyError as exc:
         raise InputError(f"{path}: entry {entry.get('name', entry)!r} lacks field {exc}") from None

@@ -4,7 +4,7 @@ For every cell type of the knowledge base (restricted to the species), the evide
 
     own(T)       = sum over T's own markers found in the list of
                        rank_weight(rank) * importance(position in T's list) * specificity(marker)
-                   / sqrt(sum of importance over T's own markers)
+                   / sqrt(sum of importance over T's first NORM_MARKERS markers)
     composite(T) = own(T) + INHERIT * composite(parent of T)
     score(T)     = (composite(T) * n / (n + 1) - NEG_WEIGHT * sum of rank_weight over negative markers found)
                    * (OFF_TISSUE if a tissue is given and T is not expected there)
@@ -12,9 +12,14 @@ For every cell type of the knowledge base (restricted to the species), the evide
 - ``rank_weight`` makes top-ranked genes count most (rank 1 -> 1, rank 11 -> 0.5, rank 50 -> 0.17).
 - ``importance`` favours the first (most specific) markers of a type's curated list.
 - ``specificity`` is the inverse of the number of cell-type families (root types) listing the marker,
-  so genes shared by unrelated lineages carry little weight.
+  so genes shared by unrelated lineages carry little weight. Lineage-level fallback types (epithelial
+  cell, leukocyte, ...) list genes that their lineage shares on purpose: they do not count here,
+  and their score is multiplied by ``FALLBACK_WEIGHT`` so any specific type with comparable
+  evidence wins.
 - Dividing by the square root of the list size normalises for how many markers a type has: a long
-  list cannot win by collecting scattered hits, a short list cannot win on one gene.
+  list cannot win by collecting scattered hits, a short list cannot win on one gene. Only the first
+  ``NORM_MARKERS`` count, so a type whose list also carries single-nucleus and secondary markers is
+  not diluted by them (a cluster's top genes hold only a handful of any type's markers).
 - ``n / (n + 1)`` (n = matched markers, own and inherited) rewards several agreeing markers.
 - A subtype inherits part of its parent's evidence, so it outranks the parent only with its own
   supporting markers; otherwise the more general type stays on top.
@@ -34,6 +39,8 @@ RANK_HALF = 10.0  # rank at which a marker counts half as much as the top-ranked
 INHERIT = 0.7  # share of the parent's evidence a subtype carries
 NEG_WEIGHT = 0.35  # penalty for a top-ranked negative marker
 OFF_TISSUE = 0.5  # soft prior for types not expected in the given tissue
+NORM_MARKERS = 12  # markers of a type's list that set its normalisation
+FALLBACK_WEIGHT = 0.75  # a lineage-level fallback must beat specific types by this factor
 
 
 def rank_weight(rank: int) -> float:
@@ -153,6 +160,8 @@ def rank_cell_types(
         in_tissue = None if canonical_tissue is None else ct.found_in(canonical_tissue)
         if in_tissue is False:
             score *= OFF_TISSUE
+        if ct.fallback:
+            score *= FALLBACK_WEIGHT
         if score <= 0:
             continue
         key_markers = [s for s, _ in index.profiles[name].markers[:3]]
@@ -229,15 +238,18 @@ def _build_index(kb: KnowledgeBase, species: str) -> _Index:
             upper = {s.upper() for s in symbols}
             symbols += [m for m in ct.mouse_markers if m.upper() not in upper]
         markers = tuple((s, importance(i)) for i, s in enumerate(symbols))
-        norm = math.sqrt(sum(imp for _, imp in markers)) or 1.0
+        norm = math.sqrt(sum(imp for _, imp in markers[:NORM_MARKERS])) or 1.0
         profiles[ct.name] = _Profile(ct.name, ct.parent, markers, norm, tuple(ct.negative_markers))
     order = tuple(sorted(profiles, key=lambda n: len(kb.ancestors(n))))
 
     families: dict[str, set[str]] = {}
     for prof in profiles.values():
+        fallback = kb.types[prof.name].fallback
         for symbol, _ in prof.markers:
-            families.setdefault(symbol, set()).add(kb.root(prof.name))
-    specificity = {s: 1.0 / len(f) for s, f in families.items()}
+            found = families.setdefault(symbol, set())
+            if not fallback:  # fallbacks share their lineage's genes on purpose
+                found.add(kb.root(prof.name))
+    specificity = {s: 1.0 / max(1, len(f)) for s, f in families.items()}
 
     lookup: dict[str, set[str]] = {}
     all_symbols = set(families) | {s for p in profiles.values() for s in p.negatives}
