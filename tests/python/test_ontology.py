@@ -131,11 +131,45 @@ def test_brackets_abbreviations_and_refinements():
     assert ontology.map_name("T cell (CD8+)").cl_id == CD8_AB_T
 
 
-def test_lists_map_their_first_type_with_less_confidence():
+def test_lists_map_to_every_part_and_stand_for_their_common_ancestor():
     match = ontology.map_name("Dendritic cells / macrophages")
-    assert match.cl_id == "CL:0000451"
+    assert match.method == "compound"
+    assert [p.cl_id for p in match.parts] == ["CL:0000451", "CL:0000235"]
+    assert match.cl_id == "CL:0000113"  # mononuclear phagocyte, not one of the parts
     assert match.confidence < ontology.map_name("dendritic cells").confidence
-    assert ontology.map_name("parietal and chief cells").cl_id == "CL:0000162"
+    assert ontology.is_cell_type("Dendritic cells / macrophages")
+
+
+def test_compound_names_no_longer_collapse_to_one_part():
+    nk_t = ontology.map_name("NK/T cells")
+    assert [p.label for p in nk_t.parts] == ["natural killer cell", "T cell"]
+    assert nk_t.label == "lymphocyte"
+    mk = ontology.map_name("Megakaryocytes/platelets")
+    assert [p.label for p in mk.parts] == ["megakaryocyte", "platelet"]
+    assert mk.cl_id not in {p.cl_id for p in mk.parts}
+    # unrelated lineages share only "eukaryotic cell": the parts are kept, no term is claimed
+    mixed = ontology.map_name("epithelial/endothelial cells")
+    assert mixed.cl_id is None and len(mixed.parts) == 2 and mixed.method == "compound"
+
+
+def test_a_hedge_towards_an_ancestor_keeps_the_specific_part():
+    assert ontology.map_name("dendritic cell or immune cell").label == "dendritic cell"
+
+
+def test_disease_and_state_words_are_kept_as_qualifiers():
+    malignant = ontology.map_name("Malignant epithelial cells")
+    assert malignant.label == "epithelial cell" and malignant.qualifiers == ("malignant",)
+    assert ontology.map_name("tumor cells").qualifiers == ()  # the term itself says malignant
+    assert ontology.map_name("epithelial cells").qualifiers == ()
+
+
+def test_everyday_names_of_islet_and_retinal_cells():
+    assert ontology.map_name("beta cells").label == "type B pancreatic cell"
+    assert ontology.map_name("δ cell").label == "pancreatic D cell"
+    assert ontology.map_name("rod photoreceptors").label == "retinal rod cell"
+    assert ontology.map_name("monocyte-derived macrophage").label == "macrophage"
+    # the letter alone does not rename other types
+    assert ontology.map_name("alpha-beta T cell").label != "pancreatic A cell"
 
 
 def test_a_label_blended_with_a_synonym_is_a_confident_fuzzy_match():
@@ -162,9 +196,9 @@ def test_nonsense_stays_unmapped(name):
 
 
 def test_min_confidence_decides_what_is_mapped():
-    weak = ontology.map_name("rod cell", min_confidence=0.5)
-    assert weak.cl_id == "CL:0000604" and weak.method == "fuzzy"
-    assert ontology.map_name("rod cell", min_confidence=weak.confidence + 0.01).cl_id is None
+    weak = ontology.map_name("Metanephric cells", min_confidence=0.5)
+    assert weak.cl_id is not None and weak.method == "fuzzy"
+    assert ontology.map_name("Metanephric cells", min_confidence=weak.confidence + 0.01).cl_id is None
     assert ontology.map_name("T cell", min_confidence=1.0).cl_id == T_CELL
 
 
@@ -182,7 +216,7 @@ def test_is_cell_type():
     assert ontology.is_cell_type("CD8+ T cells")
     assert ontology.is_cell_type("Kupffer cells")
     assert not ontology.is_cell_type("cluster 7")
-    assert not ontology.is_cell_type("rod cell")  # only a weak fuzzy match
+    assert not ontology.is_cell_type("Metanephric cells")  # only a weak fuzzy match
     assert ontology.is_cell_type("rod cell", min_confidence=0.6)
 
 

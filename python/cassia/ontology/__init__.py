@@ -8,6 +8,10 @@ the name index are built on first use (about a quarter of a second) and then kep
 'CD8-positive, alpha-beta T cell'
 >>> ontology.lowest_common_ancestor("CL:0000236", "CL:0000084")  # B cell, T cell -> lymphocyte
 'CL:0000542'
+>>> m = ontology.map_name("NK/T cells"); m.label, [p.label for p in m.parts]   # doctest: +SKIP
+('lymphocyte', ['natural killer cell', 'T cell'])
+>>> ontology.map_name("Malignant epithelial cells").qualifiers                   # doctest: +SKIP
+('malignant',)
 
 IDs are returned as ``CL:0000084``; ``CL_0000084`` is accepted as input. Deprecated IDs are
 followed to their replacement where the ontology names one. Only live ``CL:`` terms are ever
@@ -16,11 +20,12 @@ returned by the mapper.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..errors import InputError
 from . import _match
+from ._compound import COMPOUND_FACTOR, MIN_ANCESTOR_DEPTH, qualifiers_of, split_compound
 from ._terms import get_ontology, looks_like_id, normalise_id
 
 __all__ = [
@@ -37,9 +42,10 @@ __all__ = [
     "lowest_common_ancestor",
     "map_name",
     "normalise_id",
+    "split_compound",
 ]
 
-METHODS = ("exact", "synonym", "normalised", "abbreviation", "fuzzy", "unmapped")
+METHODS = ("exact", "synonym", "normalised", "abbreviation", "fuzzy", "compound", "unmapped")
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,12 @@ class TermMatch:
     """The Cell Ontology term a free-text name maps to.
 
     ``method`` says how: "exact" (label), "synonym", "normalised" (after case, plural,
-    +/-, bracket, qualifier... rules), "abbreviation", "fuzzy" (ranked token overlap), or
-    "unmapped" (``cl_id`` and ``label`` are None, ``confidence`` 0).
+    +/-, bracket, qualifier... rules), "abbreviation", "fuzzy" (ranked token overlap),
+    "compound" (a name listing several types: ``parts`` holds each part's match and the term is
+    their lowest common ancestor, or None when that ancestor is uninformative; when the other
+    parts are all ancestors of one part, "DC or immune cell", that part), or "unmapped"
+    (``cl_id`` and ``label`` are None, ``confidence`` 0). ``qualifiers`` are disease and state
+    words of the name that the term does not carry ("malignant", "proliferating").
     """
 
     query: str
@@ -56,19 +66,62 @@ class TermMatch:
     label: str | None
     confidence: float
     method: str
+    parts: tuple["TermMatch", ...] = ()
+    qualifiers: tuple[str, ...] = ()
+
+    @property
+    def compound(self) -> bool:
+        return bool(self.parts)
 
 
 def map_name(name: str, *, min_confidence: float = 0.8) -> TermMatch:
     """The best CL term for a free-text cell type name, or an "unmapped" match.
 
     A name is only mapped when the best candidate's confidence reaches ``min_confidence``;
-    there is no forced guess.
+    there is no forced guess. A name listing several types ("NK/T cells") maps part by part
+    (see :class:`TermMatch`), unless the whole name is itself a label or synonym.
     """
     _check_confidence(min_confidence)
+    if not isinstance(name, str):
+        raise InputError(f"A cell type name must be text, got {type(name).__name__}; pass a string.")
+    return _map_name(name, float(min_confidence))
+
+
+@lru_cache(maxsize=16384)
+def _map_name(name: str, min_confidence: float) -> TermMatch:
     best = candidates(name, top=1)
-    if best and best[0].confidence >= min_confidence:
-        return best[0]
-    return TermMatch(query=name, cl_id=None, label=None, confidence=0.0, method="unmapped")
+    whole = best[0] if best and best[0].confidence >= min_confidence else None
+    if whole is None or whole.method not in ("exact", "synonym"):
+        compound = _map_compound(name, min_confidence)
+        if compound is not None:
+            return compound
+    if whole is None:
+        return TermMatch(query=name, cl_id=None, label=None, confidence=0.0, method="unmapped")
+    qualifiers = qualifiers_of(name, whole.label)
+    return replace(whole, qualifiers=qualifiers) if qualifiers else whole
+
+
+def _map_compound(name: str, min_confidence: float) -> TermMatch | None:
+    """Several distinct mapped parts -> their common ancestor (None: not a compound)."""
+    texts = split_compound(name)
+    if len(texts) < 2:
+        return None
+    parts = tuple(_map_name(text, min_confidence) for text in texts)
+    mapped = [p for p in parts if p.cl_id is not None]
+    ids = list(dict.fromkeys(p.cl_id for p in mapped))
+    if len(ids) < 2 or len(mapped) < len(parts):
+        return None  # one type written twice, or a part that is not a type: read the name whole
+    # "dendritic cell or immune cell": the other parts only hedge towards an ancestor of one part
+    specific = [i for i in ids if all(is_ancestor(other, i) for other in ids)]
+    common: str | None = specific[0] if specific else ids[0]
+    for other in ids[1:] if not specific else ():
+        common = lowest_common_ancestor(common, other) if common else None
+    if common is not None and len(ancestors(common)) < MIN_ANCESTOR_DEPTH:
+        common = None  # "cell", "eukaryotic cell": names no type
+    confidence = round(min(p.confidence for p in parts) * COMPOUND_FACTOR, 3)
+    return TermMatch(query=name, cl_id=common, label=label(common) if common else None,
+                     confidence=confidence if common else 0.0, method="compound", parts=parts,
+                     qualifiers=qualifiers_of(name, " ".join(p.label or "" for p in parts)))
 
 
 def first_cl_id(names: list[str]) -> str | None:
@@ -105,8 +158,9 @@ def _candidates(name: str, top: int) -> tuple[TermMatch, ...]:
 
 
 def is_cell_type(name: str, *, min_confidence: float = 0.8) -> bool:
-    """True when the name maps to a CL term with at least ``min_confidence``."""
-    return map_name(name, min_confidence=min_confidence).cl_id is not None
+    """True when the name maps to a CL term (or, for a compound, all its parts do)."""
+    match = map_name(name, min_confidence=min_confidence)
+    return match.cl_id is not None or (match.compound and all(p.cl_id for p in match.parts))
 
 
 def label(cl_id: str) -> str | None:

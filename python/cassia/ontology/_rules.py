@@ -48,10 +48,30 @@ ABBREVIATIONS: dict[str, str] = {
     "ilc1": "group 1 innate lymphoid cell", "ilc2": "group 2 innate lymphoid cell",
     "ilc3": "group 3 innate lymphoid cell", "pnec": "pulmonary neuroendocrine cell",
     "icc": "interstitial cell of cajal", "iel": "intraepithelial lymphocyte",
-    "gd": "gammadelta", "gdt": "gammadelta t", "mz": "marginal zone",
+    "gd": "gammadelta", "gdt": "gammadelta t", "mz": "marginal zone", "ens": "enteric",
 }
 # Everyday words for the ontology's terms.
 WORD_SYNONYMS: dict[str, str] = {"cancer": "malignant", "tumor": "malignant"}
+
+# Everyday phrases for the ontology's terms, as written in published annotations (matched on
+# normalised tokens, anywhere in a reading): the ontology files these under longer names.
+PHRASES: dict[str, str] = {
+    "tenocyte": "tendon cell",
+    "rod photoreceptor": "retinal rod cell", "rod cell": "retinal rod cell",
+    "cone photoreceptor": "retinal cone cell", "cone cell": "retinal cone cell",
+    "lymphoid cell": "lymphocyte", "erythroid cell": "erythroid lineage cell",
+    "antigen presenting cell": "professional antigen presenting cell",
+    "thick ascending limb": "kidney loop of henle thick ascending limb epithelial cell",
+    "thin ascending limb": "kidney loop of henle thin ascending limb epithelial cell",
+    "loop of henle cell": "kidney loop of henle epithelial cell",
+    "basal keratinocyte": "basal cell of epidermis",
+    "spermatogonial stem cell": "male germ line stem cell",
+}
+# Pancreatic islet cells are named by a letter alone ("beta cells", "δ cell", "PP cells").
+ISLET_LETTERS: dict[str, str] = {
+    "alpha": "pancreatic A cell", "beta": "type B pancreatic cell", "delta": "pancreatic D cell",
+    "epsilon": "pancreatic epsilon cell", "gamma": "pancreatic PP cell", "pp": "pancreatic PP cell",
+}
 
 # Nouns for tissues used in place of their cells ("basal epithelium" -> "basal epithelial cell").
 TISSUE_NOUNS: dict[str, str] = {
@@ -78,6 +98,9 @@ QUALIFIERS = frozenset({
 # Words that only say "a group of": dropped at a small cost.
 FILLERS = frozenset({"subset", "subpopulation", "population", "lineage", "subtype", "subcluster",
                      "type", "state", "program", "signature", "rich", "enriched", "pan"})
+
+_PHRASE_TOKENS = sorted(((tuple(tokens(k)), tuple(tokens(v))) for k, v in PHRASES.items()),
+                        key=lambda kv: -len(kv[0]))
 
 # A name containing one of these is not a cell type and is never mapped.
 NOT_A_TYPE = frozenset({
@@ -121,6 +144,32 @@ def expand_abbreviations(toks: Toks) -> Toks:
 
 def use_word_synonyms(toks: Toks) -> Toks:
     return tuple(WORD_SYNONYMS.get(t, t) for t in toks)
+
+
+def use_phrases(toks: Toks) -> Toks:
+    """"rod photoreceptors" -> "retinal rod cell"; "beta islet cells" -> "type B pancreatic cell"."""
+    rest = [t for t in toks if t not in {"islet", "pancreatic", "cell"}]
+    if len(rest) == 1 and rest[0] in ISLET_LETTERS and "cell" in toks:
+        return tuple(tokens(ISLET_LETTERS[rest[0]]))
+    out = list(toks)
+    for phrase, words in _PHRASE_TOKENS:
+        n = len(phrase)
+        for i in range(len(out) - n + 1):
+            if tuple(out[i:i + n]) == phrase:
+                out[i:i + n] = words
+                break
+    return tuple(out)
+
+
+def drop_origin(toks: Toks) -> Toks:
+    """"monocyte-derived macrophage" -> "macrophage": where a cell came from is not its type."""
+    out: list[str] = []
+    for tok in toks:
+        if tok == "derived" and out:
+            out.pop()
+            continue
+        out.append(tok)
+    return tuple(out)
 
 
 def expand_tissue_nouns(toks: Toks) -> Toks:
@@ -202,6 +251,8 @@ def strip_fillers(toks: Toks) -> Toks:
 # (rewrite, confidence factor, counts as an abbreviation expansion)
 REWRITES = [
     (expand_abbreviations, 0.95, True),
+    (use_phrases, 0.95, False),
+    (drop_origin, 0.93, False),
     (expand_tissue_nouns, 0.97, False),
     (use_word_synonyms, 0.95, False),
     (strip_numbering, 0.97, False),
