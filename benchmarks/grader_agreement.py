@@ -6,7 +6,10 @@ For each of the six methods in ``benchmark_dev.csv`` (GPT-4 Aug/Mar 2023, GPT-3.
 SingleR, ScType) the method's free-text label is graded against the manual label and compared
 with the grade the authors gave it by hand (``*_agreement``). Prints exact agreement overall
 (ungraded rows count as disagreement), coverage, agreement on graded rows, per method, the
-confusion matrix (human x grader), and per rule. ``--gold id`` gives the gold as the curated
+confusion matrix (human x grader), per rule, per dataset, and a cross-dataset check: for each
+dataset, the grader as it is against the grader whose per-rule grades were fitted to the human
+grades of the other dataset (Tabula Sapiens <-> Azimuth), so an adjustment that only fits one
+dataset's graders shows up as a loss on the other. ``--gold id`` gives the gold as the curated
 manual CL ID where there is one (default), ``label`` as the manual label text. ``--show N``
 lists N disagreements.
 """
@@ -34,6 +37,10 @@ def report(gold: str, data: Path, show: int) -> None:
     print(f"exact agreement {result.overall:.1%}   coverage {result.coverage:.1%}   "
           f"agreement on graded rows {result.graded_agreement:.1%}")
     print(result.per_method().to_string(index=False))
+    print("per dataset:")
+    print(result.per_dataset().to_string())
+    print("cross-dataset check: rule grades fitted on one dataset, agreement on the other:")
+    print(result.cross_dataset().to_string(index=False))
     print("confusion (rows: human grade, columns: grader):")
     print(result.confusion().to_string())
     print("per rule:")

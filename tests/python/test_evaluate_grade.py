@@ -62,12 +62,14 @@ def test_no_cell_type_is_incorrect(predicted):
     assert (result.score, result.rule) == (0.0, "no_call")
 
 
-def test_unmappable_names_are_not_graded_with_a_reason():
+def test_an_unmappable_prediction_is_a_mismatch_and_an_unmappable_gold_is_not_graded():
     result = grade("Zorblax quux cells", "T cell")
-    assert result.score is None and result.rule == "unmapped_predicted"
-    assert "Zorblax" in result.reason and not result.graded
+    assert result.score == 0.0 and result.rule == "unmapped_predicted"
+    assert "Zorblax" in result.reason and result.graded
     gold_side = grade("T cell", "Zorblax quux cells")
-    assert gold_side.score is None and gold_side.rule == "unmapped_gold"
+    assert gold_side.score is None and gold_side.rule == "unmapped_gold" and not gold_side.graded
+    # neither side readable: nothing to grade against
+    assert grade("Zorblax quux cells", "Blorp cells").score is None
 
 
 def test_several_gold_ids_any_counts():

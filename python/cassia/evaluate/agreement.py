@@ -76,12 +76,61 @@ class Agreement:
         table.index.name, table.columns.name = "human", "grader"
         return table
 
+    def per_dataset(self) -> pd.DataFrame:
+        """Agreement per dataset of the benchmark (rows, agreement, coverage)."""
+        agree = self.rows["score"] == self.rows["human"]
+        table = self.rows.assign(agree=agree, graded=self.rows["score"].notna()).groupby("dataset")
+        return table.agg(rows=("agree", "size"), agreement=("agree", "mean"), coverage=("graded", "mean")).round(4)
+
+    def cross_dataset(self, *, min_rows: int = 10) -> pd.DataFrame:
+        """Would grades fitted per rule on one dataset agree better on another? (see :func:`fit_rule_grades`)
+
+        For each dataset: the agreement of the grader as it is, and of the grader whose rule
+        grades are replaced by those fitted on the *other* datasets' rows; "changed" lists the
+        rules whose fitted grade differs from the rubric's.
+        """
+        out = []
+        for dataset, test in self.rows.groupby("dataset"):
+            train = self.rows[self.rows["dataset"] != dataset]
+            fitted = fit_rule_grades(train, min_rows=min_rows)
+            adjusted = apply_rule_grades(test, fitted)
+            out.append({"test dataset": dataset, "fitted on": ", ".join(sorted(train["dataset"].unique())),
+                        "rows": len(test), "rubric": round(float((test["score"] == test["human"]).mean()), 4),
+                        "fitted": round(float((adjusted == test["human"]).mean()), 4),
+                        "changed": ", ".join(f"{k}->{v:g}" for k, v in sorted(fitted.items())
+                                             if _rubric_grade(train, k) != v) or "none"})
+        return pd.DataFrame(out)
+
     def rule_table(self) -> pd.DataFrame:
         """Per grading rule: rows, agreeing rows, share."""
         agree = self.rows["score"] == self.rows["human"]
         table = self.rows.assign(agree=agree).groupby("rule")["agree"].agg(["count", "sum"])
         table["share"] = (table["sum"] / table["count"]).round(3)
         return table.rename(columns={"sum": "agree"}).sort_values("count", ascending=False)
+
+
+def fit_rule_grades(rows: pd.DataFrame, *, min_rows: int = 10) -> dict[str, float]:
+    """Per grading rule, the grade people gave most often (rules with at least ``min_rows`` rows).
+
+    Rules whose rows the grader left ungraded get a grade too (what people gave them), so a
+    fitted table also says what an unmappable name tends to be worth.
+    """
+    fitted = {}
+    for rule, part in rows.groupby("rule"):
+        if len(part) >= min_rows:
+            counts = part["human"].value_counts()
+            fitted[str(rule)] = float(counts.index[0])
+    return fitted
+
+
+def apply_rule_grades(rows: pd.DataFrame, fitted: dict[str, float]) -> pd.Series:
+    """The grader's scores with every fitted rule's grade put in place."""
+    return rows.apply(lambda r: fitted.get(r["rule"], r["score"]), axis=1)
+
+
+def _rubric_grade(rows: pd.DataFrame, rule: str) -> float | None:
+    scores = rows.loc[rows["rule"] == rule, "score"].dropna()
+    return float(scores.mode().iloc[0]) if len(scores) else None
 
 
 def load_gptcelltype(path: str | Path) -> pd.DataFrame:

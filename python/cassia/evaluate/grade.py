@@ -12,11 +12,15 @@ The hierarchical framework of GPTCelltype (Hou & Ji, Nature Methods 2024) and CA
   fibroblast).
   A prediction that hedges between several types, or that names only one part of a combined
   gold ("Monocyte/macrophage"), earns at most 0.5.
-* **0 (incorrect)**: anything else, including "unknown" or an empty prediction.
-* **None (not graded)**: the gold or the prediction cannot be mapped to the ontology (nor to
-  a broad category). The reason is in :attr:`Grade.reason`; an optional LLM judge can grade
-  these, and its verdicts are marked ``rule == "llm_judge"`` so they are never mistaken for
-  ontology grades.
+* **0 (incorrect)**: anything else, including "unknown" or an empty prediction, and a
+  prediction that names no type the ontology knows (nor a broad category) while the gold is
+  readable: the rubric counts a name that identifies no cell type as a mismatch. (Checked
+  across datasets: people gave such predictions 0 in Tabula Sapiens and in Azimuth alike,
+  see ``benchmarks/grader_agreement.py``.)
+* **None (not graded)**: the gold label cannot be mapped to the ontology (nor to a broad
+  category), so there is nothing to grade against. The reason is in :attr:`Grade.reason`; an
+  optional LLM judge can grade unmapped names (either side), and its verdicts are marked
+  ``rule == "llm_judge"`` so they are never mistaken for ontology grades.
 
 The rule names (:data:`RULES`) say which case decided each grade.
 """
@@ -47,7 +51,7 @@ RULES = {
     "different_category": "the two names fall in different broad categories",
     "no_call": "the prediction names no cell type (unknown, empty)",
     "no_gold": "the gold label names no cell type (unknown, empty), so nothing can be graded",
-    "unmapped_predicted": "the prediction could not be mapped to the Cell Ontology",
+    "unmapped_predicted": "the prediction names no Cell Ontology type or broad category: a mismatch",
     "unmapped_gold": "the gold label could not be mapped to the Cell Ontology",
     "llm_judge": "graded by the LLM judge because a name could not be mapped",
 }
@@ -107,7 +111,7 @@ def grade(
     golds = _gold_list(gold)
     text = "" if predicted is None or _is_missing(predicted) else str(predicted)
     result = _grade_labels(text, golds, min_confidence)
-    if result.score is None and judge is not None and result.rule in ("unmapped_predicted", "unmapped_gold"):
+    if judge is not None and result.rule in ("unmapped_predicted", "unmapped_gold"):
         verdict = judge.judge(text, list(golds))
         return Grade(
             score=verdict.score, rule="llm_judge", predicted=text, gold=golds,
@@ -149,13 +153,13 @@ def _grade_labels(text: str, golds: tuple[str, ...], min_confidence: float) -> G
         first = pred.parts[0] if pred.parts else None
         return Grade(1.0, "same_name", reason=RULES["same_name"], predicted_id=first and first.cl_id,
                      predicted_category=first and _cat(first), **base)
-    if not pred.usable:
-        return Grade(None, "unmapped_predicted", reason=f"no Cell Ontology term or broad category "
-                     f"was found for the prediction {text!r}", **base)
     usable_golds = [r for r in gold_reads if r.usable]
     if not usable_golds:
         return Grade(None, "unmapped_gold", reason=f"no Cell Ontology term or broad category was "
                      f"found for the gold label {' | '.join(golds)!r}", **base)
+    if not pred.usable:
+        return Grade(0.0, "unmapped_predicted", reason=f"no Cell Ontology term or broad category "
+                     f"was found for the prediction {text!r}: it names no type the gold could match", **base)
     best: tuple[float, str, Part, Part] | None = None
     for gold_read in usable_golds:  # alternatives: the best one counts
         found = _grade_read(pred, gold_read)
