@@ -123,12 +123,21 @@ def test_mouse_symbols_and_mouse_only_markers():
     assert [h.gene for h in call.best.matched][:2] == ["Cd3e", "Cd3d"]
     neutrophil = ["Ly6g", "Retnlg", "S100a8", "Csf3r", "Cxcr2"]
     as_mouse = rank_cell_types(neutrophil, species="Mus musculus")
-    as_human = rank_cell_types(neutrophil, species="human")
+    as_human = rank_cell_types([g.upper() for g in neutrophil], species="human")
     assert as_mouse[0].name == "neutrophil"
     score = {c.name: c.score for c in as_human}
     assert as_mouse[0].score > score.get("neutrophil", 0)  # Ly6g/Retnlg only count for mouse
     parietal = rank_cell_types(["Atp4a", "Atp4b", "Gif", "Kcne2"], species="mouse", tissue="stomach")[0]
     assert parietal.name == "parietal cell" and "Gif" in parietal.matched_genes  # mouse Gif = human CBLIF
+
+
+def test_mouse_symbols_given_as_human_are_read_as_mouse():
+    neutrophil = ["Ly6g", "Retnlg", "S100a8", "Csf3r", "Cxcr2"]
+    default = call_cell_type(neutrophil)  # species left at "human"
+    assert default.species == "mouse"
+    assert default.best.score == rank_cell_types(neutrophil, species="mouse")[0].score
+    # HGNC symbols, including open reading frames such as C5orf64, stay human
+    assert call_cell_type(["CD3E", "CD3D", "C5orf64", "CD2"]).species == "human"
 
 
 def test_species_restriction_removes_human_only_types():

@@ -3,7 +3,9 @@
 :func:`call_cell_type` wraps :func:`~cassia.knowledge.score.rank_cell_types` and decides
 
 - the most probable general type (the root of the best candidate's family) and up to three
-  subtypes of that family with their own supporting markers;
+  subtypes of that family with their own supporting markers; a lineage-level fallback
+  ("epithelial cell", "stromal cell") is the answer only when no specific type of its lineage
+  would be a call on its own;
 - whether the evidence is strong enough for a call at all: random genes rarely reach two
   matched markers and a score of ``MIN_SCORE`` (about 1 in 150 random lists of 10-50 genes do),
   so weaker evidence becomes an explicit "unknown" answer;
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .kb import KnowledgeBase, load_knowledge_base, normalise_species
+from .kb import KnowledgeBase, load_knowledge_base, symbols_species
 from .score import Candidate, normalise_genes, rank_cell_types
 
 MIN_SCORE = 0.21  # below this the best candidate is not a call (benchmarks/offline_null_calibration.py)
@@ -94,11 +96,11 @@ def call_cell_type(
     kb = kb or load_knowledge_base()
     ranked = normalise_genes(genes)
     everything = rank_cell_types(genes, species=species, tissue=tissue, top=None, kb=kb)
-    best = everything[0] if everything else None
+    best = _prefer_specific(everything, kb)
     functional = _functional(ranked, kb)
     base = dict(
         genes=tuple(original for _, _, original in ranked),
-        species=normalise_species(species),
+        species=symbols_species(tuple(original for _, _, original in ranked), species),
         tissue=kb.resolve_tissue(tissue),
         candidates=tuple(everything[:top]),
         functional=functional,
@@ -147,6 +149,21 @@ def call_cell_type(
         lineage_margin=round(lineage_margin, 4),
         reasons=tuple(reasons),
     )
+
+
+def _prefer_specific(candidates: list[Candidate], kb: KnowledgeBase) -> Candidate | None:
+    """The best candidate, except that a lineage-level fallback yields to any specific type of its
+    lineage that is a call on its own (enough markers and score)."""
+    if not candidates:
+        return None
+    best = candidates[0]
+    if not kb.types[best.name].fallback:
+        return best
+    for c in candidates[1:]:
+        if (not kb.types[c.name].fallback and c.lineage == best.lineage
+                and len(c.matched) >= MIN_MARKERS and c.score >= MIN_SCORE):
+            return c
+    return best
 
 
 def _best_per_other_family(candidates: list[Candidate], family: str) -> list[Candidate]:

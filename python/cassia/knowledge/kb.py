@@ -4,7 +4,7 @@ The data live in ``cell_types.json`` beside this module: one entry per cell type
 Ontology ID and label, a parent type (the more general type it refines), the tissues it is found
 in, ordered positive markers (human symbols, most specific first), negative markers, optional
 mouse-only markers and the sources of added markers. A few *fallback* types (``"fallback": true``:
-epithelial cell, leukocyte, stromal cell, ...) describe a whole lineage with genes its members
+epithelial cell, stromal cell) describe a whole lineage with genes its members
 share; they answer only when no specific type fits (see :mod:`cassia.knowledge.score`). Top-level tables give tissue names and their aliases, mouse orthologs whose
 symbols differ from the human ones, human genes without a mouse ortholog, outdated symbols still
 seen in older marker tables, and functional gene programs (proliferation, interferon, ...).
@@ -124,6 +124,22 @@ def normalise_species(species: str | None) -> str:
     """'Homo sapiens' -> 'human', 'Mus musculus' -> 'mouse'; other species are kept lower-cased."""
     text = (species or "human").strip().lower()
     return _SPECIES_ALIASES.get(text, text or "human")
+
+
+_HUMAN_ORF = re.compile(r"^C\d+orf\d+$")  # human open reading frames are written "C5orf64"
+
+
+def symbols_species(genes: list[str] | tuple[str, ...], species: str | None) -> str:
+    """The species to score ``genes`` as: ``species`` normalised, except that human (the default)
+    becomes mouse when most symbols are written the mouse way ("Cd3e", "Hba-a1"; HGNC symbols are
+    upper case), so a mouse table annotated without ``species="mouse"`` still uses mouse orthologs
+    and mouse-only markers."""
+    name = normalise_species(species)
+    if name != "human":
+        return name
+    written = [g for g in genes if any(ch.isalpha() for ch in g) and not _HUMAN_ORF.match(g)]
+    mouse_like = sum(1 for g in written if g[0].isupper() and any(ch.islower() for ch in g[1:]))
+    return "mouse" if len(written) >= 3 and mouse_like >= 0.7 * len(written) else name
 
 
 def load_knowledge_base(path: str | Path | None = None) -> KnowledgeBase:

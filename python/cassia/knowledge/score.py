@@ -13,9 +13,12 @@ For every cell type of the knowledge base (restricted to the species), the evide
 - ``importance`` favours the first (most specific) markers of a type's curated list.
 - ``specificity`` is the inverse of the number of cell-type families (root types) listing the marker,
   so genes shared by unrelated lineages carry little weight. Lineage-level fallback types (epithelial
-  cell, leukocyte, ...) list genes that their lineage shares on purpose: they do not count here,
+  cell, stromal cell) list genes that their lineage shares on purpose: they do not count here,
   and their score is multiplied by ``FALLBACK_WEIGHT`` so any specific type with comparable
-  evidence wins.
+  evidence wins. Genes of a cell-state program (``STATE_PROGRAMS``: proliferation, interferon and
+  stress responses, ...) say what a cell is doing, not what it is: they count ``PROGRAM_WEIGHT``
+  as much, so a cycling T cell stays a T cell rather than a transit-amplifying cell. (Programs
+  that define types, such as immunoglobulin production or cytotoxicity, count fully.)
 - Dividing by the square root of the list size normalises for how many markers a type has: a long
   list cannot win by collecting scattered hits, a short list cannot win on one gene. Only the first
   ``NORM_MARKERS`` count, so a type whose list also carries single-nucleus and secondary markers is
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..errors import InputError
-from .kb import KnowledgeBase, load_knowledge_base, normalise_species
+from .kb import KnowledgeBase, load_knowledge_base, symbols_species
 
 RANK_HALF = 10.0  # rank at which a marker counts half as much as the top-ranked one
 INHERIT = 0.7  # share of the parent's evidence a subtype carries
@@ -41,6 +44,9 @@ NEG_WEIGHT = 0.35  # penalty for a top-ranked negative marker
 OFF_TISSUE = 0.5  # soft prior for types not expected in the given tissue
 NORM_MARKERS = 12  # markers of a type's list that set its normalisation
 FALLBACK_WEIGHT = 0.75  # a lineage-level fallback must beat specific types by this factor
+PROGRAM_WEIGHT = 0.25  # weight of a cell-state program gene (proliferation, ...) as type evidence
+STATE_PROGRAMS = ("proliferation", "interferon response", "stress / immediate-early response",
+                  "hypoxia / glycolysis", "mitochondrial / low quality")
 
 
 def rank_weight(rank: int) -> float:
@@ -113,13 +119,14 @@ def rank_cell_types(
 ) -> list[Candidate]:
     """Score every knowledge-base cell type against ``genes`` (ranked, most specific first).
 
-    ``tissue`` is a soft prior (types not expected there are down-weighted, not removed); an
+    ``species`` "human" (the default) is read as mouse when most symbols are written the mouse
+    way (:func:`~cassia.knowledge.kb.symbols_species`). ``tissue`` is a soft prior (types not expected there are down-weighted, not removed); an
     unknown or missing tissue means tissue-blind scoring. Returns the ``top`` candidates with a
     positive score, best first (all of them when ``top`` is None).
     """
     kb = kb or load_knowledge_base()
     ranked = normalise_genes(genes)
-    index = _index_for(kb, normalise_species(species))
+    index = _index_for(kb, symbols_species([original for _, _, original in ranked], species))
     canonical_tissue = kb.resolve_tissue(tissue)
     present: dict[str, tuple[str, int]] = {}
     for key, rank, original in ranked:
@@ -249,7 +256,9 @@ def _build_index(kb: KnowledgeBase, species: str) -> _Index:
             found = families.setdefault(symbol, set())
             if not fallback:  # fallbacks share their lineage's genes on purpose
                 found.add(kb.root(prof.name))
-    specificity = {s: 1.0 / max(1, len(f)) for s, f in families.items()}
+    programs = {g.upper() for name in STATE_PROGRAMS for g in kb.functional_programs.get(name, ())}
+    specificity = {s: (PROGRAM_WEIGHT if s.upper() in programs else 1.0) / max(1, len(f))
+                   for s, f in families.items()}
 
     lookup: dict[str, set[str]] = {}
     all_symbols = set(families) | {s for p in profiles.values() for s in p.negatives}
