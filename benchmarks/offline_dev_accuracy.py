@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     print(accuracy_table(everything, ["method"])[columns].to_string(index=False))
     print("\nper dataset:")
     print(accuracy_table(everything, ["method", "dataset"])[["method", "dataset"] + columns[1:5]].to_string(index=False))
+    unknown = own["predicted"].fillna("").str.strip().str.lower().isin({"unknown", ""})
+    print(f"\nabstention (answer Unknown): {unknown.mean():.1%} of clusters "
+          f"({', '.join(f'{k} {v:.1%}' for k, v in unknown.groupby(own['dataset']).mean().items())})")
     cal = result.calibration if result is not None else None
     if cal is not None:
         print(f"\ncalibration of the offline Scorer against the 'detailed' grades: {cal.describe()}; "

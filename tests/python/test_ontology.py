@@ -295,3 +295,14 @@ def test_import_does_no_work():
         "assert _terms._loaded is not None and _match._index is None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_compound_and_qualified_answers_are_different_answers_for_consensus():
+    from cassia.ontology.compare import cl_key, display_name
+
+    assert cl_key("NK/T cells") != cl_key("NK cells")
+    assert cl_key("Megakaryocytes/platelets") not in {cl_key("megakaryocyte"), cl_key("platelets")}
+    assert cl_key("Malignant epithelial cells") != cl_key("Epithelial cells")
+    assert cl_key("Platelets/megakaryocytes") == cl_key("Megakaryocytes / platelets")
+    assert display_name(cl_key("Malignant epithelial cells")) == "malignant epithelial cell"
+    assert display_name(cl_key("epithelial/endothelial cells")) == "epithelial cell/endothelial cell"

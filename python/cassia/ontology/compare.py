@@ -106,11 +106,17 @@ def _cl_key(text: str) -> str:
     from .. import ontology
 
     match = ontology.map_name(text)
-    return match.cl_id or text_key(text) or text
+    # a compound without an informative common ancestor is the set of its parts; disease and
+    # state qualifiers stay part of the key ("malignant epithelial cell" is not "epithelial cell")
+    base = match.cl_id or ("+".join(sorted(p.cl_id for p in match.parts if p.cl_id)) if match.parts else None)
+    if base is None:
+        return text_key(text) or text
+    return base + "".join(f"|{q}" for q in sorted(match.qualifiers))
 
 
 def cl_key(name: object) -> str | None:
-    """The Cell Ontology ID the name maps to, else its :func:`text_key` (unmapped names stay text)."""
+    """The Cell Ontology ID the name maps to (with its qualifiers, "CL:0000066|malignant"; a compound
+    of unrelated parts as "CL:a+CL:b"), else its :func:`text_key` (unmapped names stay text)."""
     text = text_key(name)
     if text is None:
         return None
@@ -121,12 +127,13 @@ def display_name(key: str | None, originals: Iterable[str] = ()) -> str | None:
     """A readable name for a key: the CL label for an ontology ID, else the first original spelling."""
     if key is None:
         return None
-    if re.fullmatch(r"CL:\d{7}", key):
+    if re.fullmatch(r"CL:\d{7}(\+CL:\d{7})*(\|[a-z]+)*", key):
         from .. import ontology
 
-        found = ontology.label(key)
-        if found:
-            return found
+        terms, *qualifiers = key.split("|")
+        labels = [ontology.label(t) for t in terms.split("+")]
+        if all(labels):
+            return " ".join(qualifiers + ["/".join(labels)])
     for original in originals:
         if text_key(original) == key:
             return str(original).strip()
