@@ -94,8 +94,9 @@ def test_caller_frame_is_never_modified(pbmc):
     inspect_markers(frame, n_genes=3)
     pd.testing.assert_frame_equal(frame, snapshot)
     assert frame.index.equals(snapshot.index)
-    ms["0"].stats.loc[0, "gene"] = "CHANGED"  # results are copies too
-    assert "CHANGED" not in frame["gene"].values
+    stats = ms["0"].stats
+    stats.loc[0, "avg_log2FC"] = -99.0  # results are copies too, also of the run's shared table
+    assert (frame["avg_log2FC"] != -99.0).all() and ms["0"].stats.loc[0, "avg_log2FC"] != -99.0
 
 
 def test_lookup_is_case_insensitive_and_reports_absent_genes(pbmc):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..markers import ClusterMarkers
@@ -46,11 +47,19 @@ def _number(value) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _exact(stats: pd.DataFrame) -> pd.DataFrame:
+    """float32 columns (the compact table) as the decimals they stand for: 2.2, not 2.2000000476837."""
+    float32 = [c for c in stats.columns if stats[c].dtype == np.float32]
+    if not float32:
+        return stats
+    return stats.assign(**{c: stats[c].astype(str).astype(float) for c in float32})
+
+
 class GeneIndex:
     """Case-insensitive access to one cluster's full statistics table, built once per cluster."""
 
     def __init__(self, cluster_markers: ClusterMarkers):
-        stats = cluster_markers.stats
+        stats = _exact(cluster_markers.stats)
         self.size = len(stats)
         self._rows: dict[str, dict] = {}
         for row in stats.to_dict("records"):

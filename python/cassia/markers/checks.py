@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .names import NA_TEXT
 from .types import MarkerFilters
 
-NA_TEXT = {"", "na", "nan", "null", "none", "n/a", "#n/a", "<na>"}
 ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 ENTREZ = re.compile(r"^\d+$")
 # Above this share of distinct gene names, the column holds IDs rather than symbols.
@@ -53,6 +53,8 @@ def to_numeric(values: pd.Series, column: str, label: str) -> pd.Series:
     """Numbers from a statistics column; ``Inf``/``-Inf`` and NA spellings are accepted."""
     if pd.api.types.is_bool_dtype(values):
         raise InputError(f"column {column!r} of {label} holds true/false values, not numbers")
+    if pd.api.types.is_float_dtype(values):
+        return values  # already numbers (the compact reader's float32 stays float32)
     if pd.api.types.is_numeric_dtype(values):
         return values.astype(float)
     text = values.astype("string").str.strip()
@@ -69,20 +71,34 @@ def to_numeric(values: pd.Series, column: str, label: str) -> pd.Series:
 
 
 def as_text(values: pd.Series, what: str, label: str) -> pd.Series:
-    """Cluster or gene names as stripped strings; a missing name is an error."""
-    if pd.api.types.is_float_dtype(values):
-        finite = values.dropna()
-        if len(finite) and (finite == finite.round()).all():
-            values = values.astype("Int64")  # 1.0 came from an integer column through NaN
-    text = values.astype("string").str.strip()
-    missing = text.isna() | text.str.lower().isin({"", "na", "nan", "<na>"})  # R writes NA bare
+    """Cluster or gene names as stripped strings, stored as a category; a missing name is an error.
+
+    A category keeps each distinct name once (an atlas repeats 30,000 gene names millions of
+    times), and the checks below run on the distinct names only.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        names = pd.Series(values.cat.categories, dtype=object)
+    else:
+        if pd.api.types.is_float_dtype(values):
+            finite = values.dropna()
+            if len(finite) and (finite == finite.round()).all():
+                values = values.astype("Int64")  # 1.0 came from an integer column through NaN
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        names = pd.Series(uniques, dtype=object)
+    text = names.astype("string").str.strip()
+    empty = text.isna() | text.str.lower().isin({"", "na", "nan", "<na>"})  # R writes NA bare
+    missing = (codes < 0) | empty.to_numpy()[np.maximum(codes, 0)]
     if missing.any():
-        position = int(np.flatnonzero(missing.to_numpy())[0])
+        position = int(np.flatnonzero(missing)[0])
         raise InputError(
             f"{int(missing.sum())} row(s) of {label} have no {what} name (first at row "
             f"{position + 1}); fill in or remove those rows"
         )
-    return text.astype(object)
+    # stripping can make two spellings one name: map codes onto the distinct stripped names
+    inverse, merged = pd.factorize(text.astype(object))
+    return pd.Series(pd.Categorical.from_codes(inverse[codes], categories=pd.Index(merged, dtype=object)),
+                     index=values.index)
 
 
 def check_gene_ids(genes: pd.Series, label: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -18,33 +17,14 @@ import pandas as pd
 from ..errors import InputError
 from ..spelling import offered, spell
 from . import checks
+from .names import ALIASES, NATURAL_LOG_FC, ROWNAME_HEADERS, key
 from .read import RawTable
 from .types import STAT_COLUMNS
 
-# Normalised name -> accepted spellings, most specific first (the first present one wins).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "cluster": ("cluster", "group", "clusters", "cluster_id", "ident", "identity", "cell_type",
-                "broad.cell.type"),
-    "gene": ("gene", "names", "gene_symbol", "symbol", "gene_name", "feature", "genes"),
-    "avg_log2FC": ("avg_log2FC", "logfoldchanges", "log2FC", "log2FoldChange", "logFC"),
-    "pct.1": ("pct.1", "pct_nz_group", "pct1"),
-    "pct.2": ("pct.2", "pct_nz_reference", "pct2"),
-    "p_val": ("p_val", "pvals", "pval", "p.value", "pvalue"),
-    "p_val_adj": ("p_val_adj", "pvals_adj", "padj", "p_adj", "p.adjust", "fdr", "qval"),
-    "score": ("score", "scores"),
-}
-# Seurat < 4 wrote natural-log fold changes under this name.
-NATURAL_LOG_FC = "avg_logFC"
 # Columns of a processed table that hold a comma-separated gene list.
 LIST_ALIASES = ("markers", "marker", "marker_list", "top_markers", "marker_genes", "genes",
                 "gene_list", "gene")
-ROWNAME_HEADERS = {"", "unnamed: 0", "rownames", "row.names"}
 SCANPY_MARKS = {"scores", "logfoldchanges", "pvals_adj", "pvals"}
-
-
-def key(name: str) -> str:
-    """Spelling-insensitive form of a column name: 'P_Val.Adj' -> 'pvaladj'."""
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
 @dataclass
@@ -115,6 +95,22 @@ def _soft_numeric(values: pd.Series) -> pd.Series:
         return values.reset_index(drop=True)
 
 
+# Kept in double precision: p-values below 1e-38 (common in scRNA-seq) would become 0 in float32.
+EXACT = ("p_val", "p_val_adj")
+
+
+def compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """The normalised table in its compact form: fold changes, fractions and extra numbers as float32.
+
+    ``cluster`` and ``gene`` are categories already (:func:`checks.as_text`); halving the other
+    numbers keeps a 5-million-row atlas table in a few hundred megabytes.
+    """
+    for column in frame.columns:
+        if column not in EXACT and pd.api.types.is_float_dtype(frame[column]) and frame[column].dtype != "float32":
+            frame[column] = frame[column].astype("float32")
+    return frame
+
+
 def _check_genes(frame: pd.DataFrame, label: str) -> None:
     checks.check_gene_ids(frame["gene"], label)
     checks.check_duplicates(frame, label)
@@ -122,7 +118,9 @@ def _check_genes(frame: pd.DataFrame, label: str) -> None:
 
 def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Prepared:
     """Recognise the format and columns of ``raw`` and build the normalised long table."""
-    frame, label = raw.frame.reset_index(drop=True), raw.label
+    frame, label = raw.frame, raw.label
+    if not frame.index.equals(pd.RangeIndex(len(frame))):  # reset_index copies: only when needed
+        frame = frame.reset_index(drop=True)
     checks.check_not_empty(frame, label)
     frame.columns = [str(c).strip() for c in frame.columns]
     columns = list(frame.columns)
@@ -171,7 +169,7 @@ def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Pre
         if source is None:
             out[canonical] = math.nan
             continue
-        values = checks.to_numeric(frame[source], source, label)
+        values = checks.to_numeric(frame.pop(source), source, label)  # popped: one copy at a time
         if source == natural:
             values = values / math.log(2)
             mapping[canonical] = f"{source} (natural log, converted to log2)"
@@ -183,14 +181,14 @@ def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Pre
     leftovers = [c for c in columns if c not in taken]
     suspects = {c: _near_miss(c, leftovers) for c in STAT_COLUMNS if c not in mapping}
     if stats["score"]:
-        out["score"] = checks.to_numeric(frame[stats["score"]], stats["score"], label)
+        out["score"] = checks.to_numeric(frame.pop(stats["score"]), stats["score"], label)
         mapping["score"] = stats["score"]
     for column in leftovers:  # keep the rest (myAUC, power, annotations) for Boost queries
         if column in out.columns or column in suspects.values():
             continue
-        out[column] = _soft_numeric(frame[column]).to_numpy()
+        out[column] = _soft_numeric(frame.pop(column)).array
     _check_genes(out, label)
-    return Prepared(out, "scanpy" if scanpy else "seurat", mapping, label, notes,
+    return Prepared(compact(out), "scanpy" if scanpy else "seurat", mapping, label, notes,
                     {c: s for c, s in suspects.items() if s})
 
 

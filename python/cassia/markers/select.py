@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -165,24 +166,40 @@ def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: Marker
         passes &= mask
     order = _sort_order(prepared, rank)
     ranked = frame.loc[order, ["cluster", "gene"]][passes.loc[order].to_numpy()]
-    chosen = ranked.groupby("cluster", sort=False).head(int(n_genes))
-    genes_of = chosen.groupby("cluster", sort=False)["gene"].agg(tuple).to_dict()
-    full = frame.assign(passes_filters=passes, selected=frame.index.isin(chosen.index))
-    removed = pd.DataFrame({c: ~m for c, m in masks.items()}, index=frame.index).assign(cluster=frame["cluster"])
-    removed_by = removed.groupby("cluster", sort=False).sum()
+    chosen = ranked.groupby("cluster", sort=False, observed=True).head(int(n_genes))
+    genes_of = chosen.groupby("cluster", sort=False, observed=True)["gene"].agg(tuple).to_dict()
+    selected = frame.index.isin(chosen.index)
+    # One table for every cluster, its rows grouped by cluster (first appearance order, input
+    # order inside a cluster): each ClusterMarkers is a slice of it, not a copy.
+    codes, names = pd.factorize(frame["cluster"])
+    if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):  # FindAllMarkers order: already grouped
+        rows = slice(None)
+        full = frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)
+    else:
+        rows = np.argsort(codes, kind="stable")
+        full = frame.take(rows).reset_index(drop=True)
+    full["passes_filters"] = passes.to_numpy()[rows]
+    full["selected"] = selected[rows]
+    sizes = np.bincount(codes, minlength=len(names))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    after_by = np.bincount(codes, weights=passes.to_numpy(), minlength=len(names)).astype(int)
+    removed_by = {f: np.bincount(codes, weights=(~m).to_numpy(), minlength=len(names)).astype(int)
+                  for f, m in masks.items()}
 
     clusters, report, problems = [], [], []
-    for cluster, part in full.groupby("cluster", sort=False):
+    for i, cluster in enumerate(names):
+        cluster = str(cluster)
         genes = genes_of.get(cluster, ())
-        stats = part.drop(columns="cluster").reset_index(drop=True)
-        clusters.append(ClusterMarkers(cluster=cluster, genes=genes, stats=stats))
-        counts = {f: int(removed_by.loc[cluster, f]) for f in masks}
-        after = int(part["passes_filters"].sum())
-        report.append({"cluster": cluster, "rows": len(part), "after_filters": after,
+        clusters.append(ClusterMarkers(cluster=cluster, genes=genes, table=full,
+                                       rows=slice(int(starts[i]), int(starts[i + 1]))))
+        counts = {f: int(n[i]) for f, n in removed_by.items()}
+        report.append({"cluster": cluster, "rows": int(sizes[i]), "after_filters": int(after_by[i]),
                        "selected": len(genes), "genes": list(genes),
                        "removed_by": {FILTERS[f][0]: n for f, n in counts.items()}})
-        if after == 0:
-            problems.append(_emptied_message(cluster, part, counts, filters))
+        if after_by[i] == 0:
+            problems.append(_emptied_message(cluster, full.iloc[starts[i]:starts[i + 1]], counts, filters))
+    prepared = Prepared(full, prepared.source_format, dict(prepared.columns), prepared.label,
+                        list(prepared.notes), dict(prepared.suspects))
     marker_set = MarkerSet(
         clusters=tuple(clusters), source_format=prepared.source_format, ranking=rank.name,
         n_genes=int(n_genes), filters=filters, columns=dict(prepared.columns),
@@ -196,7 +213,8 @@ def _prepare_any(source: object, cluster_col: str | None, gene_col: str | None) 
         if isinstance(source.prepared, Prepared):
             base = source.prepared
             keep = base.frame["cluster"].isin(source.cluster_ids())
-            return Prepared(base.frame[keep].copy(), base.source_format, dict(base.columns),
+            frame = base.frame[keep].drop(columns=["passes_filters", "selected"], errors="ignore")
+            return Prepared(frame, base.source_format, dict(base.columns),
                             base.label, list(base.notes), dict(base.suspects))
         frame = source.full_table().drop(columns=["passes_filters", "selected"], errors="ignore")
         return Prepared(frame, source.source_format, dict(source.columns), "the MarkerSet")

@@ -55,7 +55,17 @@ class ClusterMarkers:
 
     cluster: str
     genes: tuple[str, ...]
-    stats: pd.DataFrame = field(repr=False)
+    # Either this cluster's own table, or (with ``rows``) the run's shared table grouped by
+    # cluster, of which this cluster owns ``rows``: an atlas keeps one table, not one per cluster.
+    table: pd.DataFrame = field(repr=False)
+    rows: slice | None = field(default=None, repr=False)
+
+    @property
+    def stats(self) -> pd.DataFrame:
+        if self.rows is None:
+            return self.table
+        part = self.table.iloc[self.rows]  # a copy: a caller's edits never reach the shared table
+        return part.drop(columns="cluster", errors="ignore").reset_index(drop=True).copy()
 
     def lookup(self, genes: Iterable[str]) -> pd.DataFrame:
         """Statistics of ``genes`` in this cluster, matched case-insensitively.
@@ -99,12 +109,16 @@ class MarkerSet:
     # the normalised input, kept so load_markers(marker_set, n_genes=...) can re-select
     prepared: object = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        # name -> position, so lookups stay O(1) for 10,000-cluster atlases
+        object.__setattr__(self, "_index", {item.cluster: i for i, item in enumerate(self.clusters)})
+
     def __getitem__(self, cluster: str) -> ClusterMarkers:
         key = str(cluster)
-        for item in self.clusters:
-            if item.cluster == key:
-                return item
-        raise KeyError(f"no cluster {key!r}; the clusters are {self.cluster_ids()}")
+        position = self._index.get(key)
+        if position is None:
+            raise KeyError(f"no cluster {key!r}; the clusters are {self.cluster_ids()}")
+        return self.clusters[position]
 
     def __iter__(self) -> Iterator[ClusterMarkers]:
         return iter(self.clusters)
@@ -113,7 +127,7 @@ class MarkerSet:
         return len(self.clusters)
 
     def __contains__(self, cluster: object) -> bool:
-        return str(cluster) in self.cluster_ids()
+        return str(cluster) in self._index
 
     def __repr__(self) -> str:
         return (f"MarkerSet({len(self)} clusters, format={self.source_format!r}, "

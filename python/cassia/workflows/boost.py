@@ -3,13 +3,12 @@
 ``run_annotation_boost`` re-examines one cluster with the hypothesis loop of
 :mod:`cassia.agents.boost` over its full marker table, either inside an existing run directory
 (the boosted answer is appended to its results, the summary and report are refreshed) or in a
-new one. ``boost_below_threshold`` is what ``run_pipeline`` calls for every cluster scoring
-under the threshold. ``query_genes`` looks genes up in a cluster's table without any model.
+new one. ``boost_and_rescore`` is what ``run_pipeline`` calls for a cluster scoring under the
+threshold, as soon as its score is known. ``query_genes`` looks genes up in a cluster's table without any model.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,9 +34,9 @@ from ..store import (
     read_results,
     summary_frame,
 )
-from .engine import Runner, run_sync
+from .engine import run_sync
 
-__all__ = ["BoostResult", "boost_below_threshold", "query_genes", "run_annotation_boost"]
+__all__ = ["BoostResult", "boost_and_rescore", "boost_summary", "needs_boost", "query_genes", "run_annotation_boost"]
 
 
 @dataclass
@@ -286,62 +285,58 @@ async def rescore_boosted(session: ClusterSession, scorer: Provider, result: Clu
     return result.model_copy(update={"score": scored, "original_score": result.score, "stages": dict(session.stages)})
 
 
-async def boost_below_threshold(
-    marker_set: MarkerSet, results: list[ClusterResult], *, settings, provider: Provider, store: RunStore,
-    progress: bool = True, max_iterations: int = 5, mode: Mode = "breadth", scorer: Provider | None = None,
-) -> tuple[list[ClusterResult], dict[str, Any]]:
-    """Boost, in parallel, every ok cluster scored below ``settings.score_threshold``.
+def needs_boost(result: ClusterResult, threshold: float) -> bool:
+    """An ok answer scored below the threshold and not boosted yet."""
+    return (result.status == "ok" and not result.boosted and result.score is not None
+            and result.score.score < threshold)
 
-    Each boosted result is appended to the run's results (the last line wins); with a
-    ``scorer`` the boosted answer is scored again. Returns the results with boosted ones
-    swapped in, and the manifest entry ``{"boost": {...}}`` saying which clusters were below
-    the threshold, boosted, or failed to boost.
+
+async def boost_and_rescore(previous: ClusterResult, marker_set: MarkerSet, *, settings, provider: Provider,
+                            store: RunStore, max_iterations: int = 5, mode: Mode = "breadth",
+                            scorer: Provider | None = None) -> ClusterResult:
+    """Boost one cluster of a pipeline and, with a ``scorer``, score the boosted answer again.
+
+    The pipeline calls this for a cluster the moment its score is known (no barrier waiting for
+    the other clusters), so boosting overlaps with the rest of the run.
     """
-    threshold = settings.score_threshold
-    below = [r for r in results if r.status == "ok" and r.score is not None and r.score.score < threshold]
-    todo = [r for r in below if not r.boosted and r.cluster in marker_set]
-    if provider.config.kind == "offline":  # the knowledge-base annotator has no boost loop
-        return results, {"boost": {"status": "skipped", "reason": "the offline annotator cannot run Annotation Boost; "
-                                   "pass boost_provider= to boost", "threshold": threshold,
-                                   "below_threshold": [r.cluster for r in below],
-                                   "boosted": [r.cluster for r in results if r.boosted]}}
-    runner = Runner(store, len(todo), max_workers=settings.max_workers, progress=progress, label="boosting",
-                     on_error=lambda base, reason: base.model_copy(update={
-                         "error": "; ".join(e for e in (base.error, f"boost failed: {reason}") if e)}))
-
-    async def one(previous: ClusterResult) -> ClusterResult | None:
-        session = ClusterSession(cluster=previous.cluster, markers=list(previous.markers),
-                                 species=previous.species or settings.species, tissue=previous.tissue,
-                                 additional_info=settings.additional_info, cancer_aware=settings.cancer_aware,
-                                 store=store, stages=dict(previous.stages))
-
-        async def job() -> ClusterResult:
-            boosted = await boost_cluster(session, provider, marker_set[previous.cluster], previous,
-                                          max_iterations=max_iterations, mode=mode)
-            if scorer is None or not boosted.boosted:
-                return boosted
-            try:
-                return await rescore_boosted(session, scorer, boosted)
-            except AuthError:
-                raise
-            except CassiaError as err:  # keep the boosted answer; say why its score is the old one
-                return boosted.model_copy(update={"error": f"re-scoring the boosted answer failed: {err}"})
-
-        return await runner.run(previous.cluster, job, previous)
-
+    session = ClusterSession(cluster=previous.cluster, markers=list(previous.markers),
+                             species=previous.species or settings.species, tissue=previous.tissue,
+                             additional_info=settings.additional_info, cancer_aware=settings.cancer_aware,
+                             store=store, stages=dict(previous.stages))
+    boosted = await boost_cluster(session, provider, marker_set[previous.cluster], previous,
+                                  max_iterations=max_iterations, mode=mode)
+    if scorer is None or not boosted.boosted:
+        return boosted
     try:
-        outcomes = await asyncio.gather(*(one(r) for r in todo))
-    finally:
-        runner.close()
-    replaced = {r.cluster: r for r in outcomes if r is not None}
-    results = [replaced.get(r.cluster, r) for r in results]
-    status = "stopped: authentication failed" if runner.auth_error is not None else (
-        "complete" if todo else "skipped")
-    return results, {"boost": {
-        "status": status, **({} if todo else {"reason": "no cluster needed boosting (none newly below the threshold)"}),
-        "threshold": threshold, "mode": mode, "max_iterations": max_iterations,
-        "provider": provider.config.public(),
-        "below_threshold": [r.cluster for r in below],
-        "boosted": [r.cluster for r in results if r.boosted],
-        "failed": [r.cluster for r in todo if r.cluster in replaced and not replaced[r.cluster].boosted],
-    }}
+        return await rescore_boosted(session, scorer, boosted)
+    except AuthError:
+        raise
+    except CassiaError as err:  # keep the boosted answer; say why its score is the old one
+        return boosted.model_copy(update={"error": f"re-scoring the boosted answer failed: {err}"})
+
+
+def boost_failed(base: ClusterResult, reason: str) -> ClusterResult:
+    """What a failed boost leaves: the first answer, with the reason added to its error."""
+    return base.model_copy(update={"error": "; ".join(e for e in (base.error, f"boost failed: {reason}") if e)})
+
+
+def boost_summary(results, *, threshold: float, mode: str, max_iterations: int,
+                  provider: Provider) -> dict[str, Any]:
+    """The manifest's ``boost`` entry, from one pass over the run's (streamed) results."""
+    below, boosted, failed = [], [], []
+    for r in results:
+        original = r.original_score or r.score
+        if r.status == "ok" and original is not None and original.score < threshold:
+            below.append(r.cluster)
+        if r.boosted:
+            boosted.append(r.cluster)
+        elif r.boost is not None:
+            failed.append(r.cluster)
+    if provider.config.kind == "offline":  # the knowledge-base annotator has no boost loop
+        return {"status": "skipped", "reason": "the offline annotator cannot run Annotation Boost; "
+                "pass boost_provider= to boost", "threshold": threshold, "below_threshold": below,
+                "boosted": boosted}
+    status = "complete" if below else "skipped"
+    return {"status": status, **({} if below else {"reason": "no cluster needed boosting (none below the threshold)"}),
+            "threshold": threshold, "mode": mode, "max_iterations": max_iterations,
+            "provider": provider.config.public(), "below_threshold": below, "boosted": boosted, "failed": failed}

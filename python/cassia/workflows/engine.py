@@ -134,8 +134,16 @@ class Runner:
         self.on_error = on_error or (lambda base, reason: base.model_copy(update={"status": "failed", "error": reason}))
 
     async def run(self, cluster: str, job: Callable[[], Awaitable[ClusterResult]],
-                  base: ClusterResult | Callable[[], ClusterResult]) -> ClusterResult | None:
-        """Run ``job``; on failure record ``base`` (or what ``base()`` builds then) with the reason."""
+                  base: ClusterResult | Callable[[], ClusterResult], *,
+                  on_error: Callable[[ClusterResult, str], ClusterResult] | None = None,
+                  advance: bool = True) -> ClusterResult | None:
+        """Run ``job``; on failure record ``base`` (or what ``base()`` builds then) with the reason.
+
+        ``on_error`` overrides the runner's failure rule for this job (a later stage of a cluster
+        keeps the earlier answer); ``advance=False`` leaves the progress bar alone (that stage
+        is not a new cluster).
+        """
+        on_error = on_error or self.on_error
         async with self.semaphore:
             if callable(base):
                 base_of = base
@@ -150,13 +158,14 @@ class Runner:
                 self.auth_failures += 1
                 if self.auth_failures >= AUTH_FAILURES_BEFORE_STOP:
                     self.auth_error = err
-                result = self.on_error(base_of(), f"{type(err).__name__}: {err}")
+                result = on_error(base_of(), f"{type(err).__name__}: {err}")
             except CassiaError as err:
-                result = self.on_error(base_of(), f"{type(err).__name__}: {err}")
+                result = on_error(base_of(), f"{type(err).__name__}: {err}")
             except Exception as err:  # a bug in one cluster must not sink the run; the reason is kept
-                result = self.on_error(base_of(), redact(f"unexpected {type(err).__name__}: {err}"))
+                result = on_error(base_of(), redact(f"unexpected {type(err).__name__}: {err}"))
             self.store.append(result)
-            self.bar.update(1)
+            if advance:
+                self.bar.update(1)
             return result
 
     def close(self) -> None:

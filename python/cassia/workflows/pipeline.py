@@ -19,7 +19,7 @@ from ..models import ClusterResult
 from ..providers.stages import StageProviders, resolve_stages
 from ..spelling import spell
 from ..store import RunStore, iter_results, now, read_results
-from .boost import boost_below_threshold
+from .boost import boost_and_rescore, boost_failed, boost_summary, needs_boost
 from .engine import (
     Runner,
     RunResult,
@@ -34,24 +34,31 @@ from .engine import (
 from .rag import annotate_with_rag, retriever_for_run
 
 
-async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: StageProviders, store: RunStore,
+async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageProviders, store: RunStore,
                         *, kind: str, progress: bool, retriever=None) -> list[str]:
-    """Annotate every cluster not finished yet; results go to the store, not to memory.
+    """Run every cluster not finished yet; results go to the store, not to memory.
 
-    Returns the cluster IDs of the run. A fixed pool of ``max_workers`` workers pulls clusters
-    one by one, so memory stays flat however many clusters there are.
+    One job per cluster carries it through every stage: annotation, then (pipeline) scoring and,
+    when the score is below the threshold, Annotation Boost and a new score. No stage waits for
+    the other clusters, so workers never idle at a barrier and the run's length is bound by
+    the calls, not by its slowest stage. A fixed pool of ``max_workers`` workers pulls clusters
+    one by one, so memory stays flat however many clusters there are. On resume, finished
+    clusters that still need their boost get only that. Returns the cluster IDs of the run.
     """
     ids = markers.cluster_ids()
+    boosting = kind == "pipeline" and stages.boost.config.kind != "offline"
     finished = store.finished() if store.resume else set()
-    todo = [c for c in markers if c.cluster not in finished]
+    pending_boost = {r.cluster: r for r in iter_results(store.run_dir, finished)
+                     if boosting and needs_boost(r, settings.score_threshold)} if finished else {}
+    todo = [c for c in markers if c.cluster not in finished or c.cluster in pending_boost]
     team = Team(annotator=stages.annotator, validator=stages.annotator, formatter=stages.annotator,
                 scorer=stages.scorer if kind == "pipeline" else None)
     store.write_manifest(build_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
-                                   status="running", results=iter_results(store.run_dir, finished)))
+                                        status="running", results=iter_results(store.run_dir, finished)))
     runner = Runner(store, len(todo), max_workers=settings.max_workers, progress=progress,
-                     label="annotating" if kind == "batch" else "pipeline")
+                    label="annotating" if kind == "batch" else "pipeline")
 
-    async def one(cm) -> ClusterResult | None:
+    async def annotate(cm) -> ClusterResult | None:
         session = ClusterSession(cluster=cm.cluster, markers=list(cm.genes), species=settings.species,
                                  tissue=settings.tissue, additional_info=settings.additional_info,
                                  cancer_aware=settings.cancer_aware, store=store,
@@ -68,7 +75,16 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
             return await annotate_cluster(session, team, validator_rounds=settings.validator_rounds,
                                           check_ontology=settings.check_ontology)
 
-        await runner.run(cm.cluster, job, base)
+        return await runner.run(cm.cluster, job, base)
+
+    async def one(cm) -> None:
+        result = pending_boost.pop(cm.cluster, None) or await annotate(cm)
+        if result is None or not boosting or not needs_boost(result, settings.score_threshold):
+            return
+        await runner.run(cm.cluster, lambda: boost_and_rescore(
+            result, markers, settings=settings, provider=stages.boost, store=store,
+            max_iterations=settings.boost_iterations, mode=settings.boost_mode, scorer=stages.scorer), result,
+            on_error=boost_failed, advance=False)
 
     try:
         await run_pool(todo, one, max_workers=min(settings.max_workers, len(todo)))
@@ -76,8 +92,8 @@ async def _annotate_all(markers: MarkerSet, settings: RunSettings, stages: Stage
         runner.close()
     if runner.auth_error is not None:
         store.write_manifest(build_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
-                                       status="failed", results=iter_results(store.run_dir, ids),
-                                       extra={"error": f"stopped after repeated authentication failures: {runner.auth_error}"}))
+                                            status="failed", results=iter_results(store.run_dir, ids),
+                                            extra={"error": f"stopped after repeated authentication failures: {runner.auth_error}"}))
         store.write_summary(iter_results(store.run_dir, ids))
         raise AuthError(f"{runner.auth_error} The run stopped early; fix the key and rerun with {spell('resume', True)}.",
                         status=runner.auth_error.status)
@@ -137,16 +153,12 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
     store = RunStore(out_dir or default_out_dir(), resume=resume)
     extra: dict = {}
     try:
-        ids = await _annotate_all(marker_set, settings, stages, store, kind=kind, progress=progress,
-                                  retriever=retriever)
-        if kind == "pipeline":  # Annotation Boost for every ok cluster scored below the threshold
-            # only clusters that can need (or had) a boost are loaded
-            candidates = [r for r in iter_results(store.run_dir, ids) if r.status == "ok" and (
-                r.boosted or (r.score is not None and r.score.score < score_threshold))]
-            _, extra = await boost_below_threshold(marker_set, candidates, settings=settings,
-                                                         provider=stages.boost, store=store, progress=progress,
-                                                         max_iterations=boost_iterations, mode=boost_mode,
-                                                         scorer=stages.scorer)
+        ids = await _run_clusters(marker_set, settings, stages, store, kind=kind, progress=progress,
+                                           retriever=retriever)
+        if kind == "pipeline":  # which clusters were below the threshold, boosted, failed to boost
+            extra["boost"] = boost_summary(iter_results(store.run_dir, ids), threshold=score_threshold,
+                                           mode=boost_mode, max_iterations=boost_iterations,
+                                           provider=stages.boost)
     finally:
         await stages.aclose()
     if retriever is not None:  # database versions and checksums, Cell Ontology release
