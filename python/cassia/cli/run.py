@@ -44,6 +44,15 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
     run.add_argument("--data-dir", default=None, metavar="DIR",
                      help="folder with the marker databases for --rag (default $CASSIA_DATA_DIR, else downloaded "
                           "once into the user cache)")
+    run.add_argument("--batch-api", action="store_true",
+                     help="send the calls through the provider's batch API (OpenAI Batch, Anthropic Message "
+                          "Batches): half the price, results within 24 h; one batch per agent step; a killed "
+                          "run resumes with --resume without resubmitting; see 'cassia batch status'")
+    run.add_argument("--batch-poll", type=float, default=30.0, metavar="SECONDS",
+                     help="seconds between batch status checks (default 30)")
+    run.add_argument("--batch-retry", choices=("batch", "live"), default="batch",
+                     help="requests that failed or expired inside a batch: retry in the next batch (default) "
+                          "or live at once")
     run.add_argument("--dry-run", action="store_true",
                      help="print the prompts that would be sent (system prompt once, then each cluster's first "
                           "message) and exit; no backend is called and nothing is written")
@@ -101,6 +110,7 @@ def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
         resume=args.resume, n_genes=args.n_genes, ranking=args.ranking, validator_rounds=args.validator_rounds,
         cancer_aware=args.cancer_aware, max_workers=args.max_workers, use_cache=not args.no_cache,
         progress=not args.quiet, rag=args.rag, data_dir=args.data_dir,
+        batch_api={"poll_interval": args.batch_poll, "retry": args.batch_retry} if args.batch_api else None,
     )
     if pipeline:
         kwargs.update(stage_backends(args, ("scoring", "boost")))

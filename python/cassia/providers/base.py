@@ -76,6 +76,7 @@ class Completion:
     cost_usd: float | None = None
     cached: bool = False
     attempts: int = 1
+    batched: bool = False  # answered through a provider batch API (priced at its discount)
 
 
 @runtime_checkable

@@ -98,6 +98,9 @@ class HttpProvider:
         self.local = is_local_url(config.base_url)
         self.schema_supported = True  # False once the server refused schema-constrained output
         self._sleep = asyncio.sleep  # tests swap this to observe the delays
+        # Set by a run in batch mode (workflows.batch_api.BatchDispatcher): calls wait for a
+        # provider batch instead of going out live; ``batcher.post`` stands in for post_json.
+        self.batcher: Any = None
         self._states: dict[int, _LoopState] = {}
         self._lock = threading.Lock()
 
@@ -156,8 +159,13 @@ class HttpProvider:
     def _sender(self, request: CompletionRequest, *, native: bool = False) -> structured.SendFn:
         async def send(messages: list[Message], system: str | None) -> RawReply:
             body = self.build_body(request, messages, system, native=native)
-            data, latency = await self.post_json(self.endpoint, body)
-            return self.read_reply(data, latency)
+            if self.batcher is not None:
+                data, latency, batched = await self.batcher.post(self, self.endpoint, body)
+            else:
+                (data, latency), batched = await self.post_json(self.endpoint, body), False
+            reply = self.read_reply(data, latency)
+            reply.batched = batched
+            return reply
 
         return send
 
@@ -269,7 +277,8 @@ class HttpProvider:
         """Stamp provider, model and cost on a completion built from replies."""
         completion.provider = self.config.name
         completion.model = completion.model or self.config.model
-        completion.cost_usd = pricing.cost_usd(self.config.model, completion.usage, local=self.local)
+        completion.cost_usd = pricing.cost_usd(self.config.model, completion.usage, local=self.local,
+                                               batch=completion.batched)
         return completion
 
 

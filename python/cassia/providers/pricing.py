@@ -44,6 +44,9 @@ PRICES: dict[str, tuple[float, float]] = {
     "gemini-2.5-flash": (0.30, 2.50),
 }
 
+# Batch APIs (OpenAI Batch, Anthropic Message Batches) charge half the list price.
+BATCH_DISCOUNT = 0.5
+
 # Suffixes that name a snapshot of a model priced like the model itself.
 _SNAPSHOT = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest)$")
 
@@ -74,11 +77,15 @@ def set_price(model: str, input_per_million: float, output_per_million: float) -
     PRICES[model.strip().lower()] = (float(input_per_million), float(output_per_million))
 
 
-def cost_usd(model: str, usage: Usage, *, local: bool = False) -> float | None:
-    """Cost of one call; 0 for a local server, None when the model's price is unknown."""
+def cost_usd(model: str, usage: Usage, *, local: bool = False, batch: bool = False) -> float | None:
+    """Cost of one call; 0 for a local server, None when the model's price is unknown.
+
+    ``batch``: the call went through a provider batch API, at :data:`BATCH_DISCOUNT` of the price.
+    """
     if local:
         return 0.0
     price = price_of(model)
     if price is None:
         return None
-    return (usage.input_tokens * price[0] + usage.output_tokens * price[1]) / 1_000_000
+    full = (usage.input_tokens * price[0] + usage.output_tokens * price[1]) / 1_000_000
+    return full * BATCH_DISCOUNT if batch else full

@@ -19,7 +19,8 @@ class StageProviders:
     scorer: Provider
     boost: Provider
 
-    def _unique(self) -> list[Provider]:
+    def unique(self) -> list[Provider]:
+        """Each distinct backend once (stages may share one)."""
         seen: dict[int, Provider] = {}
         for p in (self.annotator, self.scorer, self.boost):
             seen.setdefault(id(p), p)
@@ -29,7 +30,7 @@ class StageProviders:
         return {name: getattr(self, name).config.public() for name in ("annotator", "scorer", "boost")}
 
     async def aclose(self) -> None:
-        for provider in self._unique():
+        for provider in self.unique():
             close = getattr(provider, "aclose", None)
             if close is not None:
                 await close()

@@ -54,6 +54,7 @@ class RawReply:
     model: str = ""
     truncated: bool = False  # stopped at the output-token limit
     data: Any = None  # a payload the server already decoded (Anthropic's tool input)
+    batched: bool = False  # came back from a provider batch API
 
 
 SendFn = Callable[[list[Message], "str | None"], Awaitable[RawReply]]
@@ -166,6 +167,7 @@ def _completion(replies: list[RawReply], parsed: BaseModel | None = None) -> Com
         latency_s=sum(r.latency_s for r in replies),
         model=last.model,
         attempts=len(replies),
+        batched=all(r.batched for r in replies),
     )
 
 

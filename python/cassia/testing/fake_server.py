@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
+from .fake_batches import FakeBatches
 from .fake_replies import default_text, example_for
 from .fake_request import FakeRequest
 
@@ -81,6 +82,7 @@ class FakeLLMServer:
         self._fail_when: list[tuple[str, int]] = []  # (text, status): requests containing it fail
         self._ids = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
+        self.batches: FakeBatches | None = None  # the batch APIs, once enable_batches() is called
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ life cycle
@@ -187,6 +189,11 @@ class FakeLLMServer:
             self._faults.clear()
             self._fail_when.clear()
             self.max_in_flight = 0
+
+    def enable_batches(self, **options: Any) -> FakeBatches:
+        """Also serve the OpenAI Batch and Anthropic Message Batches APIs (:mod:`.fake_batches`)."""
+        self.batches = FakeBatches(self, **options)
+        return self.batches
 
     # ------------------------------------------------------------ answering
 
@@ -320,11 +327,14 @@ class _Handler(BaseHTTPRequestHandler):
     fake: FakeLLMServer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._serve(None)
+        if self.fake.batches is None or not self.fake.batches.serve(self, b""):
+            self._serve(None)
 
     def do_POST(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.fake.batches is not None and self.fake.batches.serve(self, raw):
+            return
         try:
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError:
@@ -361,11 +371,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="answer 400 to structured-output requests, like servers without schema support")
     parser.add_argument("--fail-when", action="append", default=[], metavar="TEXT",
                         help="answer 400 to every request whose text contains TEXT (repeatable)")
+    parser.add_argument("--batch-time-scale", type=float, default=None, metavar="X",
+                        help="also serve the batch APIs, X emulated seconds per real second")
     args = parser.parse_args(argv)
     import cassia.models  # noqa: F401  (its output models supply the example replies)
 
     server = FakeLLMServer(port=args.port, latency=args.latency, api_key=args.api_key,
                            reject_response_format=args.reject_response_format).start()
+    if args.batch_time_scale is not None:
+        server.enable_batches(time_scale=args.batch_time_scale)
     for text in args.fail_when:
         server.fail_when(text)
     print(server.url, flush=True)

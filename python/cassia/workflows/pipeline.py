@@ -13,12 +13,13 @@ from typing import Iterable
 
 from ..agents.session import ClusterSession
 from ..agents.team import Team, annotate_cluster, score_result
-from ..errors import AuthError, InputError
+from ..errors import AuthError, ConfigError, InputError
 from ..markers import MarkerSet, chosen_filters, load_markers
 from ..models import ClusterResult
 from ..providers.stages import StageProviders, resolve_stages
 from ..spelling import spell
 from ..store import RunStore, iter_results, now, read_results
+from .batch_api import BatchDispatcher, BatchOptions
 from .boost import boost_and_rescore, boost_failed, boost_summary, needs_boost
 from .engine import (
     Runner,
@@ -35,7 +36,8 @@ from .rag import annotate_with_rag, retriever_for_run
 
 
 async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageProviders, store: RunStore,
-                        *, kind: str, progress: bool, retriever=None) -> list[str]:
+                        *, kind: str, progress: bool, retriever=None, batcher: BatchDispatcher | None = None
+                        ) -> list[str]:
     """Run every cluster not finished yet; results go to the store, not to memory.
 
     One job per cluster carries it through every stage: annotation, then (pipeline) scoring and,
@@ -43,7 +45,8 @@ async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: Stage
     the other clusters, so workers never idle at a barrier and the run's length is bound by
     the calls, not by its slowest stage. A fixed pool of ``max_workers`` workers pulls clusters
     one by one, so memory stays flat however many clusters there are. On resume, finished
-    clusters that still need their boost get only that. Returns the cluster IDs of the run.
+    clusters that still need their boost get only that. With a ``batcher`` (batch-API mode)
+    every cluster runs at once and their calls wait for provider batches. Returns the cluster IDs.
     """
     ids = markers.cluster_ids()
     boosting = kind == "pipeline" and stages.boost.config.kind != "offline"
@@ -55,7 +58,8 @@ async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: Stage
                 scorer=stages.scorer if kind == "pipeline" else None)
     store.write_manifest(build_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
                                         status="running", results=iter_results(store.run_dir, finished)))
-    runner = Runner(store, len(todo), max_workers=settings.max_workers, progress=progress,
+    workers = max(1, len(todo)) if batcher is not None else settings.max_workers
+    runner = Runner(store, len(todo), max_workers=workers, progress=progress and batcher is None,
                     label="annotating" if kind == "batch" else "pipeline")
 
     async def annotate(cm) -> ClusterResult | None:
@@ -78,6 +82,12 @@ async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: Stage
         return await runner.run(cm.cluster, job, base)
 
     async def one(cm) -> None:
+        if batcher is not None:
+            async with batcher.job():
+                return await stages_of(cm)
+        return await stages_of(cm)
+
+    async def stages_of(cm) -> None:
         result = pending_boost.pop(cm.cluster, None) or await annotate(cm)
         if result is None or not boosting or not needs_boost(result, settings.score_threshold):
             return
@@ -87,7 +97,7 @@ async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: Stage
             on_error=boost_failed, advance=False)
 
     try:
-        await run_pool(todo, one, max_workers=min(settings.max_workers, len(todo)))
+        await run_pool(todo, one, max_workers=min(workers, len(todo)))
     finally:
         runner.close()
     if runner.auth_error is not None:
@@ -98,6 +108,15 @@ async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: Stage
         raise AuthError(f"{runner.auth_error} The run stopped early; fix the key and rerun with {spell('resume', True)}.",
                         status=runner.auth_error.status)
     return ids
+
+
+def _batchable(stages: StageProviders) -> list:
+    """The stages' backends that go through batch APIs (the offline annotator answers at once)."""
+    chosen = [p for p in stages.unique() if p.config.kind in ("openai", "anthropic")]
+    if stages.annotator.config.kind not in ("openai", "anthropic"):
+        raise ConfigError(f"batch_api needs an OpenAI or Anthropic backend; {stages.annotator.config.name} "
+                          f"({stages.annotator.config.kind}) has no batch API. Run without --batch-api / batch_api.")
+    return chosen
 
 
 def _boost_note(results: Iterable[ClusterResult], threshold: float) -> dict:
@@ -131,7 +150,7 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
                 cancer_aware=False, check_ontology=True, use_cache=True, resume=False, progress=True,
                 api_key=None, base_url=None, clusters=None, score_threshold=75, scoring_provider=None,
                 scoring_model=None, boost_provider=None, boost_model=None, boost_iterations=5,
-                boost_mode="breadth", report=True, rag=False, data_dir=None,
+                boost_mode="breadth", report=True, rag=False, data_dir=None, batch_api=None,
                 providers: StageProviders | None = None, cache_path=None, max_p_val_adj=0.05, min_log2fc=0.25,
                 min_pct1=0.1) -> RunResult:
     if validator_rounds < 1:
@@ -150,16 +169,25 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
         scoring_provider=scoring_provider, scoring_model=scoring_model,
         boost_provider=boost_provider, boost_model=boost_model, use_cache=use_cache, cache_path=cache_path,
     )
+    batch_options = BatchOptions.of(batch_api)
     store = RunStore(out_dir or default_out_dir(), resume=resume)
     extra: dict = {}
+    batcher = None
     try:
+        if batch_options is not None:  # provider batch APIs instead of live calls
+            batcher = BatchDispatcher(store.run_dir, batch_options, progress=progress)
+            await batcher.start(_batchable(stages))
         ids = await _run_clusters(marker_set, settings, stages, store, kind=kind, progress=progress,
-                                           retriever=retriever)
+                                           retriever=retriever, batcher=batcher)
         if kind == "pipeline":  # which clusters were below the threshold, boosted, failed to boost
             extra["boost"] = boost_summary(iter_results(store.run_dir, ids), threshold=score_threshold,
                                            mode=boost_mode, max_iterations=boost_iterations,
                                            provider=stages.boost)
     finally:
+        if batcher is not None:
+            await batcher.aclose()
+            extra["batch_api"] = {**batch_options.__dict__, "batches": len(batcher.journal.records),
+                                  "submitted_by_last_process": batcher.submitted}
         await stages.aclose()
     if retriever is not None:  # database versions and checksums, Cell Ontology release
         extra["rag"] = retriever.sources()

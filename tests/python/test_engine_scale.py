@@ -1,0 +1,65 @@
+"""The run engine at scale: requests in flight above 8, no stage barrier, the compact marker table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import cassia
+from cassia.providers import get_provider
+from cassia.testing import FakeLLMServer
+from cassia.testing.fake_replies import example_for
+
+GENES = ["CD3D", "CD3E", "CD2", "IL7R", "MS4A1", "CD79A", "LYZ", "CD14", "GNLY", "NKG7"]
+ANNOTATOR = "You are an experienced computational biologist who annotates clusters"
+BOOST = "re-examine the cell-type annotation of one single-cell RNA-seq cluster"
+
+
+def markers(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"cluster": [f"c{i}" for i in range(n)],
+                         "markers": [", ".join(GENES[i % 5:] + GENES[: i % 5]) for i in range(n)]})
+
+
+def test_requests_in_flight_follow_max_workers_above_eight(tmp_path):
+    with FakeLLMServer() as server:
+        server.latency = 0.3
+        provider = get_provider(server.url, "fake-model", max_concurrency=16)
+        result = cassia.run_batch(markers(32), provider=provider, out_dir=tmp_path / "run", max_workers=16,
+                                  use_cache=False, progress=False)
+        assert [r.status for r in result.results] == ["ok"] * 32
+        assert 8 < server.max_in_flight <= 16
+
+
+def test_a_cluster_is_boosted_while_others_are_still_being_annotated(tmp_path):
+    """No barrier between stages: the first boost call comes before the last cluster's annotation."""
+    with FakeLLMServer() as server:
+        server.add_rule(lambda r: (r.schema() or ({}, None))[1] == "ScorerOutput",
+                        lambda r: {**example_for(*r.schema()), "score": 10})
+        result = cassia.run_pipeline(markers(8), provider=server.url, model="fake-model", out_dir=tmp_path / "run",
+                                     max_workers=2, use_cache=False, progress=False, boost_iterations=1,
+                                     report=False)
+        texts = [r.text for r in server.requests if r.method == "POST"]
+        first_boost = next(i for i, t in enumerate(texts) if BOOST in t)
+        last_annotation = max(i for i, t in enumerate(texts) if t.startswith(ANNOTATOR))
+        assert first_boost < last_annotation
+        assert sorted(result.manifest["boost"]["below_threshold"]) == sorted(markers(8)["cluster"])
+        assert all(r.boosted or r.boost is not None for r in result.results)
+
+
+def test_the_full_table_is_kept_once_and_compactly(tmp_path):
+    rows = []
+    for c in range(3):
+        for g in range(200):
+            rows.append({"": f"G{g}.{c}", "p_val": 1e-300, "avg_log2FC": 2.0 - g / 100, "pct.1": 0.5, "pct.2": 0.1,
+                         "p_val_adj": 1e-290 * (g + 1), "cluster": f"k{c}", "gene": f"G{g}"})
+    path = tmp_path / "markers.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    ms = cassia.load_markers(path, n_genes=5)
+    first, second = ms["k0"], ms["k1"]
+    assert first.table is second.table  # one shared table, each cluster a slice of it
+    stats = first.stats
+    assert len(stats) == 200 and stats["gene"].tolist()[:3] == ["G0", "G1", "G2"]
+    assert isinstance(stats["gene"].dtype, pd.CategoricalDtype)
+    assert stats["avg_log2FC"].dtype == np.float32 and stats["pct.1"].dtype == np.float32
+    assert stats["p_val_adj"].dtype == np.float64 and stats["p_val_adj"].iloc[0] > 0  # not flushed to 0
+    assert first.genes == ("G0", "G1", "G2", "G3", "G4")
