@@ -27,14 +27,14 @@ FAKES = Path(__file__).parent / "fakes"
 # The options each command documents (README "Command line" section); --help must mention each.
 DOCUMENTED = {
     (): ["doctor", "backends", "examples", "validate", "annotate", "pipeline", "score", "report", "boost",
-         "subcluster", "uncertainty", "consensus", "evaluate", "--quiet", "--debug", "--version"],
+         "subcluster", "uncertainty", "consensus", "evaluate", "batch", "--quiet", "--debug", "--version"],
     ("doctor",): ["--json", "--skip-r"],
     ("backends", "list"): ["--json", "--probe"],
     ("examples",): ["--out", "--force"],
     ("annotate",): ["--input", "--tissue", "--species", "--additional-info", "--provider", "--backend", "--model",
                     "--n-genes", "--ranking", "--max-workers", "--out", "--resume", "--no-cache", "--dry-run",
                     "--limit", "--clusters", "--json", "--timeout", "--shell-command", "--backend-arg",
-                    "--validator-rounds", "--cancer-aware"],
+                    "--validator-rounds", "--cancer-aware", "--batch-api", "--batch-poll", "--batch-retry"],
     ("pipeline",): ["--input", "--scoring-provider", "--scoring-model", "--boost-provider", "--boost-model",
                     "--score-threshold", "--boost-iterations", "--dry-run", "--limit", "--json", "--no-report"],
     ("score",): ["RUN_DIR", "--rescore", "--provider", "--model", "--json"],
@@ -48,6 +48,8 @@ DOCUMENTED = {
     ("consensus",): ["--inputs", "--out", "--labels", "--json"],
     ("evaluate",): ["--table", "--out", "--mode", "--predict", "--gold-col", "--marker-col", "--limit", "--sweep",
                     "--provider", "--json"],
+    ("batch", "status"): ["RUN", "--no-refresh", "--json"],
+    ("batch", "cancel"): ["RUN", "--json"],
     ("subcluster", "run"): ["--markers", "--major-cluster-info", "--out", "--provider", "--scoring-model",
                             "--group-size", "--json"],
 }
