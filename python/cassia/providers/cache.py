@@ -7,6 +7,7 @@ timeout make it safe for several processes writing at once; each thread gets its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..models import Usage
 from .base import Completion, CompletionRequest, Provider, ProviderConfig
@@ -24,6 +26,15 @@ def default_cache_path() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cassia"
     )
     return Path(base) / "responses.sqlite"
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_json(schema: type) -> str:
+    return json.dumps(schema.model_json_schema(), sort_keys=True)  # once per model class, not per call
+
+
+def _schema_of(schema: type) -> Any:
+    return json.loads(_schema_json(schema))
 
 
 def request_key(config: ProviderConfig, request: CompletionRequest) -> str:
@@ -38,7 +49,7 @@ def request_key(config: ProviderConfig, request: CompletionRequest) -> str:
         "seed": request.seed,
         "system": request.system,
         "messages": [[m.role, m.content] for m in request.messages],
-        "schema": request.schema.model_json_schema() if request.schema else None,
+        "schema": _schema_of(request.schema) if request.schema else None,
     }
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

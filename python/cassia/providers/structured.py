@@ -11,6 +11,8 @@ gets exactly one chance to repair it (its bad reply plus the problem, asked agai
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -70,6 +72,13 @@ def schema_name(schema: type[BaseModel]) -> str:
 
 def strict_schema(schema: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema in strict form: closed objects, every property required."""
+    return copy.deepcopy(_strict_cached(schema))
+
+
+@functools.lru_cache(maxsize=256)
+def _strict_cached(schema: type[BaseModel]) -> dict[str, Any]:
+    # pydantic rebuilds a schema on every call (~2 ms): once per model class is enough, and it
+    # was the largest cost per call of our own in a 200-cluster profile
     return _strict(schema.model_json_schema())
 
 
