@@ -37,6 +37,8 @@ from .markers.examples import example_markers_path, load_example_markers
 from .providers import get_provider, set_api_key
 from .rag import RagRetriever
 from .version import __version__
+from .writeback import AnnotationWarning
+from .workflows.annotate_anndata import annotate_anndata
 from .workflows.boost import BoostResult, query_genes, run_annotation_boost
 from .workflows.consensus import run_consensus
 from .workflows.merge import merge_annotations
@@ -69,6 +71,7 @@ runCASSIA_similarity_score_batch = score_runs
 loadmarker = load_example_markers
 
 __all__ = [
+    "AnnotationWarning",
     "AuthError",
     "BenchmarkResult",
     "BoostResult",
@@ -90,6 +93,7 @@ __all__ = [
     "SubclusterResult",
     "UncertaintyResult",
     "__version__",
+    "annotate_anndata",
     "arun_batch",
     "arun_pipeline",
     "arun_score_batch",

@@ -15,10 +15,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "python" / "cassia"
 
 # Lowest first. A module may import from its own layer (without cycles) and from lower ones.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("core", {"errors", "models", "version", "prompts", "spelling"}),
+    ("core", {"errors", "models", "version", "prompts", "spelling", "options"}),
     ("inputs", {"markers", "ontology"}),
     ("knowledge", {"knowledge", "rag"}),
-    ("outputs", {"store", "report"}),
+    ("outputs", {"store", "report", "writeback"}),
     ("backends", {"providers", "testing"}),
     ("agents", {"agents"}),
     ("workflows", {"workflows"}),

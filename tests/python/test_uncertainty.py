@@ -234,7 +234,7 @@ def test_run_n_times_and_aliases(tmp_path):
     runs = run_n_times(MARKERS, n=2, provider="offline", out_dir=tmp_path / "n", progress=False)
     assert [r.run_dir.name for r in runs] == ["run-1", "run-2"]
     assert all(r.manifest["status"] == "complete" for r in runs)
-    with pytest.raises(InputError, match="use_cache"):
+    with pytest.raises(TypeError, match="use_cache"):  # the n runs always bypass the cache: no such option
         run_n_times(MARKERS, n=2, provider="offline", out_dir=tmp_path / "x", use_cache=True)
     with pytest.raises(InputError, match="n must be"):
         run_n_times(MARKERS, n=0, provider="offline", out_dir=tmp_path / "y")

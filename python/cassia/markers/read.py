@@ -212,15 +212,15 @@ def _read_h5ad(path: Path) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _pick_key(uns: Mapping) -> tuple[str, list[str]]:
-    if RGG_KEY in uns:
-        return RGG_KEY, []
     candidates = [k for k, v in uns.items() if isinstance(v, Mapping) and "names" in v]
     if len(candidates) == 1:
-        return candidates[0], [f"used the rank_genes_groups result stored under uns[{candidates[0]!r}]"]
-    if candidates:
+        note = [] if candidates[0] == RGG_KEY else [f"used the rank_genes_groups result stored under uns[{candidates[0]!r}]"]
+        return candidates[0], note
+    if candidates:  # the default key must not silently win over a result stored elsewhere
         raise InputError(
-            f"the AnnData holds several rank_genes_groups results {candidates}; pass the one you "
-            "want as a table: sc.get.rank_genes_groups_df(adata, None, key='...')"
+            f"the AnnData holds several rank_genes_groups results {candidates}; say which one: "
+            "cassia.annotate_anndata(adata, groupby=..., rank_key='...'), or pass it as a table: "
+            "sc.get.rank_genes_groups_df(adata, None, key='...')"
         )
     raise InputError(
         "the AnnData has no uns['rank_genes_groups']; run sc.tl.rank_genes_groups(adata, "
@@ -251,9 +251,9 @@ def _as_text(values: np.ndarray) -> list[str | None]:
     return out
 
 
-def rank_genes_groups_frame(uns: Mapping) -> tuple[pd.DataFrame, list[str]]:
-    """Flatten a rank_genes_groups result into rank_genes_groups_df's long table."""
-    key, notes = _pick_key(uns)
+def rank_genes_groups_frame(uns: Mapping, *, key: str | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Flatten the rank_genes_groups result under ``key`` (else the only one) into rank_genes_groups_df's long table."""
+    key, notes = (key, []) if key is not None else _pick_key(uns)
     result = uns[key]
     names = _by_group(result["names"], "names")
     fields = {f: _by_group(result[f], f) for f in RGG_FIELDS if f in result}

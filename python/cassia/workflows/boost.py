@@ -23,6 +23,7 @@ from ..agents.team import score_result
 from ..errors import AuthError, CassiaError, ConfigError, InputError
 from ..markers import ClusterMarkers, MarkerFilters, MarkerSet, chosen_filters, load_markers
 from ..models import ClusterResult, FormatterOutput, Message, Usage
+from ..options import checked
 from ..providers.base import Provider
 from ..providers.stages import resolve_stages
 from ..report import render_report
@@ -35,6 +36,7 @@ from ..store import (
     summary_frame,
 )
 from .engine import run_sync
+from .inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike
 
 __all__ = ["BoostResult", "boost_and_rescore", "boost_summary", "needs_boost", "query_genes", "run_annotation_boost"]
 
@@ -179,13 +181,16 @@ def _previous_from_run(run_dir: Path, cluster: str) -> ClusterResult:
                      "or pass previous=None without run_dir to start from the markers.")
 
 
+@checked
 def run_annotation_boost(
-    markers, cluster, *, run_dir=None, previous: ClusterResult | None = None, provider=None, model=None,
-    max_iterations: int = 5, mode: Mode = "breadth", additional_task: str | None = None,
-    species: str | None = None, tissue: str | None = None, out_dir=None, progress: bool = True,
-    n_genes: int | None = None, api_key: str | None = None, base_url: str | None = None,
-    use_cache: bool = True, cache_path=None, report: bool = True, max_p_val_adj: float | None = 0.05,
-    min_log2fc: float | None = 0.25, min_pct1: float | None = 0.1,
+    markers: MarkerSource, cluster: str, *, run_dir: PathLike | None = None, previous: ClusterResult | None = None,
+    species: str | None = None, tissue: str | None = None, n_genes: int | None = None,
+    max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj, min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc,
+    min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, max_iterations: int = 5, mode: Mode = "breadth",
+    additional_task: str | None = None, out_dir: PathLike | None = None, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
 ) -> BoostResult:
     """Re-examine one cluster by testing hypotheses against its full marker statistics.
 

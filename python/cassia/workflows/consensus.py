@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..ontology.compare import cl_key, consensus_value, display_name
+from ..options import checked
 from .answers import cluster_order, load_runs
 
 __all__ = ["CONSENSUS_COLUMNS", "consensus", "run_consensus", "vote_status"]
@@ -56,6 +57,7 @@ def _cl_id(key: str | None) -> str | None:
     return key if key and key.startswith("CL:") else None
 
 
+@checked
 def consensus(inputs: Sequence[Any], *, labels: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per cluster: the majority general type and subtype across ``inputs``, with a status.
 

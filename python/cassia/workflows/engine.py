@@ -31,9 +31,11 @@ from ..store import (
     environment_info,
     iter_results,
     now,
+    read_manifest,
     read_results,
     summary_frame,
 )
+from ..writeback import write_labels
 
 T = TypeVar("T")
 AUTH_FAILURES_BEFORE_STOP = 2
@@ -67,6 +69,35 @@ class RunResult:
     @property
     def failed(self) -> list[ClusterResult]:
         return [r for r in self.results if r.status == "failed"]
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunResult:
+        """A finished (or interrupted) run read back from its directory."""
+        manifest = read_manifest(run_dir)
+        if not manifest:
+            raise InputError(f"{run_dir} is not a CASSIA run directory (no manifest.json); pass the out_dir "
+                             "a run wrote")
+        return cls(run_dir, manifest=manifest)
+
+    def to_adata(self, adata: Any, *, groupby: str | None = None, key_added: str | None = None) -> dict[str, Any]:
+        """Write this run's labels into ``adata.obs`` and its record into ``adata.uns[key_added]``.
+
+        ``groupby``: the ``obs`` column the run's clusters are values of; ``key_added``: the
+        prefix of the new columns (``{key}_general``, ``{key}_detailed``, ``{key}_score``,
+        ``{key}_ontology_id``, ``{key}_status``). Both default to what :func:`cassia.annotate_anndata`
+        recorded for this run, else ``groupby`` is required and ``key_added`` is ``"cassia"``.
+        Failed groups keep earlier labels and are named in a warning. Returns the stored record.
+        """
+        recorded = self.manifest.get("anndata") or {}
+        groupby = groupby or recorded.get("groupby")
+        if not groupby:
+            raise InputError("pass groupby=: the adata.obs column whose values are this run's cluster IDs")
+        record = {"run_dir": str(self.run_dir.resolve()), "kind": self.manifest.get("kind"),
+                  "status": self.manifest.get("status"), "settings": self.manifest.get("settings"),
+                  "providers": self.manifest.get("providers"), "versions": self.manifest.get("versions"),
+                  "counts": self.manifest.get("counts"), **{k: v for k, v in recorded.items() if k != "groupby"}}
+        return write_labels(adata, self.to_frame(), groupby=groupby, key=key_added or recorded.get("key_added")
+                            or "cassia", record=record)
 
     def __repr__(self) -> str:
         return f"RunResult(run_dir={str(self.run_dir)!r}, clusters={len(self.results)}, failed={len(self.failed)})"

@@ -28,10 +28,12 @@ from .. import ontology
 from ..agents.merge import group_annotations
 from ..agents.session import ClusterSession
 from ..errors import CassiaError, InputError, redact
+from ..options import checked
 from ..ontology.compare import text_key
 from ..providers.stages import resolve_stages
 from ..store import read_results, summary_frame
 from .engine import run_sync
+from .inputs import PathLike, ProviderLike
 
 __all__ = ["BROAD_GROUPS", "DETAILED_GROUPS", "merge_annotations", "ontology_groups"]
 
@@ -247,11 +249,12 @@ async def _ask_model(names: list[str], levels: Sequence[str], *, provider, speci
     return answers
 
 
-async def amerge_annotations(results: Any, *, provider=None, model: str | None = None,
+@checked
+async def amerge_annotations(results: Any, *, provider: ProviderLike = None, model: str | None = None,
                              levels: Sequence[str] = ("broad", "detailed", "very detailed"),
                              column: str | None = None, species: str = "human", tissue: str | None = None,
                              api_key: str | None = None, base_url: str | None = None, use_cache: bool = True,
-                             cache_path=None) -> pd.DataFrame:
+                             cache_path: PathLike | None = None) -> pd.DataFrame:
     """Async :func:`merge_annotations`."""
     levels = [str(level) for level in levels]
     if not levels:
@@ -292,7 +295,13 @@ async def amerge_annotations(results: Any, *, provider=None, model: str | None =
     return frame
 
 
-def merge_annotations(results: Any, **kwargs) -> pd.DataFrame:
+@checked
+def merge_annotations(
+    results: Any, *, provider: ProviderLike = None, model: str | None = None,
+    levels: Sequence[str] = ("broad", "detailed", "very detailed"), column: str | None = None,
+    species: str = "human", tissue: str | None = None, api_key: str | None = None, base_url: str | None = None,
+    use_cache: bool = True, cache_path: PathLike | None = None,
+) -> pd.DataFrame:
     """Add ``Merged_Grouping_1..N`` (one per level, broadest first) and ``Merge Notes`` columns.
 
     ``results``: a summary DataFrame, a ``summary.csv`` or run directory path, or a RunResult.
@@ -304,4 +313,5 @@ def merge_annotations(results: Any, **kwargs) -> pd.DataFrame:
     ``provider="offline"`` the grouping is the deterministic ontology fallback. The caller's
     DataFrame is not modified; a new one is returned.
     """
-    return run_sync(lambda: amerge_annotations(results, **kwargs))
+    options = dict(locals())
+    return run_sync(lambda: amerge_annotations(**options))

@@ -1,26 +1,29 @@
-"""Batch and pipeline orchestration: clusters in parallel, results durable as they finish.
+"""Batch and pipeline: every cluster annotated in parallel, results durable as they finish.
 
 ``run_batch`` annotates (Annotator ⇄ Validator → Formatter); ``run_pipeline`` also scores each
 cluster right after it is annotated (no barrier between stages, so the critical path stays one
-cluster's chain), notes the Boost step, and renders the report. One failing cluster never stops
-the others; repeated authentication failures stop the run early instead of burning every cluster.
+cluster's chain), boosts the clusters scored below the threshold, and renders the report.
+``run_score_batch`` scores an existing run. One failing cluster never stops the others.
+
+Every option is a typed keyword-only parameter, in groups: what the clusters are, marker
+selection, backends per stage, the agents, the run. A misspelled keyword names the closest one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from ..agents.session import ClusterSession
-from ..agents.team import Team, annotate_cluster, score_result
-from ..errors import AuthError, ConfigError, InputError
-from ..markers import MarkerSet, chosen_filters, load_markers
+from ..agents.team import score_result
+from ..errors import InputError
 from ..models import ClusterResult
+from ..options import checked
 from ..providers.stages import StageProviders, resolve_stages
-from ..spelling import spell
 from ..store import RunStore, iter_results, now, read_results
+from .annotate import batchable, run_clusters
 from .batch_api import BatchDispatcher, BatchOptions
-from .boost import boost_and_rescore, boost_failed, boost_summary, needs_boost
+from .boost import boost_summary
 from .engine import (
     Runner,
     RunResult,
@@ -28,137 +31,27 @@ from .engine import (
     build_manifest,
     default_out_dir,
     finish_run,
-    run_pool,
     run_sync,
     run_totals,
 )
-from .rag import annotate_with_rag, retriever_for_run
+from .inputs import DEFAULT_FILTERS, BoostMode, MarkerSource, PathLike, ProviderLike, select_markers
+from .rag import retriever_for_run
 
 
-async def _run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageProviders, store: RunStore,
-                        *, kind: str, progress: bool, retriever=None, batcher: BatchDispatcher | None = None
-                        ) -> list[str]:
-    """Run every cluster not finished yet; results go to the store, not to memory.
-
-    One job per cluster carries it through every stage: annotation, then (pipeline) scoring and,
-    when the score is below the threshold, Annotation Boost and a new score. No stage waits for
-    the other clusters, so workers never idle at a barrier and the run's length is bound by
-    the calls, not by its slowest stage. A fixed pool of ``max_workers`` workers pulls clusters
-    one by one, so memory stays flat however many clusters there are. On resume, finished
-    clusters that still need their boost get only that. With a ``batcher`` (batch-API mode)
-    every cluster runs at once and their calls wait for provider batches. Returns the cluster IDs.
-    """
-    ids = markers.cluster_ids()
-    boosting = kind == "pipeline" and stages.boost.config.kind != "offline"
-    finished = store.finished() if store.resume else set()
-    pending_boost = {r.cluster: r for r in iter_results(store.run_dir, finished)
-                     if boosting and needs_boost(r, settings.score_threshold)} if finished else {}
-    todo = [c for c in markers if c.cluster not in finished or c.cluster in pending_boost]
-    team = Team(annotator=stages.annotator, validator=stages.annotator, formatter=stages.annotator,
-                scorer=stages.scorer if kind == "pipeline" else None)
-    store.write_manifest(build_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
-                                        status="running", results=iter_results(store.run_dir, finished)))
-    workers = max(1, len(todo)) if batcher is not None else settings.max_workers
-    runner = Runner(store, len(todo), max_workers=workers, progress=progress and batcher is None,
-                    label="annotating" if kind == "batch" else "pipeline")
-
-    async def annotate(cm) -> ClusterResult | None:
-        session = ClusterSession(cluster=cm.cluster, markers=list(cm.genes), species=settings.species,
-                                 tissue=settings.tissue, additional_info=settings.additional_info,
-                                 cancer_aware=settings.cancer_aware, store=store,
-                                 table_genes=tuple(cm.stats["gene"].astype(str)))
-
-        def base() -> ClusterResult:  # built at failure time, so it keeps what the cluster spent
-            return ClusterResult(cluster=cm.cluster, status="failed", markers=list(cm.genes), tissue=settings.tissue,
-                                 species=settings.species, stages=dict(session.stages))
-
-        async def job() -> ClusterResult:
-            if retriever is not None:  # RAG: retrieved knowledge goes into the Annotator's first prompt
-                return await annotate_with_rag(session, team, retriever, validator_rounds=settings.validator_rounds,
-                                               check_ontology=settings.check_ontology)
-            return await annotate_cluster(session, team, validator_rounds=settings.validator_rounds,
-                                          check_ontology=settings.check_ontology)
-
-        return await runner.run(cm.cluster, job, base)
-
-    async def one(cm) -> None:
-        if batcher is not None:
-            async with batcher.job():
-                return await stages_of(cm)
-        return await stages_of(cm)
-
-    async def stages_of(cm) -> None:
-        result = pending_boost.pop(cm.cluster, None) or await annotate(cm)
-        if result is None or not boosting or not needs_boost(result, settings.score_threshold):
-            return
-        await runner.run(cm.cluster, lambda: boost_and_rescore(
-            result, markers, settings=settings, provider=stages.boost, store=store,
-            max_iterations=settings.boost_iterations, mode=settings.boost_mode, scorer=stages.scorer), result,
-            on_error=boost_failed, advance=False)
-
-    try:
-        await run_pool(todo, one, max_workers=min(workers, len(todo)))
-    finally:
-        runner.close()
-    if runner.auth_error is not None:
-        store.write_manifest(build_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
-                                            status="failed", results=iter_results(store.run_dir, ids),
-                                            extra={"error": f"stopped after repeated authentication failures: {runner.auth_error}"}))
-        store.write_summary(iter_results(store.run_dir, ids))
-        raise AuthError(f"{runner.auth_error} The run stopped early; fix the key and rerun with {spell('resume', True)}.",
-                        status=runner.auth_error.status)
-    return ids
-
-
-def _batchable(stages: StageProviders) -> list:
-    """The stages' backends that go through batch APIs (the offline annotator answers at once)."""
-    chosen = [p for p in stages.unique() if p.config.kind in ("openai", "anthropic")]
-    if stages.annotator.config.kind not in ("openai", "anthropic"):
-        raise ConfigError(f"batch_api needs an OpenAI or Anthropic backend; {stages.annotator.config.name} "
-                          f"({stages.annotator.config.kind}) has no batch API. Run without --batch-api / batch_api.")
-    return chosen
-
-
-def _boost_note(results: Iterable[ClusterResult], threshold: float) -> dict:
-    low, boosted = [], []
-    for r in results:
-        if r.score is not None and r.score.score < threshold:
-            low.append(r.cluster)
-        if r.boosted:
-            boosted.append(r.cluster)
-    return {"boost": {"status": "not run", "reason": "run_score_batch does not boost; use run_annotation_boost",
-                      "threshold": threshold, "below_threshold": low, "boosted": boosted}}
-
-
-def _prepare(markers, *, n_genes: int, ranking: str, clusters: list[str] | None, filters) -> MarkerSet:
-    marker_set = load_markers(markers, n_genes=n_genes, ranking=ranking, filters=filters)
-    if clusters is not None:
-        marker_set = marker_set.subset([str(c) for c in clusters])
-    return marker_set
-
-
-async def arun_batch(markers, **kwargs) -> RunResult:
-    return await _arun(markers, kind="batch", **kwargs)
-
-
-async def arun_pipeline(markers, **kwargs) -> RunResult:
-    return await _arun(markers, kind="pipeline", **kwargs)
-
-
-async def _arun(markers, *, kind: str, tissue=None, species="human", provider=None, model=None, out_dir=None,
-                max_workers=4, n_genes=50, ranking="avg_log2FC", additional_info=None, validator_rounds=3,
-                cancer_aware=False, check_ontology=True, use_cache=True, resume=False, progress=True,
-                api_key=None, base_url=None, clusters=None, score_threshold=75, scoring_provider=None,
-                scoring_model=None, boost_provider=None, boost_model=None, boost_iterations=5,
-                boost_mode="breadth", report=True, rag=False, data_dir=None, batch_api=None,
-                providers: StageProviders | None = None, cache_path=None, max_p_val_adj=0.05, min_log2fc=0.25,
-                min_pct1=0.1) -> RunResult:
+async def arun_annotation(markers, *, kind: str, tissue, species, additional_info, clusters, n_genes, ranking,
+                max_p_val_adj, min_log2fc, min_pct1, provider, model, api_key, base_url, validator_rounds,
+                cancer_aware, check_ontology, rag, data_dir, out_dir, max_workers, resume, use_cache, cache_path,
+                progress, providers, score_threshold=75, scoring_provider=None, scoring_model=None,
+                boost_provider=None, boost_model=None, boost_iterations=5, boost_mode="breadth",
+                report=False, batch_api=None, manifest_extra: dict | None = None) -> RunResult:
+    """The one annotation run behind batch, pipeline and annotate_anndata (``kind`` says which)."""
     if validator_rounds < 1:
         raise InputError(f"validator_rounds must be at least 1 (got {validator_rounds}).")
-    marker_set = _prepare(markers, n_genes=n_genes, ranking=ranking, clusters=clusters,
-                          filters=chosen_filters(markers, max_p_val_adj, min_log2fc, min_pct1))
-    settings = RunSettings(tissue=tissue, species=species, additional_info=additional_info, n_genes=n_genes,
-                           ranking=ranking, validator_rounds=validator_rounds, cancer_aware=cancer_aware,
+    marker_set = select_markers(markers, n_genes=n_genes, ranking=ranking, max_p_val_adj=max_p_val_adj,
+                                min_log2fc=min_log2fc, min_pct1=min_pct1, clusters=clusters)
+    settings = RunSettings(tissue=tissue, species=species, additional_info=additional_info,
+                           n_genes=marker_set.n_genes, ranking=marker_set.ranking,
+                           validator_rounds=validator_rounds, cancer_aware=cancer_aware,
                            check_ontology=check_ontology, max_workers=max_workers, score_threshold=score_threshold,
                            boost_iterations=boost_iterations, boost_mode=boost_mode, rag=bool(rag))
     retriever = None
@@ -171,14 +64,14 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
     )
     batch_options = BatchOptions.of(batch_api)
     store = RunStore(out_dir or default_out_dir(), resume=resume)
-    extra: dict = {}
+    extra: dict = dict(manifest_extra or {})
     batcher = None
     try:
         if batch_options is not None:  # provider batch APIs instead of live calls
             batcher = BatchDispatcher(store.run_dir, batch_options, progress=progress)
-            await batcher.start(_batchable(stages))
-        ids = await _run_clusters(marker_set, settings, stages, store, kind=kind, progress=progress,
-                                           retriever=retriever, batcher=batcher)
+            await batcher.start(batchable(stages))
+        ids = await run_clusters(marker_set, settings, stages, store, kind=kind, progress=progress,
+                                 retriever=retriever, batcher=batcher)
         if kind == "pipeline":  # which clusters were below the threshold, boosted, failed to boost
             extra["boost"] = boost_summary(iter_results(store.run_dir, ids), threshold=score_threshold,
                                            mode=boost_mode, max_iterations=boost_iterations,
@@ -192,37 +85,153 @@ async def _arun(markers, *, kind: str, tissue=None, species="human", provider=No
     if retriever is not None:  # database versions and checksums, Cell Ontology release
         extra["rag"] = retriever.sources()
     manifest = build_manifest(store, kind=kind, settings=settings, stages=stages, markers=marker_set,
-                         status="done", results=iter_results(store.run_dir, ids), extra=extra)
+                              status="done", results=iter_results(store.run_dir, ids), extra=extra)
     return finish_run(store, ids, manifest, report=report and kind == "pipeline")
 
 
-def run_batch(markers, **kwargs) -> RunResult:
-    """Annotate every cluster (Annotator ⇄ Validator → Formatter). See :func:`run_pipeline` for arguments."""
-    return run_sync(lambda: arun_batch(markers, **kwargs))
+@checked
+async def arun_pipeline(
+    markers: MarkerSource, *,
+    # what the clusters are
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    # marker selection
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    # backends, per stage (scoring and boost default to the annotation backend)
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
+    boost_provider: ProviderLike = None, boost_model: str | None = None,
+    # the agents
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    score_threshold: float = 75, boost_iterations: int = 5, boost_mode: BoostMode = "breadth",
+    rag: bool = False, data_dir: PathLike | None = None,
+    # the run
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
+    batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
+) -> RunResult:
+    """Async :func:`run_pipeline`."""
+    options = dict(locals())
+    return await arun_annotation(options.pop("markers"), kind="pipeline", **options)
 
 
-def run_pipeline(markers, **kwargs) -> RunResult:
-    """Annotate, score, (boost) and report every cluster.
+@checked
+def run_pipeline(
+    markers: MarkerSource, *,
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
+    boost_provider: ProviderLike = None, boost_model: str | None = None,
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    score_threshold: float = 75, boost_iterations: int = 5, boost_mode: BoostMode = "breadth",
+    rag: bool = False, data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
+    batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
+) -> RunResult:
+    """Annotate, score, boost and report every cluster.
 
-    ``markers``: anything :func:`cassia.load_markers` reads. Keyword arguments: ``tissue``,
-    ``species``, ``provider`` (vendor name, OpenAI-compatible base URL, ``"offline"``; None picks the
-    first vendor with a key set, else offline), ``model``, ``out_dir``, ``max_workers``, ``n_genes``,
-    ``ranking``, ``max_p_val_adj``, ``min_log2fc``, ``min_pct1`` (marker filters, see
-    :class:`cassia.MarkerFilters`; ``None`` turns one off), ``additional_info``, ``validator_rounds``, ``cancer_aware``, ``use_cache``,
-    ``resume``, ``progress``, ``api_key``, ``base_url``, ``clusters``, ``score_threshold``,
-    ``scoring_provider``, ``scoring_model``, ``boost_provider``, ``boost_model``, ``boost_iterations``
-    (default 5), ``boost_mode`` ("breadth" or "depth"), ``report``, ``rag`` (add retrieved marker-database
-    and Cell Ontology knowledge to the Annotator's prompt, see :mod:`cassia.rag`) and ``data_dir`` (folder
-    with the marker databases; default ``$CASSIA_DATA_DIR`` or the user cache, downloaded on first use).
-    Clusters scored below ``score_threshold`` are boosted and their revised answer replaces the original
-    in the summary.
+    ``markers``: anything :func:`cassia.load_markers` reads (a path, a FindAllMarkers or
+    ``rank_genes_groups_df`` DataFrame, an AnnData, a MarkerSet). For an AnnData with labels
+    written back into ``obs``, use :func:`cassia.annotate_anndata`.
+
+    What the clusters are: ``tissue``, ``species``, ``additional_info`` (free text for the
+    Annotator), ``clusters`` (annotate only these).
+
+    Marker selection: ``n_genes`` per cluster, ``ranking`` (``avg_log2FC``, ``p_val_adj``,
+    ``pct_diff`` or a numeric column), and the filters ``max_p_val_adj`` (adjusted p <),
+    ``min_log2fc`` (avg_log2FC >), ``min_pct1`` (pct.1 >=); ``None`` turns a filter off. A
+    MarkerSet keeps its own selection for the options left at their defaults.
+
+    Backends per stage: ``provider`` (vendor name, OpenAI-compatible base URL, ``"offline"``,
+    an agent CLI; None picks the first vendor with a key set, else offline), ``model``,
+    ``api_key``, ``base_url``; ``scoring_provider``/``scoring_model`` and
+    ``boost_provider``/``boost_model`` default to the annotation backend. ``providers``: ready
+    :class:`~cassia.providers.stages.StageProviders` (tests, advanced use) replace all of these.
+
+    The agents: ``validator_rounds`` (feedback rounds, default 3), ``cancer_aware``,
+    ``check_ontology`` (the Validator checks names against the Cell Ontology),
+    ``score_threshold`` (clusters scored below it are boosted and their revised answer replaces
+    the original in the summary), ``boost_iterations`` (default 5), ``boost_mode``
+    (``"breadth"`` or ``"depth"``), ``rag`` (add retrieved marker-database and Cell Ontology
+    knowledge to the Annotator's prompt) and ``data_dir`` (folder with the marker databases).
+
+    The run: ``out_dir`` (default ``cassia_out/run-<time>``), ``max_workers`` (clusters at
+    once), ``resume`` (finish an interrupted run), ``use_cache``/``cache_path`` (the response
+    cache), ``progress`` (a bar on a terminal), ``report`` (``report.html``), ``batch_api``
+    (``True`` or a dict of :class:`~cassia.workflows.batch_api.BatchOptions`: every agent step
+    goes through the OpenAI or Anthropic batch API, journaled in the run directory).
     """
-    return run_sync(lambda: arun_pipeline(markers, **kwargs))
+    options = dict(locals())
+    return run_sync(lambda: arun_pipeline(**options))
 
 
-async def arun_score_batch(run_dir, *, provider=None, model=None, api_key=None, base_url=None, max_workers=4,
-                           use_cache=True, progress=True, rescore=False, report=True, cache_path=None,
-                           providers: StageProviders | None = None) -> RunResult:
+@checked
+async def arun_batch(
+    markers: MarkerSource, *,
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None,
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    rag: bool = False, data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True,
+    batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
+) -> RunResult:
+    """Async :func:`run_batch`."""
+    options = dict(locals())
+    return await arun_annotation(options.pop("markers"), kind="batch", **options)
+
+
+@checked
+def run_batch(
+    markers: MarkerSource, *,
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None,
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    rag: bool = False, data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True,
+    batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
+) -> RunResult:
+    """Annotate every cluster (Annotator ⇄ Validator → Formatter), without scoring or boost.
+
+    The options are :func:`run_pipeline`'s, less the scoring, boost and report ones.
+    """
+    options = dict(locals())
+    return run_sync(lambda: arun_batch(**options))
+
+
+def _boost_note(results: Iterable[ClusterResult], threshold: float) -> dict:
+    low, boosted = [], []
+    for r in results:
+        if r.score is not None and r.score.score < threshold:
+            low.append(r.cluster)
+        if r.boosted:
+            boosted.append(r.cluster)
+    return {"boost": {"status": "not run", "reason": "run_score_batch does not boost; use run_annotation_boost",
+                      "threshold": threshold, "below_threshold": low, "boosted": boosted}}
+
+
+@checked
+async def arun_score_batch(
+    run_dir: PathLike, *, provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, rescore: bool = False, max_workers: int = 4, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
+    providers: StageProviders | None = None,
+) -> RunResult:
+    """Async :func:`run_score_batch`."""
     store = RunStore(run_dir, resume=True)
     manifest = store.manifest()
     if not manifest:
@@ -255,7 +264,19 @@ async def arun_score_batch(run_dir, *, provider=None, model=None, api_key=None, 
     return finish_run(store, None, manifest, report=report)
 
 
-def run_score_batch(run_dir, **kwargs) -> RunResult:
-    """Score the annotated clusters of an existing run directory (those not scored yet)."""
-    return run_sync(lambda: arun_score_batch(run_dir, **kwargs))
+@checked
+def run_score_batch(
+    run_dir: PathLike, *, provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, rescore: bool = False, max_workers: int = 4, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
+    providers: StageProviders | None = None,
+) -> RunResult:
+    """Score the annotated clusters of an existing run directory (those not scored yet).
+
+    ``provider``/``model``/``api_key``/``base_url``: the Scorer's backend. ``rescore``: score
+    every ok cluster again. ``max_workers``, ``use_cache``/``cache_path``, ``progress`` and
+    ``report`` as in :func:`run_pipeline`.
+    """
+    options = dict(locals())
+    return run_sync(lambda: arun_score_batch(**options))
 

@@ -23,7 +23,7 @@ from ..agents import subcluster as agent
 from ..agents.scorer import score as score_annotation
 from ..agents.session import ClusterSession
 from ..errors import AuthError, CassiaError, ConfigError, InputError
-from ..markers import MarkerSet, chosen_filters, load_markers
+from ..markers import MarkerSet
 from ..models import (
     ClusterResult,
     FormatterOutput,
@@ -32,12 +32,14 @@ from ..models import (
     SubclusterInfo,
     Usage,
 )
+from ..options import checked
 from ..providers.base import Provider
 from ..providers.stages import resolve_stages
 from ..report import render_report
 from ..report.boost import render_subcluster_page
 from ..store import RunStore, environment_info, now
 from .engine import Runner, run_sync
+from .inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike, select_markers
 
 __all__ = ["SubclusterResult", "SUBCLUSTER_COLUMNS", "arun_subclusters", "run_subclusters", "split_groups"]
 
@@ -169,21 +171,26 @@ def _provider_pair(provider, model, *, scoring_provider, scoring_model, api_key,
     return stages
 
 
+@checked
 async def arun_subclusters(
-    markers, *, major_cluster_info: str, provider=None, model=None, out_dir=None, group_size: int = 10,
-    n_genes: int = 50, ranking: str = "avg_log2FC", species: str = "human", tissue: str | None = None,
-    progress: bool = True, score: bool = True, max_retries: int = 2, max_workers: int = 4,
-    scoring_provider=None, scoring_model=None, api_key: str | None = None, base_url: str | None = None,
-    use_cache: bool = True, cache_path=None, report: bool = True, score_threshold: float = 75,
-    max_p_val_adj: float | None = 0.05, min_log2fc: float | None = 0.25, min_pct1: float | None = 0.1,
+    markers: MarkerSource, *, major_cluster_info: str,
+    species: str = "human", tissue: str | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
+    group_size: int = 10, score: bool = True, score_threshold: float = 75, max_retries: int = 2,
+    out_dir: PathLike | None = None, max_workers: int = 4, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
 ) -> SubclusterResult:
+    """Async :func:`run_subclusters`."""
     if not str(major_cluster_info or "").strip():
         raise InputError("major_cluster_info must describe the parent population, "
                          "e.g. 'CD8 T cells from a human tumour'.")
     if max_retries < 0:
         raise InputError(f"max_retries must be 0 or more (got {max_retries}).")
-    marker_set: MarkerSet = load_markers(markers, n_genes=n_genes, ranking=ranking,
-                                         filters=chosen_filters(markers, max_p_val_adj, min_log2fc, min_pct1))
+    marker_set: MarkerSet = select_markers(markers, n_genes=n_genes, ranking=ranking, max_p_val_adj=max_p_val_adj,
+                                           min_log2fc=min_log2fc, min_pct1=min_pct1)
     clusters = marker_set.cluster_ids()
     groups = split_groups(clusters, group_size)
     genes = {c: list(marker_set[c].genes) for c in clusters}
@@ -340,16 +347,29 @@ def _finish(store: RunStore, results: list[ClusterResult], manifest: dict[str, A
     return outcome
 
 
-def run_subclusters(markers, *, major_cluster_info: str, **kwargs) -> SubclusterResult:
+@checked
+def run_subclusters(
+    markers: MarkerSource, *, major_cluster_info: str,
+    species: str = "human", tissue: str | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
+    group_size: int = 10, score: bool = True, score_threshold: float = 75, max_retries: int = 2,
+    out_dir: PathLike | None = None, max_workers: int = 4, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
+) -> SubclusterResult:
     """Annotate all subclusters of one population together; score them; write a run directory.
 
     ``markers``: a marker table of the subclusters (anything :func:`cassia.load_markers` reads).
     ``major_cluster_info``: the parent population, e.g. "CD8 T cells from a human tumour".
     Keyword arguments: ``provider``, ``model``, ``out_dir`` (default ``cassia_out/subclusters-<time>``),
     ``group_size`` (subclusters per call, default 10; larger populations are split and then
-    harmonised), ``n_genes`` (markers per subcluster, 50), ``ranking``, ``species``, ``tissue``,
+    harmonised), ``n_genes`` (markers per subcluster, 50), ``ranking`` and the filters
+    ``max_p_val_adj``, ``min_log2fc``, ``min_pct1`` (as in :func:`cassia.run_pipeline`), ``species``, ``tissue``,
     ``score`` (True), ``max_retries`` (asks for left-out subclusters, 2), ``max_workers``,
     ``scoring_provider``, ``scoring_model``, ``api_key``, ``base_url``, ``use_cache``, ``report``,
     ``progress``. A subcluster never answered is kept with ``status="failed"`` and the reason.
     """
-    return run_sync(lambda: arun_subclusters(markers, major_cluster_info=major_cluster_info, **kwargs))
+    options = dict(locals())
+    return run_sync(lambda: arun_subclusters(**options))

@@ -20,6 +20,7 @@ from ...agents.consensus import judge_consensus
 from ...agents.session import ClusterSession
 from ...agents.unify import Unification, unify_names
 from ...errors import CassiaError, InputError, redact
+from ...options import checked
 from ...ontology.compare import (
     Agreement,
     Weights,
@@ -34,6 +35,7 @@ from ...report.uncertainty import render_uncertainty_page
 from ...store import RunStore, environment_info, now
 from ..answers import Answer, RunAnswers, cluster_order, load_runs
 from ..engine import run_sync
+from ..inputs import PathLike, ProviderLike
 from .result import ClusterUncertainty, RunVote, UncertaintyResult
 
 __all__ = ["ascore_runs", "cluster_uncertainty", "read_uncertainty", "score_runs"]
@@ -240,7 +242,14 @@ def _write(store, result: UncertaintyResult, *, report: bool) -> None:
         render_uncertainty_page(out, result)
 
 
-def score_runs(runs: Sequence[Any], **kwargs) -> UncertaintyResult:
+@checked
+def score_runs(
+    runs: Sequence[Any], *, provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, weights: Weights | Sequence[float] = (0.7, 0.3), threshold: float = 75,
+    labels: Sequence[str] | None = None, agents: bool = True, species: str = "human", tissue: str | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, use_cache: bool = True,
+    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
+) -> UncertaintyResult:
     """CS scores from finished runs (``runCASSIA_similarity_score_batch``).
 
     ``runs``: a list of run directories, ``summary.csv`` paths, summary DataFrames or RunResults
@@ -253,7 +262,8 @@ def score_runs(runs: Sequence[Any], **kwargs) -> UncertaintyResult:
     ``max_workers``, ``use_cache``, ``progress``, ``report``. With the offline provider the
     agents are skipped and CS = CS_CL (said in the manifest notes).
     """
-    return run_sync(lambda: ascore_runs(runs, **kwargs))
+    options = dict(locals())
+    return run_sync(lambda: ascore_runs(**options))
 
 
 def read_uncertainty(out_dir: str | Path) -> list[ClusterUncertainty]:

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ...ontology.compare import Weights
+from ...options import checked
 from ...providers.stages import auto_provider
 from ..engine import run_sync
+from ..inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike
 from .analysis import ascore_runs
 from .result import UncertaintyResult
 from .runs import _check, arun_n_times, default_uncertainty_dir
@@ -15,14 +17,22 @@ from .runs import _check, arun_n_times, default_uncertainty_dir
 __all__ = ["arun_uncertainty", "run_uncertainty"]
 
 
-async def arun_uncertainty(markers, *, n: int = 5, tissue: str | None = None, species: str = "human",
-                           provider=None, model: str | None = None, out_dir: str | Path | None = None,
-                           max_workers: int = 4, weights: Weights | Sequence[float] = (0.7, 0.3),
-                           threshold: float = 75, temperature: float | None = None, seed: int = 0,
-                           unify_provider=None, unify_model: str | None = None, agents: bool = True,
-                           api_key: str | None = None, base_url: str | None = None, progress: bool = True,
-                           resume: bool = False, report: bool = True, cache_path=None,
-                           **batch_kwargs) -> UncertaintyResult:
+@checked
+async def arun_uncertainty(
+    markers: MarkerSource, *, n: int = 5,
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    unify_provider: ProviderLike = None, unify_model: str | None = None, agents: bool = True,
+    weights: Weights | Sequence[float] = (0.7, 0.3), threshold: float = 75,
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    rag: bool = False, data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, progress: bool = True,
+    report: bool = True, cache_path: PathLike | None = None,
+) -> UncertaintyResult:
     """Async :func:`run_uncertainty`."""
     weights = Weights.of(weights)  # fail on bad options before any run starts
     _check(n, temperature)
@@ -32,7 +42,10 @@ async def arun_uncertainty(markers, *, n: int = 5, tissue: str | None = None, sp
     runs = await arun_n_times(markers, n=n, out_dir=root, provider=provider, model=model, api_key=api_key,
                               base_url=base_url, temperature=temperature, seed=seed, tissue=tissue,
                               species=species, max_workers=max_workers, progress=progress, resume=resume,
-                              **batch_kwargs)
+                              additional_info=additional_info, clusters=clusters, n_genes=n_genes, ranking=ranking,
+                              max_p_val_adj=max_p_val_adj, min_log2fc=min_log2fc, min_pct1=min_pct1,
+                              validator_rounds=validator_rounds, cancer_aware=cancer_aware,
+                              check_ontology=check_ontology, rag=rag, data_dir=data_dir)
     same_backend = unify_provider is None
     settings = {"n": n, "temperature": temperature, "seeds": [seed + k for k in range(1, n + 1)],
                 "tissue": tissue, "species": species}
@@ -46,7 +59,22 @@ async def arun_uncertainty(markers, *, n: int = 5, tissue: str | None = None, sp
     )
 
 
-def run_uncertainty(markers, **kwargs) -> UncertaintyResult:
+@checked
+def run_uncertainty(
+    markers: MarkerSource, *, n: int = 5,
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    unify_provider: ProviderLike = None, unify_model: str | None = None, agents: bool = True,
+    weights: Weights | Sequence[float] = (0.7, 0.3), threshold: float = 75,
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    rag: bool = False, data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, progress: bool = True,
+    report: bool = True, cache_path: PathLike | None = None,
+) -> UncertaintyResult:
     """Annotate every cluster n times and measure how much the answers agree (the CS score).
 
     ``markers``: anything :func:`cassia.load_markers` reads. Keywords:
@@ -66,4 +94,5 @@ def run_uncertainty(markers, **kwargs) -> UncertaintyResult:
     boost when CS < threshold, the consensus types and agreement fractions. ``out_dir`` also gets
     ``uncertainty.csv``, ``uncertainty.jsonl``, ``manifest.json`` and ``uncertainty.html``.
     """
-    return run_sync(lambda: arun_uncertainty(markers, **kwargs))
+    options = dict(locals())
+    return run_sync(lambda: arun_uncertainty(**options))

@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ...errors import InputError
-from ...markers import chosen_filters, load_markers
+from ...options import checked
 from ...providers.base import Completion, CompletionRequest, Provider
 from ...providers.stages import StageProviders, auto_provider, resolve_stages
-from ..engine import run_sync
+from ..engine import RunResult, run_sync
+from ..inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike, select_markers
 from ..pipeline import arun_batch
 
 __all__ = ["SamplingProvider", "arun_n_times", "default_uncertainty_dir", "run_n_times"]
@@ -64,36 +65,55 @@ def _check(n: int, temperature: float | None) -> None:
         raise InputError(f"temperature must be between 0 and 2 (or None for the provider's default), got {temperature!r}.")
 
 
-async def arun_n_times(markers, *, n: int = 5, out_dir: str | Path | None = None, provider=None,
-                       model: str | None = None, api_key: str | None = None, base_url: str | None = None,
-                       temperature: float | None = None, seed: int = 0, n_genes: int = 50,
-                       ranking: str = "avg_log2FC", resume: bool = False, max_p_val_adj: float | None = 0.05,
-                       min_log2fc: float | None = 0.25, min_pct1: float | None = 0.1, **batch_kwargs) -> list:
+@checked
+async def arun_n_times(
+    markers: MarkerSource, *, n: int = 5,
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    rag: bool = False, data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, progress: bool = True,
+) -> list[RunResult]:
     """Async :func:`run_n_times`."""
     _check(n, temperature)
-    for reserved in ("use_cache", "providers", "scoring_provider", "boost_provider"):
-        if reserved in batch_kwargs:
-            raise InputError(f"{reserved} cannot be set for the n runs: they always bypass the cache and "
-                             "use one provider.")
-    marker_set = load_markers(markers, n_genes=n_genes, ranking=ranking,  # read once, reused by every run
-                              filters=chosen_filters(markers, max_p_val_adj, min_log2fc, min_pct1))
+    # read once, reused by every run
+    marker_set = select_markers(markers, n_genes=n_genes, ranking=ranking, max_p_val_adj=max_p_val_adj,
+                                min_log2fc=min_log2fc, min_pct1=min_pct1, clusters=clusters)
     if provider is None or provider == "auto":
         provider = auto_provider()
     shared = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url, use_cache=False)
     root = Path(out_dir) if out_dir is not None else default_uncertainty_dir()
+    batch = dict(tissue=tissue, species=species, additional_info=additional_info, validator_rounds=validator_rounds,
+                 cancer_aware=cancer_aware, check_ontology=check_ontology, rag=rag, data_dir=data_dir,
+                 max_workers=max_workers, resume=resume, progress=progress)
     results = []
     try:
         for k in range(1, n + 1):
             sampled = SamplingProvider(shared.annotator, seed=seed + k, temperature=temperature)
             stages = StageProviders(annotator=sampled, scorer=sampled, boost=sampled)
-            results.append(await arun_batch(marker_set, out_dir=root / f"run-{k}", providers=stages,
-                                            n_genes=n_genes, ranking=ranking, resume=resume, **batch_kwargs))
+            results.append(await arun_batch(marker_set, out_dir=root / f"run-{k}", providers=stages, **batch))
     finally:
         await shared.aclose()
     return results
 
 
-def run_n_times(markers, **kwargs) -> list:
+@checked
+def run_n_times(
+    markers: MarkerSource, *, n: int = 5,
+    tissue: str | None = None, species: str = "human", additional_info: str | None = None,
+    clusters: Sequence[str] | None = None,
+    n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
+    min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
+    provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
+    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    rag: bool = False, data_dir: PathLike | None = None,
+    out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, progress: bool = True,
+) -> list[RunResult]:
     """Annotate every cluster ``n`` times, independently (``runCASSIA_batch_n_times``).
 
     Returns the n :class:`~cassia.workflows.pipeline.RunResult` objects, run k written to
@@ -103,4 +123,5 @@ def run_n_times(markers, **kwargs) -> list:
     and any :func:`cassia.run_batch` option (``tissue``, ``species``, ``max_workers``,
     ``n_genes``, ``progress``, ...). The response cache is always bypassed.
     """
-    return run_sync(lambda: arun_n_times(markers, **kwargs))
+    options = dict(locals())
+    return run_sync(lambda: arun_n_times(**options))
