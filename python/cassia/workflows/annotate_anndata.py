@@ -21,6 +21,7 @@ from ..markers.anndata import (
 from ..markers.read import is_anndata
 from ..options import checked
 from ..providers.stages import StageProviders
+from .batch_api import BatchOptions
 from .engine import RunResult, run_sync
 from .inputs import DEFAULT_FILTERS, BoostMode, PathLike, ProviderLike
 from .pipeline import arun_annotation
@@ -68,7 +69,7 @@ def annotate_anndata(
     # the run
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
-    providers: StageProviders | None = None,
+    batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
 ) -> RunResult:
     """Annotate every group of ``adata.obs[groupby]`` and write the labels into ``adata``.
 
