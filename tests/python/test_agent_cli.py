@@ -163,7 +163,7 @@ def test_shell_template_errors(monkeypatch):
     monkeypatch.delenv("CASSIA_SHELL_COMMAND", raising=False)
     with pytest.raises(ConfigError, match="needs a command template"):
         get_provider("shell")
-    with pytest.raises(ConfigError, match="inline script"):
+    with pytest.raises(ConfigError, match="could run as code"):
         get_provider("shell", command="sh -c 'fake-llm-tool --prompt {prompt}'")
     with pytest.raises(ConfigError, match="quotes"):
         get_provider("shell", command="fake-llm-tool --in '{prompt_file}")
@@ -179,7 +179,7 @@ def test_prompt_with_shell_metacharacters_is_only_ever_data(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     hostile = "Notes: $(touch pwned) `touch pwned2`; rm -rf ./keep && touch pwned3 | cat"
     (tmp_path / "keep").mkdir()
-    as_argument = get_provider("shell", command="sh -c 'fake-llm-tool --prompt \"$1\"' _ {prompt}")
+    as_argument = get_provider("shell", command="fake-llm-tool --prompt {prompt}")
     as_file = get_provider("shell", command="sh -c 'fake-llm-tool --in \"$1\"' _ {prompt_file}")
     for provider in (as_argument, as_file, get_provider("cursor-agent"), get_provider("claude-cli")):
         ask(provider, content=hostile)

@@ -151,7 +151,7 @@ def test_run_directory_contents(tmp_path):
     lines = (run_dir / "results.jsonl").read_text().splitlines()
     assert len(lines) == 2
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and manifest["counts"] == {"clusters": 2, "ok": 2, "failed": 0}
+    assert manifest["status"] == "complete" and manifest["counts"] == {"clusters": 2, "ok": 2, "failed": 0, "missing": 0}
     assert manifest["boost"]["status"] == "skipped"
     transcripts = list((run_dir / "transcripts").rglob("*.json"))
     assert len(transcripts) == 8  # annotator, validator, formatter, scorer for each cluster

@@ -120,7 +120,7 @@ def test_doctor_reports_keys_without_showing_them(tmp_path):
     clis = {row["name"]: row["available"] for row in report["agent_clis"]}
     assert clis["claude-cli"] and clis["codex-cli"] and clis["cursor-agent"]  # the fakes are on PATH
     assert report["cache"] == {"path": str(tmp_path / "cache" / "responses.sqlite"), "exists": False,
-                               "entries": 0, "bytes": 0}
+                               "entries": 0, "bytes": 0, "problem": None}
     assert report["python"]["version"].startswith("3.") and report["cassia"]["version"]
     assert report["r"]["version"] is None or report["r"]["version"].startswith("R version")
     if report["r"]["rscript"]:  # R is installed here: the package check ran
@@ -169,7 +169,7 @@ def test_annotate_offline_with_limit_and_json(tmp_path):
                   "--n-genes", "20", "--out", tmp_path / "run", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["counts"] == {"clusters": 3, "ok": 3, "failed": 0} and summary["report"] is None
+    assert summary["counts"] == {"clusters": 3, "ok": 3, "failed": 0, "missing": 0} and summary["report"] is None
     assert [c["cluster"] for c in summary["clusters"]] == ["0", "1", "2"]
     assert summary["clusters"][1]["general"] == "monocyte"
     frame = pd.read_csv(tmp_path / "run" / "summary.csv", dtype={"Cluster ID": str})

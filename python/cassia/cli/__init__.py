@@ -3,8 +3,8 @@
 Each sub-command lives in its own module under ``cassia.cli`` and exposes
 ``register(subparsers)``; the module list below is the whole command set. Every command exits
 with the same codes (``cassia.cli.common``): 0 all done, 3 some clusters failed (the rest is
-written; rerun with ``--resume``), 1 nothing succeeded or the engine failed, 2 unusable input.
-Errors become one clear line on stderr, with options spelled as flags (``--resume``, not
+written; rerun with ``--resume``), 1 nothing succeeded or the engine failed, 2 unusable input
+or a file that cannot be read or written. Errors (and warnings) become one clear line on stderr, with options spelled as flags (``--resume``, not
 ``resume=True``); ``--debug`` shows the traceback instead.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from ..errors import CassiaError, InputError
 from ..spelling import interface
@@ -59,6 +60,11 @@ def _add_global_flags(parser: argparse.ArgumentParser) -> None:
                             help="show full tracebacks on errors")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (a repaired run directory, a damaged cache moved aside) as one line each."""
+    print(f"cassia: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -67,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
         return 2
     try:
-        with interface("cli"):
+        with interface("cli"), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
             return int(args.handler(args) or 0)
     except BrokenPipeError:  # stdout closed early (cassia ... | head): not an error worth a message
         sys.stderr.close()
@@ -80,6 +87,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"cassia: error: {err}", file=sys.stderr)
         return EXIT_INPUT if isinstance(err, InputError) else EXIT_FAILED
+    except OSError as err:  # reading or writing a file failed: permissions, disk full, a vanished folder
+        if args.debug:
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        print(f"cassia: error: {err.strerror or err}{where}; check the path, its permissions and free disk space",
+              file=sys.stderr)
+        return EXIT_INPUT
     except Exception as err:  # an unexpected failure still gets one line unless --debug
         if args.debug:
             raise

@@ -59,14 +59,18 @@ def key_rows() -> list[dict]:
 
 
 def cache_info() -> dict:
-    from ..providers.cache import ResponseCache, default_cache_path
+    from ..providers.cache import ResponseCache, check_cache, default_cache_path
 
     path = default_cache_path()
     if not path.exists():  # do not create it just to look at it
-        return {"path": str(path), "exists": False, "entries": 0, "bytes": 0}
+        return {"path": str(path), "exists": False, "entries": 0, "bytes": 0, "problem": None}
+    problem = check_cache(path)  # read-only: doctor reports damage, the next run moves the file aside
+    if problem is not None:
+        return {"path": str(path), "exists": True, "entries": None, "bytes": path.stat().st_size, "problem": problem}
     stats = ResponseCache(path).stats()
     extra = sum(p.stat().st_size for p in path.parent.glob(path.name + "-*") if p.is_file())  # WAL files
-    return {"path": str(path), "exists": True, "entries": stats["entries"], "bytes": stats["bytes"] + extra}
+    return {"path": str(path), "exists": True, "entries": stats["entries"], "bytes": stats["bytes"] + extra,
+            "problem": None}
 
 
 def default_backend() -> str:
@@ -118,6 +122,9 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"default backend: {info['default_backend']} (used when --provider is not given)")
     cache = info["cache"]
     state = f"{cache['entries']} responses, {_size(cache['bytes'])}" if cache["exists"] else "not created yet"
+    if cache["problem"]:
+        state = (f"DAMAGED: {cache['problem']}; the next run moves it aside and starts a fresh one, "
+                 "or delete it; --no-cache runs without it")
     print(f"cache: {cache['path']} ({state}; CASSIA_CACHE_DIR moves it)")
     return 0
 

@@ -21,6 +21,10 @@ ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
 ENTREZ = re.compile(r"^\d+$")
 # Above this share of distinct gene names, the column holds IDs rather than symbols.
 ID_SHARE = 0.5
+# Gene symbols are short; a longer "name" is a shifted column or hostile input sent to the model.
+MAX_NAME_CHARS = {"gene": 100, "cluster": 300}
+MAX_COLUMNS = 10_000
+CONTROL = r"[\x00-\x1f\x7f]"
 
 
 def suggest(name: str, candidates: list[str]) -> str:
@@ -42,6 +46,9 @@ def check_parameters(n_genes: object, filters: MarkerFilters) -> None:
 
 
 def check_not_empty(frame: pd.DataFrame, label: str) -> None:
+    if frame.shape[1] > MAX_COLUMNS:
+        raise InputError(f"{label} has {frame.shape[1]:,} columns (at most {MAX_COLUMNS:,}); pass a marker "
+                         "table with one row per gene")
     if frame.shape[1] == 0 or len(frame) == 0:
         raise InputError(
             f"{label} has no rows; pass the full marker table (e.g. the output of Seurat "
@@ -95,10 +102,35 @@ def as_text(values: pd.Series, what: str, label: str) -> pd.Series:
             f"{int(missing.sum())} row(s) of {label} have no {what} name (first at row "
             f"{position + 1}); fill in or remove those rows"
         )
+    check_names(text, what, label, codes)
     # stripping can make two spellings one name: map codes onto the distinct stripped names
     inverse, merged = pd.factorize(text.astype(object))
     return pd.Series(pd.Categorical.from_codes(inverse[codes], categories=pd.Index(merged, dtype=object)),
                      index=values.index)
+
+
+def check_names(names: pd.Series, what: str, label: str, codes: np.ndarray | None = None) -> None:
+    """Refuse names with control characters (NUL, tabs, newlines) or of absurd length.
+
+    ``names`` may be the distinct names with ``codes`` mapping each row onto one of them (the
+    checks then run once per distinct name, and the message still gives the first row).
+    """
+    text = names.astype("string")
+    for bad, problem in (
+        (text.str.contains(CONTROL, regex=True), "holds a control character (NUL, tab, newline, ...)"),
+        (text.str.len() > MAX_NAME_CHARS[what], f"is longer than {MAX_NAME_CHARS[what]} characters"),
+    ):
+        bad = bad.fillna(False).to_numpy(dtype=bool)
+        rows = bad if codes is None else (codes >= 0) & bad[np.maximum(codes, 0)]
+        if rows.any():
+            position = int(np.flatnonzero(rows)[0])
+            name = str(text.iloc[position if codes is None else int(codes[position])])
+            shown = repr(name[:60]) + ("..." if len(name) > 60 else "")
+            raise InputError(
+                f"the {what} name at row {position + 1} of {label} ({shown}) {problem}; "
+                f"{int(rows.sum())} such row(s) in all. Fix or remove those rows, or check that the columns "
+                "are not shifted"
+            )
 
 
 def check_gene_ids(genes: pd.Series, label: str) -> None:

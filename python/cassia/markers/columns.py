@@ -21,6 +21,8 @@ from .names import ALIASES, NATURAL_LOG_FC, ROWNAME_HEADERS, key
 from .read import RawTable
 from .types import STAT_COLUMNS
 
+# What may separate the genes of one list, in order of preference, as named in notes.
+LIST_SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs", r"\s+": "spaces"}
 # Columns of a processed table that hold a comma-separated gene list.
 LIST_ALIASES = ("markers", "marker", "marker_list", "top_markers", "marker_genes", "genes",
                 "gene_list", "gene")
@@ -112,6 +114,11 @@ def compact(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_genes(frame: pd.DataFrame, label: str) -> None:
+    genes = frame["gene"]
+    if isinstance(genes.dtype, pd.CategoricalDtype):  # each distinct name checked once
+        checks.check_names(pd.Series(genes.cat.categories, dtype=object), "gene", label, genes.cat.codes.to_numpy())
+    else:
+        checks.check_names(genes, "gene", label)
     checks.check_gene_ids(frame["gene"], label)
     checks.check_duplicates(frame, label)
 
@@ -192,15 +199,28 @@ def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Pre
                     {c: s for c, s in suspects.items() if s})
 
 
-def _split_lists(clusters: pd.Series, lists: pd.Series, label: str, notes: list[str]) -> pd.DataFrame:
-    """One row per (cluster, gene) from one comma-separated gene list per cluster."""
+def _list_separator(lists: pd.Series, *, one_row_per_cluster: bool) -> str | None:
+    """What separates the genes of the lists (the first of , ; tab that occurs; whitespace only
+    with one row per cluster), or None for one gene a row."""
+    for separator in (",", ";", "\t"):
+        if lists.str.contains(separator, regex=False).any():
+            return separator
+    if one_row_per_cluster and lists.str.contains(r"\s", regex=True).any():
+        return r"\s+"
+    return None
+
+
+def _split_lists(clusters: pd.Series, lists: pd.Series, separator: str, label: str,
+                 notes: list[str]) -> pd.DataFrame:
+    """One row per (cluster, gene) from one gene list per cluster."""
     if clusters.duplicated().any():
         repeated = clusters[clusters.duplicated()].iloc[0]
         raise InputError(
             f"cluster {repeated!r} has more than one row in the processed table {label}; "
             "give each cluster one row with all its genes comma-separated"
         )
-    items = lists.str.split(",").map(lambda parts: [g.strip() for g in parts if g.strip()])
+    items = lists.str.split(separator, regex=separator == r"\s+").map(
+        lambda parts: [g.strip() for g in parts if g.strip()])
     genes = items.map(lambda names: list(dict.fromkeys(names)))  # drop repeats, keep order
     empty = clusters[genes.map(len).eq(0).to_numpy()]
     if len(empty):
@@ -244,9 +264,12 @@ def _prepare_processed(frame: pd.DataFrame, label: str, columns: list[str], take
             "'markers' (comma-separated genes); cluster_col/gene_col name them explicitly"
         )
     clusters = checks.as_text(frame[cluster], "cluster", label)
-    lists = frame[gene].astype("string").fillna("")
-    if lists.str.contains(",", regex=False).any():
-        long = _split_lists(clusters, lists, label, notes)
+    lists = frame[gene].astype("string").fillna("").str.strip()
+    separator = _list_separator(lists, one_row_per_cluster=not clusters.duplicated().any())
+    if separator is not None:
+        if separator != ",":
+            notes.append(f"the gene lists are separated by {LIST_SEPARATORS[separator]}, not commas")
+        long = _split_lists(clusters, lists, separator, label, notes)
     else:
         long = pd.DataFrame({"cluster": clusters, "gene": checks.as_text(frame[gene], "gene", label)})
     for canonical in STAT_COLUMNS:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import gzip
 import importlib
+import stat
 import warnings
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,11 @@ from .names import EXACT_KEYS, NA_TEXT, NUMERIC_KEYS, ROWNAME_HEADERS, key
 DELIMITERS = (",", "\t", ";", "|")
 _CHUNK = 250_000  # rows converted at a time by the compact reader
 
+# Size limits: far above any real marker table, low enough that a hostile file fails fast.
+MAX_LINE_BYTES = 1_000_000
+MAX_FIELDS = 10_000
+# What a damaged or truncated file raises while it is read (gzip, zlib, h5py, the csv parser).
+READ_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
 RGG_KEY = "rank_genes_groups"
 # Fields of a rank_genes_groups result that hold one value per (gene, group).
 RGG_FIELDS = ("scores", "logfoldchanges", "pvals", "pvals_adj")
@@ -65,10 +72,17 @@ def read_source(source: object) -> RawTable:
 
 
 def _read_path(path: Path) -> RawTable:
-    if not path.exists():
-        raise InputError(f"marker file not found: {path}; check the path")
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"marker file not found: {path}; check the path") from None
+    except OSError as err:
+        raise InputError(f"cannot open {path} ({err.strerror or err}); check the path and its permissions") from None
+    if stat.S_ISDIR(mode):
         raise InputError(f"{path} is a directory; pass the marker table file itself")
+    if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
+        raise InputError(f"{path} is not a regular file (a pipe, socket or device); save the table to a file "
+                         "and pass that")
     suffixes = [s.lower() for s in path.suffixes]
     last = suffixes[-1] if suffixes else ""
     if last == ".rds":
@@ -88,13 +102,34 @@ def _read_path(path: Path) -> RawTable:
     return RawTable(frame, "text", str(path), [], not isinstance(frame.index, pd.RangeIndex))
 
 
-def _first_lines(path: Path, n: int = 2) -> list[str]:
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+
+
+def _scan_text(path: Path) -> tuple[str, str]:
+    """Check the whole file once (NUL bytes, line length, gzip integrity); returns its first two lines.
+
+    pandas' parser stops a field at a NUL byte and takes minutes over a megabyte header, so both
+    are refused here, before parsing, with the line they are on.
+    """
     try:
-        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as handle:
-            return [handle.readline() for _ in range(n)]
-    except (OSError, EOFError) as err:
-        raise InputError(f"cannot read {path}: {err}; check that it is a text (or gzipped text) table") from err
+        with _open_binary(path) as handle:
+            header = handle.readline(MAX_LINE_BYTES + 1)
+            line, number, first_row = header, 1, b""
+            while line:
+                if len(line) > MAX_LINE_BYTES:
+                    raise InputError(f"line {number} of {path} is longer than {MAX_LINE_BYTES:,} bytes; a marker "
+                                     "table has short lines (one gene, or one cluster's gene list, a row)")
+                if b"\0" in line:
+                    raise InputError(f"line {number} of {path} holds NUL bytes; it is a binary file or saved as "
+                                     "UTF-16: save the table as UTF-8 CSV or TSV")
+                line, number = handle.readline(MAX_LINE_BYTES + 1), number + 1
+                if number == 2:
+                    first_row = line
+    except READ_ERRORS as err:
+        raise InputError(f"cannot read {path} ({err}); the file is damaged or truncated: check that it is a "
+                         "complete text (or gzipped text) table") from None
+    return header.decode("utf-8-sig", errors="replace"), first_row.decode("utf-8", errors="replace")
 
 
 def sniff_delimiter(header: str) -> str:
@@ -105,10 +140,13 @@ def sniff_delimiter(header: str) -> str:
 
 
 def _read_text(path: Path) -> pd.DataFrame:
-    header, first_row = _first_lines(path)
+    header, first_row = _scan_text(path)
     if not header.strip():
         raise InputError(f"{path} is empty; it needs a header line and one row per marker gene")
     sep = sniff_delimiter(header)
+    if header.count(sep) + 1 > MAX_FIELDS:
+        raise InputError(f"the header of {path} has {header.count(sep) + 1:,} fields (at most {MAX_FIELDS:,}); "
+                         "check the file is a marker table with one row per gene")
     typed = _read_typed(path, sep, header, first_row)
     if typed is not None:
         return typed
@@ -117,7 +155,9 @@ def _read_text(path: Path) -> pd.DataFrame:
             path, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
             encoding="utf-8-sig", skipinitialspace=True, compression="infer",
         )
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+    except READ_ERRORS as err:
+        raise InputError(f"cannot read {path} ({err}); the file is damaged or truncated") from None
+    except (pd.errors.ParserError, ValueError) as err:
         raise InputError(
             f"cannot parse {path} as a delimited table ({err}); save it as plain CSV or TSV, "
             "with comma-separated gene lists in quotes"
@@ -181,7 +221,7 @@ def _read_rds(path: Path) -> pd.DataFrame:
         with warnings.catch_warnings():  # "no readable objects" is reported as our error below
             warnings.simplefilter("ignore", UserWarning)
             result = pyreadr.read_r(str(path))
-    except errors as err:
+    except (*errors, *READ_ERRORS) as err:
         raise InputError(
             f"cannot read {path.name} as an R data.frame ({err}). Save the FindAllMarkers table "
             "itself with saveRDS(markers, 'markers.rds'), not a Seurat or list object"
@@ -204,7 +244,11 @@ def _read_h5ad(path: Path) -> tuple[pd.DataFrame, list[str]]:
             "reading .h5ad files needs the anndata package: pip install 'cassia[scanpy]', "
             "or export the result with sc.get.rank_genes_groups_df(adata, None).to_csv(...)"
         ) from err
-    adata = anndata.read_h5ad(path, backed="r")  # backed: .uns is loaded, the matrix is not
+    try:
+        adata = anndata.read_h5ad(path, backed="r")  # backed: .uns is loaded, the matrix is not
+    except (*READ_ERRORS, KeyError, ValueError, TypeError) as err:  # h5py/anndata on a damaged file
+        raise InputError(f"cannot read {path} as an AnnData .h5ad file ({err}); the file is damaged, truncated "
+                         "or not an .h5ad: write it again with adata.write_h5ad(...)") from None
     try:
         return rank_genes_groups_frame(adata.uns)
     finally:

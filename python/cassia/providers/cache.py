@@ -3,6 +3,8 @@
 The key is a hash of everything that changes an answer (backend, base URL, model, sampling
 parameters, system prompt, messages, output schema) and nothing secret. WAL mode and a busy
 timeout make it safe for several processes writing at once; each thread gets its own connection.
+A damaged database file never stops a run: it is moved aside (``*.corrupt-<time>``) with a
+warning naming both files, and the run goes on with a fresh cache.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +63,26 @@ class ResponseCache:
         self.path = Path(path) if path else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._connect() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)"
-            )
+        try:
+            self._create()
+        except sqlite3.DatabaseError as err:  # not a database, or a damaged one
+            self._close_local()
+            aside = move_aside(self.path)
+            warnings.warn(f"the response cache {self.path} is damaged ({err}); moved it to {aside.name} and "
+                          "started a fresh one. Delete the old file when you no longer need it; --no-cache "
+                          "(use_cache=False) runs without a cache", stacklevel=2)
+            self._create()
+
+    def _create(self) -> None:
+        conn = self._connect()
+        conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL)")
+        conn.execute("SELECT COUNT(*) FROM responses").fetchone()  # reads the table: damage shows here
+
+    def _close_local(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -88,6 +107,30 @@ class ResponseCache:
         count = self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
         size = self.path.stat().st_size if self.path.exists() else 0
         return {"path": str(self.path), "entries": count, "bytes": size}
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged cache (and its WAL files) out of the way; returns the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            os.replace(part, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def check_cache(path: str | Path) -> str | None:
+    """What is wrong with the cache file at ``path`` (read-only check), or None when it is sound."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        return str(err)
+    return None if verdict == "ok" else str(verdict)
 
 
 class CachedProvider:

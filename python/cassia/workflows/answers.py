@@ -19,6 +19,7 @@ import pandas as pd
 from ..errors import InputError
 from ..models import ClusterResult
 from ..ontology.compare import Answer
+from ..store import read_results, restore_csv
 
 __all__ = ["Answer", "RunAnswers", "cluster_order", "load_runs"]
 
@@ -89,7 +90,6 @@ def _from_frame(frame: pd.DataFrame, where: str) -> dict[str, Answer]:
 
 def _read_path(path: Path) -> tuple[dict[str, Answer], str]:
     if path.is_dir():
-        from ..store import read_results
 
         if (path / "results.jsonl").exists():
             return _from_results(read_results(path)), path.name
@@ -99,7 +99,7 @@ def _read_path(path: Path) -> tuple[dict[str, Answer], str]:
     if not path.exists():
         raise InputError(f"{path} does not exist; pass a run directory, a summary.csv or a DataFrame.")
     sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    frame = restore_csv(pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""]))
     label = path.parent.name if path.name == "summary.csv" else path.stem
     return _from_frame(frame, str(path)), label
 

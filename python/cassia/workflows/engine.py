@@ -30,6 +30,7 @@ from ..store import (
     RunStore,
     environment_info,
     iter_results,
+    missing_clusters,
     now,
     read_manifest,
     read_results,
@@ -209,7 +210,10 @@ def build_manifest(store: RunStore, *, kind: str, settings: RunSettings, stages:
     previous = store.manifest()
     totals = run_totals(results)
     if status == "done":
-        status = "complete" if totals["counts"]["failed"] == 0 else "partial"
+        # complete only when every input cluster has an ok result in the log (a lost line is not ok)
+        missing = missing_clusters(store.run_dir, markers.cluster_ids()) if markers is not None else []
+        totals["counts"]["missing"] = len(missing)
+        status = "complete" if totals["counts"]["failed"] == 0 and not missing else "partial"
     manifest = {
         "kind": kind,
         "status": status,
@@ -259,8 +263,14 @@ async def run_pool(items: Iterable[T], one: Callable[[T], Awaitable[Any]], *, ma
 
 
 def finish_run(store: RunStore, clusters: list[str] | None, manifest: dict, *, report: bool) -> RunResult:
-    store.write_summary(iter_results(store.run_dir, clusters))
-    store.write_manifest(manifest)
-    if report:
-        render_report(store.run_dir, manifest=manifest, clusters=clusters)
+    """Write the summary and the report, then the manifest: its final status is written last, so a
+    run killed while writing its outputs never claims to be complete. Releases the run directory."""
+    try:
+        store.write_manifest({**manifest, "status": "running"})
+        store.write_summary(iter_results(store.run_dir, clusters))
+        if report:
+            render_report(store.run_dir, manifest=manifest, clusters=clusters)
+        store.write_manifest(manifest)
+    finally:
+        store.close()
     return RunResult(store.run_dir, manifest=manifest, clusters=clusters)

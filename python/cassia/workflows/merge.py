@@ -31,7 +31,7 @@ from ..errors import CassiaError, InputError, redact
 from ..options import checked
 from ..ontology.compare import text_key
 from ..providers.stages import resolve_stages
-from ..store import read_results, summary_frame
+from ..store import read_results, restore_csv, summary_frame
 from .engine import run_sync
 from .inputs import PathLike, ProviderLike
 
@@ -187,7 +187,7 @@ def _frame_of(results: Any) -> pd.DataFrame:
                 return summary_frame(read_results(path))
         if not path.exists():
             raise InputError(f"{path} does not exist; pass a summary.csv, a run directory, a DataFrame or a RunResult.")
-        return pd.read_csv(path, dtype={"Cluster ID": str})
+        return restore_csv(pd.read_csv(path, dtype={"Cluster ID": str}))
     raise InputError(f"cannot merge a {type(results).__name__}; pass a summary.csv, a run directory, "
                      "a DataFrame or a RunResult.")
 

@@ -76,6 +76,9 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
             extra["boost"] = boost_summary(iter_results(store.run_dir, ids), threshold=score_threshold,
                                            mode=boost_mode, max_iterations=boost_iterations,
                                            provider=stages.boost)
+    except BaseException:
+        store.close()  # release the run directory now, not when the traceback is dropped
+        raise
     finally:
         if batcher is not None:
             await batcher.aclose()

@@ -21,6 +21,7 @@ from ...models import Message, Usage
 from .. import structured
 from ..base import Completion, CompletionRequest, ProviderConfig
 from ..structured import RawReply
+from .guard import check_argv
 from .process import ProcessOutcome, run_process, stderr_tail
 
 __all__ = ["AgentCLIProvider", "Invocation", "ToolReply", "render_prompt"]
@@ -162,6 +163,7 @@ class AgentCLIProvider:
     async def _call(self, prompt: str, request: CompletionRequest) -> tuple[ToolReply, float]:
         with tempfile.TemporaryDirectory(prefix="cassia-cli-") as folder:
             invocation = self.invocation(prompt, request, Path(folder))
+            check_argv(invocation.argv, prompt, invocation.stdin, self.who())
             outcome = await run_process(invocation.argv, who=self.who(), stdin=invocation.stdin,
                                         cwd=invocation.cwd, timeout=self.config.timeout)
             return self.read(outcome, invocation), outcome.elapsed_s

@@ -10,8 +10,10 @@ argv list with :func:`shlex.split` once, then placeholders are replaced inside e
 - ``{model}``: the model asked for; ``{task}``: annotator, validator, formatter, scorer, ...
 
 When neither ``{prompt}`` nor ``{prompt_file}`` appears, the prompt goes to stdin. No shell
-ever sees the marker names or notes: they reach the command as file content, stdin or one
-argv element. ``{prompt}`` inside a ``sh -c`` script is refused, because there it would be code.
+ever sees the marker names or notes as code: a template that would put ``{prompt}`` on the
+command line of a shell or interpreter (``sh -c``, ``bash -lc``, ``env … sh``, ``python -c``,
+``perl -e``, …), or send the prompt to one's stdin as its program, is refused
+(:mod:`.guard`); use ``{prompt_file}`` there.
 """
 
 from __future__ import annotations
@@ -28,14 +30,13 @@ from ...errors import ConfigError, ProviderError
 from ...store import slug
 from ..base import CompletionRequest, ProviderConfig
 from .base import AgentCLIProvider, Invocation, ToolReply
+from .guard import check_template
 from .process import ProcessOutcome
 
 __all__ = ["COMMAND_ENV", "ShellCommandProvider"]
 
 COMMAND_ENV = "CASSIA_SHELL_COMMAND"
 PLACEHOLDER = re.compile(r"\{(prompt_file|output_file|prompt|cluster|model|task)\}")
-# Flags after which an argument is program text (sh -c, python -c, node -e, perl -e, pwsh -Command).
-_INLINE_SCRIPT_FLAGS = {"-c", "-e", "-Command", "-command", "/c", "--eval"}
 _SAFE_MODEL = re.compile(r"^[\w.:/@+=-]+$")
 
 
@@ -70,11 +71,7 @@ class ShellCommandProvider(AgentCLIProvider):
             raise ConfigError("the shell command template is empty")
         used = {name for arg in self.template for name in PLACEHOLDER.findall(arg)}
         self.uses = used
-        scripts = [self.template[i + 1] for i, a in enumerate(self.template[:-1]) if a in _INLINE_SCRIPT_FLAGS]
-        if any("{prompt}" in script for script in scripts):
-            raise ConfigError("{prompt} inside an inline script (sh -c '...') would run the prompt as code; "
-                              "pass it as a separate argument (sh -c '... \"$1\"' _ {prompt}), use "
-                              "{prompt_file}, or read it from stdin")
+        check_template(self.template)
         model = self.model_argument
         if "model" in used and model is not None and not _SAFE_MODEL.match(model):
             raise ConfigError(f"model name {model!r} contains characters not allowed in a shell command template")
