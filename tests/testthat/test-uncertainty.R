@@ -54,7 +54,7 @@ test_that("runCASSIA_batch_n_times sends every run to a server, and refuses bad 
                                        progress = FALSE), "n must be a whole number", class = "cassia_InputError")
   expect_error(runCASSIA_batch_n_times(loadExampleMarkers(), n = 2, provider = dead_url(), use_cache = TRUE,
                                        out_dir = run_dir(), progress = FALSE),
-               "use_cache cannot be set", class = "cassia_InputError")
+               "use_cache is not an argument", class = "cassia_InputError")
 })
 
 test_that("runCASSIA_similarity_score_batch scores agreement across runs offline (CS = CS_CL)", {
