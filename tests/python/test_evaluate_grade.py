@@ -127,3 +127,21 @@ def test_llm_judge_grades_unmapped_names_and_is_cached(fake_server, tmp_path):
     # Mappable names never reach the judge.
     assert grade("B cell", "T cell", judge=judge).rule == "different_category"
     assert len(fake_server.requests) == 1
+
+
+def test_names_of_several_organs_carry_only_their_category():
+    # "stellate cells" of the liver or the pancreas: fibroblast-like, no single ontology term
+    assert grade("Fibroblasts", "activated stellate").score == 0.5
+    assert grade("Pancreatic stellate cell", "quiescent stellate").score == 0.5  # never full credit
+    assert grade("T cells", "Stellate cells").score == 0.0
+    assert grade("hepatic stellate cell", "hepatic stellate cell").score == 1.0  # the term itself
+
+
+def test_a_greek_letter_is_a_name_not_a_no_call():
+    result = grade("δ cell", "pancreatic D cell")
+    assert result.rule != "no_call" and result.score == 1.0
+
+
+def test_a_compound_gold_with_a_one_word_precursor():
+    result = grade("B cells", "preB/T")  # was read as "T" alone: a mismatch
+    assert result.score == 0.5 and "CL:0000817" in result.gold_ids

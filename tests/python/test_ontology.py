@@ -306,3 +306,25 @@ def test_compound_and_qualified_answers_are_different_answers_for_consensus():
     assert cl_key("Platelets/megakaryocytes") == cl_key("Megakaryocytes / platelets")
     assert display_name(cl_key("Malignant epithelial cells")) == "malignant epithelial cell"
     assert display_name(cl_key("epithelial/endothelial cells")) == "epithelial cell/endothelial cell"
+
+
+# -- names seen in published annotations ------------------------------------------------------
+@pytest.mark.parametrize(("name", "expected"), [
+    ("Alpha cells", "CL:0000171"),          # the islet cell, not the mouse retinal ganglion cell
+    ("δ cell", "CL:0000173"),               # Greek letter alone
+    ("Capillary Aerocyte", "CL:4028003"),   # aCap of the lung (Gillich et al. 2020)
+    ("gCap", "CL:4028002"),
+    ("Fibromyocytes", "CL:0000186"),        # closest term: myofibroblast
+    ("preB", "CL:0000817"),
+])
+def test_everyday_names_map_to_their_terms(name, expected):
+    assert ontology.map_name(name).cl_id == expected
+
+
+def test_other_species_terms_yield_to_the_general_term_but_stay_reachable():
+    assert ontology.map_name("alpha retinal ganglion cell (Mmus)").cl_id == "CL:0004117"
+    assert ontology.map_name("alpha cell").cl_id != "CL:0004117"
+
+
+def test_organ_adjectives_fold_to_their_noun():
+    assert tokens("tonsillar epithelial cell") == ["tonsil", "epithelial", "cell"]

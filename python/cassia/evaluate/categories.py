@@ -66,6 +66,8 @@ CATEGORIES: tuple[Category, ...] = (
 # the professional antigen-presenting cells (B cells, dendritic cells, monocytes/macrophages);
 # fibroblasts and pericytes (both perivascular/stromal mesenchyme); endothelium and epithelium
 # (histology files endothelium as a specialised simple squamous epithelium); glia and microglia.
+# (Not the myofibroblast with fibroblasts or smooth muscle: people graded those 0 in both dev
+# datasets, benchmarks/grader_agreement.py.)
 FAMILIES: tuple[frozenset[str], ...] = (
     frozenset({"B cell", "dendritic cell", "monocyte/macrophage", "antigen presenting cell"}),
     frozenset({"fibroblast/stromal cell", "pericyte"}),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .. import ontology
-from .categories import Category, category_of
+from .categories import Category, category, category_of
 
 # Labels that say "no call" rather than naming a type.
 NO_CALL = {"", "na", "nan", "none", "unknown", "unassigned", "unclassified", "undetermined",
@@ -39,6 +39,13 @@ _MIXTURE_WORDS = {"mixed", "mixture", "mix", "of", "cell", "cells", "type", "typ
 _SPLIT = re.compile(r"\s*(?:/|;|&|,|\bor\b|\band\b|\bvs\.?(?=\s))\s*", re.IGNORECASE)
 _BRACKET = re.compile(r"^(?P<out>[^()]*)\((?P<in>[^()]*)\)\s*$")
 
+# Names that mean one kind of cell in several organs, with no single ontology term: outside the
+# nervous system "stellate cells" are the fibroblast-like stellate cells of the liver (Ito cells)
+# and the pancreas, so the name carries their broad category and no term.
+CATEGORY_NAMES = {"stellate": "fibroblast/stromal cell"}
+# State words around such a name ("activated stellate", "quiescent stellate cells").
+_STATE_WORDS = {"activated", "quiescent", "resting", "mature", "immature", "fetal", "adult", "cell", "cells",
+                "like", "reactive", "inflammatory", "proliferating", "cycling"}
 FALLBACK_MIN_CONFIDENCE = 0.45  # lowest candidate confidence considered for a category
 FALLBACK_WINDOW = 0.15  # candidates this close to the best vote on the category
 FALLBACK_SHARE = 0.65  # share of the votes the winning category needs
@@ -83,7 +90,7 @@ def is_no_call(text: str) -> bool:
     flat = " ".join(str(text).lower().replace("_", " ").split()).strip(" .")
     if flat in NO_CALL:
         return True
-    words = re.findall(r"[a-z]+", flat)
+    words = re.findall(r"[^\W\d_]+", flat)  # letters of any script: "δ cell" names a type
     return bool(words) and set(words) <= VAGUE_WORDS
 
 
@@ -142,8 +149,14 @@ def map_part(text: str, min_confidence: float = 0.8) -> Part:
     match = ontology.map_name(text, min_confidence=min_confidence)
     if match.cl_id is not None:
         return Part(text, match.cl_id, match.label, category_of(match.cl_id), match.method)
-    category = _candidate_category(text) or _head_category(text, min_confidence)
+    category = _named_category(text) or _candidate_category(text) or _head_category(text, min_confidence)
     return Part(text, None, None, category, "category-only" if category else "unmapped")
+
+
+def _named_category(text: str) -> Category | None:
+    """The category of a name from :data:`CATEGORY_NAMES`, state words aside."""
+    words = set(re.findall(r"[a-z]+", text.lower())) - _STATE_WORDS
+    return category(CATEGORY_NAMES[words.pop()]) if len(words) == 1 and words <= CATEGORY_NAMES.keys() else None
 
 
 def _candidate_category(text: str) -> Category | None:

@@ -38,6 +38,10 @@ WHOLE_OF_LIST_FACTOR = 0.9  # "A / B" read as one name
 AMBIGUOUS_FACTOR = 0.9  # two unrelated terms share the normalised key
 HEAD_MISS_FACTOR = 0.7  # fuzzy candidate lacks the query's head noun
 COMPOUND_CREDIT = 0.7  # share of a word's weight earned when it ends a longer word
+# Terms the ontology files for another species ("alpha retinal ganglion cell (Mmus)", synonym
+# "alpha cell"): an everyday name means the general term first ("alpha cell" of the islets).
+OTHER_SPECIES_FACTOR = 0.9
+_OTHER_SPECIES = re.compile(r"\((Mmus|Mmul|Dmel|Drer)\)\s*$|, mouse\s*$")
 # Words that distinguish little between terms in fuzzy scoring ("alpha-beta", "positive").
 SOFT_WORDS = {"positive": 0.3, "alphabeta": 0.3, "human": 0.2, "mouse": 0.2,
               "mature": 0.4, "cell": 0.5}
@@ -75,9 +79,11 @@ class Index:
             if term.deprecated or not term.label:
                 continue
             names = [(term.label, True)] + [(s, False) for s in term.synonyms]
+            species_cut = OTHER_SPECIES_FACTOR if _OTHER_SPECIES.search(term.label) else 1.0
             for name, is_label in names:
                 acronym = not is_label and len(name) <= 5 and name.upper() == name
                 level = LEVEL_LABEL if is_label else (LEVEL_ACRONYM if acronym else LEVEL_SYNONYM)
+                level *= species_cut
                 self.plain[plain(name)].append((term.cl_id, level, "exact" if is_label else "synonym"))
                 outside, inside = strip_brackets(name)
                 variants = [(name, 1.0)] + ([(outside, BRACKET_FACTOR)] if inside else [])
@@ -89,8 +95,8 @@ class Index:
                     if not toks:
                         continue
                     seq_level = LEVEL_KEY if is_label else LEVEL_KEY_SYNONYM
-                    self.keys["k:" + key(toks)].append((term.cl_id, seq_level * cut))
-                    self.keys["b:" + bag_key(toks)].append((term.cl_id, LEVEL_BAG * cut))
+                    self.keys["k:" + key(toks)].append((term.cl_id, seq_level * cut * species_cut))
+                    self.keys["b:" + bag_key(toks)].append((term.cl_id, LEVEL_BAG * cut * species_cut))
                     self.entries.append((term.cl_id, frozenset(toks)))
                     if is_label and cut == 1.0:
                         self.label_tokens[term.cl_id] = frozenset(toks)

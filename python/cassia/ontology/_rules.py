@@ -49,6 +49,10 @@ ABBREVIATIONS: dict[str, str] = {
     "ilc3": "group 3 innate lymphoid cell", "pnec": "pulmonary neuroendocrine cell",
     "icc": "interstitial cell of cajal", "iel": "intraepithelial lymphocyte",
     "gd": "gammadelta", "gdt": "gammadelta t", "mz": "marginal zone", "ens": "enteric",
+    # B and T cell precursors written as one word ("preB", "pro-B" is two words already)
+    "preb": "precursor b cell", "prob": "pro b cell", "pret": "precursor t cell",
+    # lung capillary endothelium (Gillich et al., Nature 2020): aerocytes and general capillaries
+    "acap": "alveolar capillary type 2 endothelial cell", "gcap": "alveolar capillary type 1 endothelial cell",
 }
 # Everyday words for the ontology's terms.
 WORD_SYNONYMS: dict[str, str] = {"cancer": "malignant", "tumor": "malignant"}
@@ -66,6 +70,13 @@ PHRASES: dict[str, str] = {
     "loop of henle cell": "kidney loop of henle epithelial cell",
     "basal keratinocyte": "basal cell of epidermis",
     "spermatogonial stem cell": "male germ line stem cell",
+    # lung capillary endothelium (Gillich et al., Nature 2020)
+    "capillary aerocyte": "alveolar capillary type 2 endothelial cell",
+    "aerocyte": "alveolar capillary type 2 endothelial cell",
+    "general capillary": "alveolar capillary type 1 endothelial cell",
+    # smooth-muscle-derived cells with a fibroblast phenotype (Wirka et al., Nat Med 2019); the
+    # ontology has no term, its closest is the contractile fibroblast
+    "fibromyocyte": "myofibroblast cell",
 }
 # Pancreatic islet cells are named by a letter alone ("beta cells", "δ cell", "PP cells").
 ISLET_LETTERS: dict[str, str] = {

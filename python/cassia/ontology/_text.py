@@ -45,7 +45,7 @@ ORGAN_WORDS = {
     "uterine": "uterus", "ovarian": "ovary", "testicular": "testis", "retinal": "retina",
     "cerebellar": "cerebellum", "hippocampal": "hippocampus", "breast": "mammary",
     "rectal": "rectum", "vesical": "bladder", "placental": "placenta",
-    "prostatic": "prostate", "lingual": "tongue", "gingival": "gingiva",
+    "prostatic": "prostate", "lingual": "tongue", "gingival": "gingiva", "tonsillar": "tonsil",
     # Structure adjectives, same idea ("collecting ductal cell" / "collecting duct cell").
     "tubular": "tubule", "ductal": "duct", "vascular": "vessel", "ventricular": "ventricle",
     "atrial": "atrium", "mucosal": "mucosa", "sinusoidal": "sinusoid",
