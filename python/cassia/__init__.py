@@ -41,6 +41,7 @@ from .writeback import AnnotationWarning
 from .workflows.annotate_anndata import annotate_anndata
 from .workflows.boost import BoostResult, query_genes, run_annotation_boost
 from .workflows.consensus import run_consensus
+from .workflows.ensemble import EnsembleResult, arun_ensemble, run_ensemble
 from .workflows.merge import merge_annotations
 from .workflows.pipeline import (
     RunResult,
@@ -68,6 +69,8 @@ runCASSIA_annotationboost = run_annotation_boost
 runCASSIA_subclusters = run_subclusters
 runCASSIA_batch_n_times = run_n_times
 runCASSIA_similarity_score_batch = score_runs
+runCASSIA_ensemble = run_ensemble
+symphonyCompare = run_ensemble
 loadmarker = load_example_markers
 
 __all__ = [
@@ -79,6 +82,7 @@ __all__ = [
     "CassiaError",
     "ClusterMarkers",
     "ConfigError",
+    "EnsembleResult",
     "Grade",
     "InputError",
     "Judge",
@@ -95,6 +99,7 @@ __all__ = [
     "__version__",
     "annotate_anndata",
     "arun_batch",
+    "arun_ensemble",
     "arun_pipeline",
     "arun_score_batch",
     "arun_subclusters",
@@ -114,6 +119,7 @@ __all__ = [
     "runCASSIA_annotationboost",
     "runCASSIA_batch",
     "runCASSIA_batch_n_times",
+    "runCASSIA_ensemble",
     "runCASSIA_pipeline",
     "runCASSIA_score_batch",
     "runCASSIA_similarity_score_batch",
@@ -122,6 +128,7 @@ __all__ = [
     "run_batch",
     "run_benchmark",
     "run_consensus",
+    "run_ensemble",
     "run_n_times",
     "run_pipeline",
     "run_score_batch",
@@ -130,4 +137,5 @@ __all__ = [
     "run_uncertainty",
     "score_runs",
     "set_api_key",
+    "symphonyCompare",
 ]

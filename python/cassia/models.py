@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Role = Literal["system", "user", "assistant"]
 AgentName = Literal[
     "annotator", "validator", "formatter", "scorer", "boost", "subcluster", "unification", "consensus", "merge",
-    "rag", "other",
+    "rag", "deliberation", "arbiter", "other",
 ]
 
 

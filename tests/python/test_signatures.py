@@ -27,6 +27,9 @@ PUBLIC = {
     "run_subclusters": {"major_cluster_info", "group_size", "scoring_provider", "max_p_val_adj"},
     "arun_subclusters": {"major_cluster_info", "group_size"},
     "score_runs": {"weights", "labels", "agents", "out_dir"},
+    "run_ensemble": {"models", "threshold", "rounds", "arbiter", "arbiter_model", "timeout", "tissue", "n_genes",
+                     "min_pct1", "out_dir", "resume"},
+    "arun_ensemble": {"models", "threshold", "arbiter"},
     "merge_annotations": {"levels", "column", "provider"},
     "annotate_anndata": {"groupby", "key_added", "rank_key", "gene_symbols", "provider", "tissue", "n_genes",
                          "min_pct1", "scoring_provider", "out_dir"},
@@ -50,7 +53,7 @@ def test_signature_shows_every_option_keyword_only_and_typed(name):
 def test_async_forms_are_coroutine_functions_with_the_same_options():
     for sync, aio in (("run_pipeline", "arun_pipeline"), ("run_batch", "arun_batch"),
                       ("run_uncertainty", "arun_uncertainty"), ("run_subclusters", "arun_subclusters"),
-                      ("run_score_batch", "arun_score_batch")):
+                      ("run_score_batch", "arun_score_batch"), ("run_ensemble", "arun_ensemble")):
         assert inspect.iscoroutinefunction(getattr(cassia, aio))
         assert (list(inspect.signature(getattr(cassia, sync)).parameters)
                 == list(inspect.signature(getattr(cassia, aio)).parameters)), sync

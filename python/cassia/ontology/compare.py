@@ -50,7 +50,10 @@ class Answer:
         return self.subtypes[0] if self.subtypes else None
 
 
-__all__ = ["Agreement", "Answer", "Weights", "cl_key", "consensus_value", "display_name", "similarity_score", "text_key"]
+__all__ = [
+    "Agreement", "Answer", "Weights", "cl_key", "consensus_proportion", "consensus_value", "display_name",
+    "is_no_call", "similarity_score", "text_key", "vote_entropy",
+]
 
 
 @dataclass(frozen=True)
@@ -182,3 +185,44 @@ def similarity_score(pairs: Sequence[tuple[str | None, str | None]],
         general=big_g, subtype=big_s, score=100.0 * sum(points) / len(points), per_run=tuple(per_run),
         general_fraction=general_fraction, subtype_fraction=subtype_fraction, answered=len(answered),
     )
+
+
+# ---------------------------------------------------------------- agreement across models (ensembles)
+
+NO_CALL_NAMES = frozenset({"unknown", "unknown cell", "unknown cell type", "unclassified", "unassigned", "none",
+                           "n/a", "na", "not determined", "undetermined", "no call", "uncertain"})
+
+
+def is_no_call(name: object, status: str = "ok") -> bool:
+    """True when an answer is no vote: a failed or missing answer, a blank, or "Unknown" (and the like)."""
+    if status != "ok":
+        return True
+    text = text_key(name)
+    return text is None or text in NO_CALL_NAMES
+
+
+def consensus_proportion(keys: Sequence[str | None], total: int | None = None) -> float | None:
+    """Share of *all* voters (``total``, default ``len(keys)``) behind the most frequent key.
+
+    A None key is a missing vote: it counts in the denominator, so a model that failed lowers
+    the proportion (two of three models agreeing is 2/3 whether or not the third answered).
+    None when there are no voters.
+    """
+    total = len(keys) if total is None else total
+    if total <= 0:
+        return None
+    present = [k for k in keys if k is not None]
+    if not present:
+        return 0.0
+    return Counter(present).most_common(1)[0][1] / total
+
+
+def vote_entropy(keys: Sequence[str | None]) -> float | None:
+    """Shannon entropy, in bits, of the votes cast (None keys left out): 0 when all agree,
+    log2(k) for k different answers; None when nobody voted."""
+    present = [k for k in keys if k is not None]
+    if not present:
+        return None
+    n = len(present)
+    value = -sum((c / n) * math.log2(c / n) for c in Counter(present).values())
+    return abs(value)  # -0.0 for unanimity reads as 0.0
