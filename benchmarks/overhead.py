@@ -76,7 +76,7 @@ async def cassia_rate(url: str, calls: int, concurrency: int, transport=None) ->
 
 async def bare_rate(url: str, calls: int, concurrency: int, transport=None) -> tuple[float, float]:
     provider = get_provider(url, "bench")
-    body = provider.build_body(REQUEST, REQUEST.messages, REQUEST.system, native=False)  # the same bytes
+    body = provider.build_body(REQUEST, REQUEST.messages, REQUEST.system)  # the same bytes
     async with httpx.AsyncClient(timeout=120, transport=transport) as client:
         async def call() -> object:
             response = await client.post(f"{url}/chat/completions", json=body)

@@ -27,7 +27,9 @@ __all__ = [
     "ModelOutputError",
     "ProviderError",
     "TransientProviderError",
+    "mask_url_password",
     "redact",
+    "register_secret",
 ]
 
 
@@ -81,10 +83,19 @@ def register_secret(value: str | None) -> None:
         _extra_secrets.add(value)
 
 
+# ``scheme://user:password@`` in any URL: the password is a secret wherever the URL is written.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^\s/:@]*):(?P<password>[^\s/@]+)@", re.IGNORECASE)
+
+
+def mask_url_password(url: str | None) -> str | None:
+    """``http://user:pass@host/v1`` as ``http://user:***@host/v1`` (None and plain URLs unchanged)."""
+    return None if url is None else _URL_PASSWORD.sub(r"\g<head>:***@", url)
+
+
 def redact(text: str) -> str:
-    """Mask every known secret (registered keys, key-like env values, key shapes) in ``text``."""
+    """Mask every known secret (registered keys, key-like env values, key shapes, URL passwords)."""
     secrets = set(_extra_secrets)
     secrets.update(v for k, v in os.environ.items() if _KEY_ENV_PATTERN.search(k) and len(v) >= 6)
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return _KEY_SHAPES.sub("***", text)
+    return _KEY_SHAPES.sub("***", mask_url_password(text))

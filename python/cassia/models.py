@@ -27,8 +27,14 @@ class Message(BaseModel):
 
 
 class Usage(BaseModel):
+    """Tokens of one or more calls. ``input_cached_tokens``: of the input, those the provider's
+    prompt cache served (billed at its cached price); ``cached_tokens``: tokens our own response
+    cache answered without any call (billed nothing)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+    input_cached_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def total(self) -> int:
@@ -38,6 +44,8 @@ class Usage(BaseModel):
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            input_cached_tokens=self.input_cached_tokens + other.input_cached_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 
@@ -222,6 +230,7 @@ class StageInfo(BaseModel):
     model: str
     usage: Usage = Usage()
     cost_usd: float | None = None
+    saved_usd: float = 0.0  # what the answers served from the response cache cost the first time
     calls: int = 0
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cassia.providers import clear_api_keys
+from cassia.providers import clear_api_keys, forget_learned
+from cassia.providers.capabilities import reset_model_capabilities
 from cassia.providers.registry import CUSTOM_KEY_ENV, key_env_vars
 from cassia.testing import FakeLLMServer
 
@@ -19,6 +20,16 @@ def _no_user_keys(monkeypatch):
     clear_api_keys()
     yield
     clear_api_keys()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_negotiation():
+    """Each test starts with nothing learned from servers' refusals and the built-in model rules."""
+    forget_learned()
+    reset_model_capabilities()
+    yield
+    forget_learned()
+    reset_model_capabilities()
 
 
 @pytest.fixture()

@@ -75,19 +75,20 @@ def test_default_structured_reply_is_the_models_example(fake_server, make):
     assert result.parsed.main_cell_type == "T cell" and len(result.parsed.sub_cell_types) == 3
 
 
-@pytest.mark.parametrize("make", [openai, anthropic])
-def test_schema_rejection_switches_to_json_in_prompt_for_good(fake_server, make):
+@pytest.mark.parametrize("make,refused", [(openai, ["json_schema", "json_object"]), (anthropic, ["tool"])])
+def test_schema_rejection_steps_down_to_json_in_prompt_for_good(fake_server, make, refused):
     fake_server.reject_response_format = True
     provider = make(fake_server)
     first = asyncio.run(provider.complete(ask(system="You score annotations.")))
-    assert isinstance(first.parsed, ScorerOutput) and provider.schema_supported is False
-    rejected, retried = fake_server.requests
-    assert "response_format" in rejected.body or "tools" in rejected.body
+    assert isinstance(first.parsed, ScorerOutput) and provider.structured_modes() == ["prompt"]
+    *rejected, retried = fake_server.requests
+    assert len(rejected) == len(refused) and provider.learned.refused_modes == set(refused)
+    assert all("response_format" in r.body or "tools" in r.body for r in rejected)
     assert "response_format" not in retried.body and "tools" not in retried.body
     assert SCHEMA_MARKER in retried.text and "You score annotations." in retried.text
     fake_server.requests.clear()
-    asyncio.run(provider.complete(ask()))
-    assert len(fake_server.requests) == 1  # no second rejected attempt: the switch is remembered
+    asyncio.run(make(fake_server).complete(ask()))  # a new instance for the same server and model
+    assert len(fake_server.requests) == 1  # no second rejected attempt: the step down is remembered
 
 
 def test_json_in_prompt_reads_a_fenced_reply(fake_server):
@@ -102,7 +103,7 @@ def test_unrelated_400_does_not_trigger_the_fallback():
     provider = get_provider("http://127.0.0.1:1/v1", "m", transport=transport)
     with pytest.raises(ProviderError, match="temperature too high"):
         asyncio.run(provider.complete(ask(temperature=9)))
-    assert provider.schema_supported is True
+    assert provider.structured_modes()[0] == "json_schema" and not provider.learned.dropped
 
 
 @pytest.mark.parametrize("make", [openai, anthropic])
@@ -146,18 +147,17 @@ def test_malformed_json_twice_is_a_model_output_error(fake_server):
 
 
 @pytest.mark.parametrize("make", [openai, anthropic])
-def test_truncated_structured_reply_is_repaired_or_reported_with_max_tokens(fake_server, make):
+def test_truncated_structured_reply_names_the_option_to_raise(fake_server, make):
     fake_server.truncate_next(1)
-    assert asyncio.run(make(fake_server).complete(ask())).attempts == 2
-    fake_server.truncate_next(2)
-    with pytest.raises(ModelOutputError, match="cut off.*max_tokens"):
+    with pytest.raises(ModelOutputError, match="output-token limit.*raise max_tokens") as info:
         asyncio.run(make(fake_server).complete(ask()))
+    assert info.value.attempts == 1 and len(fake_server.requests) == 1  # no repair under the same limit
 
 
 @pytest.mark.parametrize("make", [openai, anthropic])
 def test_truncated_text_reply_is_an_error_not_a_silent_stub(fake_server, make):
     fake_server.truncate_next(1)
-    with pytest.raises(ModelOutputError, match="output-token limit.*max_tokens=200"):
+    with pytest.raises(ModelOutputError, match=r"output-token limit \(200 tokens\).*raise max_tokens"):
         asyncio.run(make(fake_server).complete(ask(schema=None, max_tokens=200)))
 
 

@@ -14,6 +14,9 @@ from ..models import AgentName, Message, StageInfo
 from ..providers.base import Completion, CompletionRequest, Provider
 from ..store import RunStore
 
+# The option that sets each stage's output limit (named when a reply is cut off at it).
+_LIMIT_OPTIONS = {"scorer": "scoring_max_tokens", "boost": "boost_max_tokens"}
+
 
 @dataclass
 class ClusterSession:
@@ -60,6 +63,7 @@ class ClusterSession:
         request = CompletionRequest(
             messages=messages, system=system, schema=schema, task=task,
             context=context if context is not None else self.context(),
+            max_tokens_option=_LIMIT_OPTIONS.get(stage, "max_tokens"),
         )
         started = time.perf_counter()
         completion = await provider.complete(request)
@@ -91,5 +95,6 @@ class ClusterSession:
         self.stages[stage] = info.model_copy(update={
             "usage": info.usage + completion.usage,
             "cost_usd": cost,
+            "saved_usd": info.saved_usd + (completion.saved_usd or 0.0),
             "calls": info.calls + 1,
         })

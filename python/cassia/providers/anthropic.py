@@ -3,7 +3,9 @@
 Wire format: ``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``
 headers; the system prompt is a top-level field and ``max_tokens`` is required. Structured
 output uses a forced tool whose ``input_schema`` is the model's schema; the answer is the
-``tool_use`` block's input. A server that refuses tools gets JSON-in-prompt from then on.
+``tool_use`` block's input. A server that refuses tools gets JSON-in-prompt (remembered per
+server and model, :mod:`.negotiate`). ``max_tokens`` is always sent; temperature only where
+the model's capabilities and the server allow it; never a seed or ``response_format``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..models import Message
+from ..models import Message, Usage
 from . import structured
 from .base import CompletionRequest
 from .http import HttpProvider, usage_from
@@ -26,6 +28,8 @@ DEFAULT_MAX_TOKENS = 4096
 class AnthropicProvider(HttpProvider):
     """Claude models through the Messages API (or a server that imitates it)."""
 
+    modes = ("tool", "prompt")
+
     def _headers(self) -> dict[str, str]:
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if self._api_key:
@@ -38,7 +42,7 @@ class AnthropicProvider(HttpProvider):
         return f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
 
     def build_body(
-        self, request: CompletionRequest, messages: list[Message], system: str | None, *, native: bool
+        self, request: CompletionRequest, messages: list[Message], system: str | None, *, mode: str | None = None
     ) -> dict[str, Any]:
         # The Messages API has no "system" role: such messages join the top-level system field.
         systems = [system] if system else []
@@ -46,14 +50,14 @@ class AnthropicProvider(HttpProvider):
         wire = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
         body: dict[str, Any] = {
             "model": self.config.model,
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "max_tokens": self.output_limit(request) or DEFAULT_MAX_TOKENS,  # required by the API
             "messages": wire,
         }
         if systems:
             body["system"] = "\n\n".join(systems)
-        if request.temperature is not None:
+        if request.temperature is not None and self.sends("temperature"):
             body["temperature"] = request.temperature
-        if native and request.schema is not None:
+        if mode == "tool" and request.schema is not None:
             name = structured.schema_name(request.schema)
             description = (request.schema.__doc__ or "").strip() or f"Record the answer as a {name}."
             body["tools"] = [
@@ -62,16 +66,37 @@ class AnthropicProvider(HttpProvider):
             body["tool_choice"] = {"type": "tool", "name": name}
         return body
 
+    def reply_problem(self, data: dict[str, Any]) -> str | None:
+        blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
+        said = any(b.get("type") == "tool_use" or str(b.get("text") or "").strip() for b in blocks)
+        if not said and data.get("stop_reason") != "max_tokens":
+            return "answered HTTP 200 with an empty reply"
+        return None
+
     def read_reply(self, data: dict[str, Any], latency: float) -> RawReply:
         blocks = [b for b in data.get("content") or [] if isinstance(b, dict)]
         tool_inputs = [b.get("input") for b in blocks if b.get("type") == "tool_use"]
         texts = [str(b.get("text", "")) for b in blocks if b.get("type") == "text"]
         tool_input = tool_inputs[0] if tool_inputs else None
+        usage = _usage(data)
         return RawReply(
             text=json.dumps(tool_input) if tool_input is not None else "".join(texts),
-            usage=usage_from(data, "input_tokens", "output_tokens"),
+            usage=usage or Usage(),
+            usage_known=usage is not None,
             latency_s=latency,
             model=str(data.get("model") or self.config.model),
             truncated=data.get("stop_reason") == "max_tokens",
             data=tool_input,
         )
+
+
+def _usage(data: dict[str, Any]) -> Usage | None:
+    """Anthropic counts prompt-cache reads and writes apart from ``input_tokens``: add them in."""
+    usage = usage_from(data, "input_tokens", "output_tokens")
+    raw = data.get("usage")
+    if usage is None or not isinstance(raw, dict):
+        return usage
+    read = int(raw.get("cache_read_input_tokens") or 0)
+    written = int(raw.get("cache_creation_input_tokens") or 0)
+    return usage.model_copy(update={"input_tokens": usage.input_tokens + read + written,
+                                    "input_cached_tokens": read})

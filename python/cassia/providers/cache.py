@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..errors import mask_url_password, redact
 from ..models import Usage
 from .base import Completion, CompletionRequest, Provider, ProviderConfig
 
@@ -44,7 +45,7 @@ def request_key(config: ProviderConfig, request: CompletionRequest) -> str:
     payload = {
         "provider": config.name,
         "kind": config.kind,
-        "base_url": config.base_url,
+        "base_url": mask_url_password(config.base_url),  # the key never holds a password
         "model": config.model,
         "options": sorted((k, repr(v)) for k, v in config.options),  # e.g. an agent CLI's executable
         "temperature": request.temperature,
@@ -134,7 +135,12 @@ def check_cache(path: str | Path) -> str | None:
 
 
 class CachedProvider:
-    """Wraps any provider; answers repeated requests from the cache (marked ``cached=True``)."""
+    """Wraps any provider; answers repeated requests from the cache (marked ``cached=True``).
+
+    A hit costs nothing: its usage counts the original tokens as ``cached_tokens`` and its
+    ``saved_usd`` is what the answer cost when it was first bought. Empty replies are never
+    stored, and text is stored with every known secret masked.
+    """
 
     def __init__(self, inner: Provider, cache: ResponseCache):
         self.inner = inner
@@ -144,21 +150,24 @@ class CachedProvider:
     async def complete(self, request: CompletionRequest) -> Completion:
         key = request_key(self.config, request)
         hit = self.cache.get(key)
-        if hit is not None:
+        if hit is not None and (hit.get("text") or hit.get("parsed") is not None):
             parsed = request.schema.model_validate(hit["parsed"]) if request.schema and hit.get("parsed") else None
+            original = Usage(**hit["usage"])
             return Completion(
-                text=hit["text"], parsed=parsed, usage=Usage(**hit["usage"]), latency_s=0.0,
-                model=hit["model"], provider=hit["provider"], cost_usd=hit.get("cost_usd"), cached=True,
+                text=hit["text"], parsed=parsed, usage=Usage(cached_tokens=original.total), latency_s=0.0,
+                model=hit["model"], provider=hit["provider"], cost_usd=0.0, saved_usd=hit.get("cost_usd"),
+                cached=True,
             )
         completion = await self.inner.complete(request)
-        self.cache.put(key, {
-            "text": completion.text,
-            "parsed": completion.parsed.model_dump() if completion.parsed is not None else None,
-            "usage": completion.usage.model_dump(),
-            "model": completion.model,
-            "provider": completion.provider,
-            "cost_usd": completion.cost_usd,
-        })
+        if completion.text.strip() or completion.parsed is not None:
+            self.cache.put(key, {
+                "text": redact(completion.text),
+                "parsed": completion.parsed.model_dump() if completion.parsed is not None else None,
+                "usage": completion.usage.model_dump(),
+                "model": completion.model,
+                "provider": completion.provider,
+                "cost_usd": completion.cost_usd,
+            })
         return completion
 
     async def aclose(self) -> None:

@@ -1,53 +1,60 @@
 """Shared HTTP behaviour of the OpenAI-compatible and Anthropic adapters.
 
 One :class:`HttpProvider` base class holds what both wire protocols need: the private key, an
-``httpx.AsyncClient`` and a semaphore per event loop (so ``asyncio.run`` may be called again
-and again, e.g. from R), a limit on requests in flight, retries with exponential backoff and
-jitter on 429/5xx/timeouts/dropped connections honouring ``Retry-After``, and errors from the
-tree in :mod:`cassia.errors` whose messages are redacted and say what to do.
+``httpx.AsyncClient`` per event loop (so ``asyncio.run`` may be called again and again, e.g.
+from R), an optional limit on requests in flight (``max_concurrency``; none by default, the
+run's workers bound it), retries with exponential backoff and jitter on 429/5xx/dropped
+connections/empty replies honouring ``Retry-After``, connect and read timeouts plus a total
+deadline per call, and errors from the tree in :mod:`cassia.errors` whose messages are
+redacted and say what to do. It also negotiates with the server: the model's capabilities
+(:mod:`.capabilities`) decide what is sent, a refused parameter is dropped or swapped and the
+call sent again at once, and a refused structured-output mode steps down
+json_schema -> json_object -> JSON in the prompt (Anthropic: tool -> prompt), remembered per
+(server, model) (:mod:`.negotiate`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import random
 import ssl
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import httpx
 
-from ..errors import AuthError, ProviderError, TransientProviderError, redact
-from ..models import Message, Usage
+from ..errors import AuthError, ProviderError, TransientProviderError, mask_url_password
+from ..models import Message
 from ..spelling import key_advice
 from . import pricing, structured
 from .base import Completion, CompletionRequest, ProviderConfig
+from .capabilities import Capabilities, capabilities_for
+from .negotiate import STRUCTURED_PARAMETERS, Learned, ParameterRefused, learned_for, refused_parameter
 from .registry import is_local_url
 from .structured import RawReply
+from .wire import error_detail, error_text, parse_retry_after, snippet, usage_from
 
-__all__ = ["HttpProvider", "parse_retry_after", "usage_from"]
+__all__ = ["HttpProvider", "parse_retry_after", "usage_from"]  # the last two re-exported from .wire
 
-_SNIPPET = 400  # characters of a server's error body quoted in our messages
+_STEPPABLE = ("temperature", "seed", "reasoning_effort", "token field")  # what a refusal may change
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP-date form), or None."""
-    if not value:
+class _TimedOut(TransientProviderError):
+    """A call that ran out of time: re-sent ``timeout_retries`` times, not ``max_retries``."""
+
+
+class _NoLimit:
+    async def __aenter__(self) -> None:
         return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+
+    async def __aexit__(self, *exc: object) -> None:
         return None
-    return max(0.0, when.timestamp() - time.time())
+
+
+_NO_LIMIT = _NoLimit()
 
 
 async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncIterator[None]:
@@ -74,7 +81,7 @@ def _shared_ssl_context() -> ssl.SSLContext:
 class _LoopState:
     loop: asyncio.AbstractEventLoop
     client: httpx.AsyncClient
-    semaphore: asyncio.Semaphore
+    semaphore: asyncio.Semaphore | None
     closer: Any
 
 
@@ -96,7 +103,6 @@ class HttpProvider:
         self.backoff_max = float(options.get("backoff_max", 30.0))
         self.max_retry_after = float(options.get("max_retry_after", 60.0))
         self.local = is_local_url(config.base_url)
-        self.schema_supported = True  # False once the server refused schema-constrained output
         self._sleep = asyncio.sleep  # tests swap this to observe the delays
         # Set by a run in batch mode (workflows.batch_api.BatchDispatcher): calls wait for a
         # provider batch instead of going out live; ``batcher.post`` stands in for post_json.
@@ -106,7 +112,7 @@ class HttpProvider:
 
     def __repr__(self) -> str:
         c = self.config
-        return f"{type(self).__name__}(name={c.name!r}, model={c.model!r}, base_url={c.base_url!r})"
+        return f"{type(self).__name__}(name={c.name!r}, model={c.model!r}, base_url={mask_url_password(c.base_url)!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(f"{type(self).__name__} holds an API key and cannot be pickled; pass its config instead")
@@ -121,14 +127,16 @@ class HttpProvider:
             state = self._states.get(id(loop))
             if state is not None and state.loop is loop:
                 return state
-            n = self.config.max_concurrency
+            n = self.config.max_concurrency  # None: no limit of our own, the run's workers decide
             client = httpx.AsyncClient(
                 transport=self._transport,
                 verify=_shared_ssl_context() if self._transport is None else True,
-                timeout=httpx.Timeout(self.config.timeout),
-                limits=httpx.Limits(max_connections=max(100, n), max_keepalive_connections=max(20, n)),
+                timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
+                limits=httpx.Limits(max_connections=None if n is None else max(100, n),
+                                    max_keepalive_connections=max(20, n or 0)),
             )
-            state = _LoopState(loop, client, asyncio.Semaphore(n), _close_at_loop_end(client))
+            semaphore = asyncio.Semaphore(n) if n is not None else None
+            state = _LoopState(loop, client, semaphore, _close_at_loop_end(client))
             self._states[id(loop)] = state
         await state.closer.__anext__()  # start it so the loop tracks it
         return state
@@ -143,62 +151,131 @@ class HttpProvider:
 
     # ------------------------------------------------------------ the protocol call
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return capabilities_for(self.config.model)
+
+    @property
+    def learned(self) -> Learned:
+        """What this (server, model) refused so far, shared by every instance talking to it."""
+        return learned_for(self.config.base_url, self.config.model)
+
+    def structured_modes(self) -> list[str]:
+        """The structured-output modes to try, best first: the model's, minus those refused."""
+        refused = self.learned.refused_modes
+        modes = [m for m in self.capabilities.structured if m in self.modes and m not in refused]
+        return modes if "prompt" in modes else [*modes, "prompt"]
+
     async def complete(self, request: CompletionRequest) -> Completion:
         """Answer ``request``: free text, or a validated object when it names a schema."""
+        option = request.max_tokens_option
         if request.schema is None:
-            return self.finish(await structured.complete_text(self._sender(request), request))
-        if self.schema_supported:
+            return self.finish(await structured.complete_text(self._sender(request, None), request, option))
+        while True:
+            mode = self.structured_modes()[0]
             try:
-                return self.finish(await structured.complete_native(self._sender(request, native=True), request))
-            except ProviderError as err:
-                if not structured.is_schema_rejection(err):
+                if mode in structured.NATIVE_MODES:
+                    completion = await structured.complete_native(self._sender(request, mode), request, option)
+                else:
+                    completion = await structured.complete_json_in_prompt(self._sender(request, mode), request, option)
+            except ParameterRefused as err:
+                if mode == "prompt" or err.parameter not in STRUCTURED_PARAMETERS:
                     raise
-                self.schema_supported = False  # for the rest of this instance's life
-        return self.finish(await structured.complete_json_in_prompt(self._sender(request), request))
+                self.learned.refused_modes.add(mode)  # this (server, model) cannot do it: next mode
+                continue
+            return self.finish(completion)
 
-    def _sender(self, request: CompletionRequest, *, native: bool = False) -> structured.SendFn:
+    def _sender(self, request: CompletionRequest, mode: str | None) -> structured.SendFn:
         async def send(messages: list[Message], system: str | None) -> RawReply:
-            body = self.build_body(request, messages, system, native=native)
-            if self.batcher is not None:
-                data, latency, batched = await self.batcher.post(self, self.endpoint, body)
-            else:
-                (data, latency), batched = await self.post_json(self.endpoint, body), False
+            body = self.build_body(request, messages, system, mode=mode)
+            for _ in range(len(_STEPPABLE) + 1):
+                try:
+                    if self.batcher is not None:
+                        data, latency, batched = await self.batcher.post(self, self.endpoint, body)
+                    else:
+                        (data, latency), batched = await self.post_json(self.endpoint, body, check=self.reply_problem), False
+                    break
+                except ParameterRefused as err:
+                    if err.parameter in STRUCTURED_PARAMETERS:
+                        raise
+                    # Drop or swap the refused parameter and send again at once (not a transient
+                    # retry); a call in flight when another learned it just sends the new body.
+                    self.learned.step(err.parameter, self.token_field())
+                    again = self.build_body(request, messages, system, mode=mode)
+                    if again == body:
+                        raise ProviderError(str(err), status=err.status) from None
+                    body = again
+            else:  # pragma: no cover - every step removes a parameter, so this cannot loop
+                raise ProviderError(f"{self._who()} kept refusing the request's parameters")
             reply = self.read_reply(data, latency)
             reply.batched = batched
             return reply
 
         return send
 
-    # Each wire protocol fills in these four.
+    def token_field(self) -> str:
+        """The output-limit field to send: what the server asked for, else the model's."""
+        return self.learned.token_field or self.capabilities.token_field
+
+    def sends(self, parameter: str) -> bool:
+        """Whether a sampling parameter goes out: the model takes it and the server did not refuse it."""
+        return getattr(self.capabilities, parameter, True) is not False and parameter not in self.learned.dropped
+
+    def output_limit(self, request: CompletionRequest) -> int | None:
+        return request.max_tokens or self.config.max_tokens
+
+    # Each wire protocol fills these in.
     endpoint: str
+    modes: tuple[str, ...] = ("prompt",)  # the structured-output modes the protocol can carry
 
     def _headers(self) -> dict[str, str]:
         raise NotImplementedError
 
     def build_body(
-        self, request: CompletionRequest, messages: list[Message], system: str | None, *, native: bool
+        self, request: CompletionRequest, messages: list[Message], system: str | None, *, mode: str | None = None
     ) -> dict[str, Any]:
         raise NotImplementedError
 
     def read_reply(self, data: dict[str, Any], latency: float) -> RawReply:
         raise NotImplementedError
 
+    def reply_problem(self, data: dict[str, Any]) -> str | None:
+        """Why a decoded 200 reply cannot be used and is worth sending again (empty), else None."""
+        return None
+
     # ------------------------------------------------------------ requests
 
-    async def post_json(self, url: str, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        """POST ``body``; return the decoded reply and its latency. Retries what is worth retrying."""
+    async def post_json(self, url: str, body: dict[str, Any], *,
+                        check: Callable[[dict[str, Any]], str | None] | None = None) -> tuple[dict[str, Any], float]:
+        """POST ``body``; return the decoded reply and its latency. Retries what is worth retrying.
+
+        Faults (429, 5xx, dropped connections, an empty reply) are retried ``max_retries`` times;
+        a call that timed out is sent again ``timeout_retries`` times; a refused parameter is
+        raised at once (:class:`ParameterRefused`) for the caller to change the body.
+        """
         state = await self._state()
-        attempt = 0
+        attempt = timeouts = 0
         while True:
             attempt += 1
             try:
-                async with state.semaphore:
+                async with state.semaphore or _NO_LIMIT:
                     started = time.perf_counter()
                     response = await self._send(state.client, url, body)
                     latency = time.perf_counter() - started
-                return self._decode(response), latency
+                data = self._decode(response, body)
+                problem = check(data) if check is not None else None
+                if problem:
+                    raise TransientProviderError(f"{self._who()} {problem}", status=response.status_code)
+                return data, latency
+            except _TimedOut as err:
+                timeouts += 1
+                if timeouts > self.config.timeout_retries:
+                    raise TransientProviderError(
+                        f"{err} (sent {timeouts} times; raise the timeout, or timeout_retries to send it again)"
+                    ) from None
+                await self._sleep(self._delay(attempt, None))
             except TransientProviderError as err:
-                if attempt > self.config.max_retries:
+                if attempt - timeouts > self.config.max_retries:
                     raise TransientProviderError(
                         f"{err} (gave up after {attempt} attempts; try again later, or lower the "
                         f"concurrency or raise max_retries)",
@@ -215,10 +292,19 @@ class HttpProvider:
 
     async def _send(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> httpx.Response:
         who = self._who()
+        deadline = self.config.total_deadline
         try:
-            return await client.post(url, json=body, headers=self._headers())
+            # The read timeout bounds each silence; the deadline bounds the whole call, so a
+            # server dripping a byte every half second cannot hold it past ``deadline``.
+            return await asyncio.wait_for(client.post(url, json=body, headers=self._headers()), deadline)
+        except asyncio.TimeoutError:
+            raise _TimedOut(f"{who} did not finish answering within the {deadline:g} s deadline; "
+                            "raise deadline= if the model is slow") from None
+        except httpx.ConnectTimeout:
+            raise _TimedOut(f"{who} did not accept a connection within {self.config.connect_timeout:g} s; "
+                            "check the server is running") from None
         except httpx.TimeoutException:
-            raise TransientProviderError(
+            raise _TimedOut(
                 f"{who} did not answer within {self.config.timeout:g} s; raise timeout= if the model is slow"
             ) from None
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as err:
@@ -228,15 +314,20 @@ class HttpProvider:
         except httpx.HTTPError as err:  # bad URL, unsupported protocol: retrying will not help
             raise ProviderError(f"could not call {who}: {type(err).__name__}: {err}") from None
 
-    def _decode(self, response: httpx.Response) -> dict[str, Any]:
+    def _decode(self, response: httpx.Response, sent: dict[str, Any] | None = None) -> dict[str, Any]:
         status = response.status_code
         if not 200 <= status < 300:
-            self._raise_for_status(status, _error_detail(response), response.headers.get("retry-after"))
+            parameter = refused_parameter(status, response.text, sent or {})
+            detail = error_detail(response)
+            if parameter is not None:
+                raise ParameterRefused(f"{self._who()} refused {parameter!r} (HTTP {status}: {detail})",
+                                       parameter=parameter, status=status)
+            self._raise_for_status(status, detail, response.headers.get("retry-after"))
         try:
             data = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise TransientProviderError(
-                f"{self._who()} answered HTTP {status} with a body that is not JSON: {_snippet(response.text)!r}",
+                f"{self._who()} answered HTTP {status} with a body that is not JSON: {snippet(response.text)!r}",
                 status=status,
             ) from None
         if not isinstance(data, dict):
@@ -245,7 +336,7 @@ class HttpProvider:
         if error and "choices" not in data and "content" not in data:
             # Gateways such as OpenRouter may report an upstream failure inside a 200 reply.
             code = error.get("code") if isinstance(error, dict) else None
-            self._raise_for_status(code if isinstance(code, int) and code >= 400 else 502, _error_text(data), None)
+            self._raise_for_status(code if isinstance(code, int) and code >= 400 else 502, error_text(data), None)
         return data
 
     def _raise_for_status(self, status: int, detail: str, retry_after_header: str | None) -> None:
@@ -263,7 +354,7 @@ class HttpProvider:
         raise ProviderError(f"{self._who()} rejected the request (HTTP {status}: {detail})", status=status)
 
     def _who(self) -> str:
-        return f"{self.config.name} ({self.config.model} at {self.config.base_url})"
+        return f"{self.config.name} ({self.config.model} at {mask_url_password(self.config.base_url)})"
 
     def _key_hint(self) -> str:
         env = self.config.key_env or "CASSIA_API_KEY"
@@ -277,34 +368,7 @@ class HttpProvider:
         """Stamp provider, model and cost on a completion built from replies."""
         completion.provider = self.config.name
         completion.model = completion.model or self.config.model
-        completion.cost_usd = pricing.cost_usd(self.config.model, completion.usage, local=self.local,
-                                               batch=completion.batched)
+        cost = pricing.cost_usd(self.config.model, completion.usage, local=self.local, batch=completion.batched)
+        # A reply without usage has an unknown cost (not $0), except on this machine.
+        completion.cost_usd = cost if completion.usage_known or self.local else None
         return completion
-
-
-def usage_from(data: dict[str, Any], input_field: str, output_field: str) -> Usage:
-    raw = data.get("usage") or {}
-    return Usage(input_tokens=int(raw.get(input_field) or 0), output_tokens=int(raw.get(output_field) or 0))
-
-
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return redact(text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else ""))
-
-
-def _error_detail(response: httpx.Response) -> str:
-    """The server's own error message when it sent one in the usual JSON shape, else the body."""
-    try:
-        data = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _snippet(response.text) or response.reason_phrase
-    return _error_text(data)
-
-
-def _error_text(data: Any) -> str:
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and error.get("message"):
-        return _snippet(str(error["message"]))
-    if isinstance(error, str):
-        return _snippet(error)
-    return _snippet(json.dumps(data))

@@ -1,9 +1,11 @@
 """The OpenAI chat-completions adapter: OpenAI, OpenRouter, DeepSeek, Ollama, vLLM, LM Studio, any URL.
 
 Wire format: ``POST {base_url}/chat/completions`` with ``Authorization: Bearer <key>`` (no
-header at all for a local server without a key). Structured requests carry
-``response_format = {"type": "json_schema", "json_schema": {name, schema, strict: true}}``;
-when a server refuses that, this instance switches to JSON-in-prompt for the rest of its life.
+header at all for a local server without a key). What goes into a body follows the model's
+capabilities (:mod:`.capabilities`) and what the server refused before (:mod:`.negotiate`):
+the token-limit field, temperature and seed. Structured requests step down through
+``response_format`` json_schema, then json_object (with the schema in the prompt and also as
+``response_format.schema``, which llama.cpp turns into a grammar), then JSON in the prompt.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ModelOutputError
-from ..models import Message
+from ..models import Message, Usage
 from . import structured
 from .base import CompletionRequest
 from .http import HttpProvider, usage_from
@@ -23,9 +25,7 @@ __all__ = ["OpenAICompatProvider"]
 class OpenAICompatProvider(HttpProvider):
     """Any server that speaks the OpenAI chat-completions protocol."""
 
-    def __init__(self, config, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self._max_tokens_field = dict(config.options).get("max_tokens_field", "max_tokens")
+    modes = ("json_schema", "json_object", "prompt")
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -35,18 +35,22 @@ class OpenAICompatProvider(HttpProvider):
         return f"{self.config.base_url}/chat/completions"
 
     def build_body(
-        self, request: CompletionRequest, messages: list[Message], system: str | None, *, native: bool
+        self, request: CompletionRequest, messages: list[Message], system: str | None, *, mode: str | None = None
     ) -> dict[str, Any]:
         wire = [{"role": "system", "content": system}] if system else []
         wire += [{"role": m.role, "content": m.content} for m in messages]
         body: dict[str, Any] = {"model": self.config.model, "messages": wire}
-        if request.temperature is not None:
+        if request.temperature is not None and self.sends("temperature"):
             body["temperature"] = request.temperature
-        if request.seed is not None:
+        if request.seed is not None and self.sends("seed"):
             body["seed"] = request.seed
-        if request.max_tokens is not None:
-            body[self._max_tokens_field] = request.max_tokens
-        if native and request.schema is not None:
+        effort = dict(self.config.options).get("reasoning_effort")
+        if effort and self.sends("reasoning_effort"):
+            body["reasoning_effort"] = effort
+        limit = self.output_limit(request)
+        if limit is not None:
+            body[self.token_field()] = limit
+        if request.schema is not None and mode == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
@@ -55,7 +59,18 @@ class OpenAICompatProvider(HttpProvider):
                     "strict": True,
                 },
             }
+        elif request.schema is not None and mode == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": structured.strict_schema(request.schema)}
         return body
+
+    def reply_problem(self, data: dict[str, Any]) -> str | None:
+        choices = data.get("choices") or []
+        choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message") or {}
+        empty = not (message.get("content") or "").strip() and not message.get("refusal")
+        if choices and empty and choice.get("finish_reason") != "length":
+            return "answered HTTP 200 with an empty reply"
+        return None
 
     def read_reply(self, data: dict[str, Any], latency: float) -> RawReply:
         choices = data.get("choices") or []
@@ -66,9 +81,15 @@ class OpenAICompatProvider(HttpProvider):
         text = message.get("content")
         if text is None and message.get("refusal"):
             raise ModelOutputError(f"the model refused to answer: {message['refusal']}")
+        raw = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        details = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
+        # OpenAI reports prompt-cache hits in prompt_tokens_details, DeepSeek as prompt_cache_hit_tokens.
+        cached = details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0
+        usage = usage_from(data, "prompt_tokens", "completion_tokens", cached)
         return RawReply(
             text=text or "",
-            usage=usage_from(data, "prompt_tokens", "completion_tokens"),
+            usage=usage or Usage(),
+            usage_known=usage is not None,
             latency_s=latency,
             model=str(data.get("model") or self.config.model),
             truncated=choice.get("finish_reason") == "length",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from ..errors import ConfigError, mask_url_password, register_secret
 from .base import ProviderConfig, ProviderKind
 
 __all__ = [
@@ -43,15 +43,14 @@ class Vendor:
     base_url: str | None
     key_env: str | None
     default_model: str
-    options: tuple[tuple[str, Any], ...] = ()
 
 
 VENDORS: dict[str, Vendor] = {
     v.name: v
     for v in (
-        # OpenAI's newer models refuse `max_tokens` and want `max_completion_tokens`.
-        Vendor("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4.1",
-               (("max_tokens_field", "max_completion_tokens"),)),
+        # What each model accepts (token field, temperature, structured output) is in the
+        # model capability registry (capabilities.py), not here.
+        Vendor("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4.1"),
         Vendor("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "claude-sonnet-4-5"),
         Vendor("openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", "google/gemini-2.5-flash"),
         Vendor("deepseek", "openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "deepseek-chat"),
@@ -115,7 +114,8 @@ def _is_url(text: str) -> bool:
 def _check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{url!r} is not a usable base URL; give one like http://127.0.0.1:8000/v1")
+        raise ConfigError(f"{mask_url_password(url)!r} is not a usable base URL; give one like http://127.0.0.1:8000/v1")
+    register_secret(parts.password)  # a password in the URL is masked wherever text is written
     return url.rstrip("/")
 
 
@@ -128,13 +128,23 @@ def resolve_config(
     max_concurrency: int | None = None,
     max_retries: int | None = None,
     options: dict[str, Any] | None = None,
+    connect_timeout: float | None = None,
+    deadline: float | None = None,
+    timeout_retries: int | None = None,
+    max_tokens: int | None = None,
 ) -> ProviderConfig:
     """Turn a vendor name, a base URL or a config plus overrides into one frozen config."""
     overrides: dict[str, Any] = {}
-    if timeout is not None:
-        if timeout <= 0:
-            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout}")
-        overrides["timeout"] = float(timeout)
+    for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout), ("deadline", deadline)):
+        if value is not None:
+            if value <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value}")
+            overrides[name] = float(value)
+    for name, value, least in (("timeout_retries", timeout_retries, 0), ("max_tokens", max_tokens, 1)):
+        if value is not None:
+            if value < least:
+                raise ConfigError(f"{name} must be at least {least}, got {value}")
+            overrides[name] = int(value)
     if max_concurrency is not None:
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -177,6 +187,5 @@ def _from_name(provider: str, overrides: dict[str, Any]) -> ProviderConfig:
         model=model,
         base_url=overrides.pop("base_url", vendor.base_url),
         key_env=vendor.key_env,
-        options=vendor.options,
         **overrides,
     )

@@ -20,18 +20,19 @@ from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ModelOutputError, ProviderError, redact
+from ..errors import ModelOutputError, redact
 from ..models import Message, Usage
+from ..spelling import spell
 from .base import Completion, CompletionRequest
 
 __all__ = [
+    "NATIVE_MODES",
     "SCHEMA_MARKER",
     "RawReply",
     "SendFn",
     "complete_json_in_prompt",
     "complete_native",
     "complete_text",
-    "is_schema_rejection",
     "json_instructions",
     "parse_json_text",
     "schema_name",
@@ -43,7 +44,8 @@ SCHEMA_MARKER = "must match this JSON schema:"
 # Keywords that strict servers refuse ("'examples' is not permitted") and that add nothing.
 _DROP_KEYWORDS = frozenset({"default", "examples"})
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-_REJECTION = re.compile(r"response_format|json_schema|schema|tool", re.IGNORECASE)
+# Modes where the server itself holds the reply to the schema; the others put it in the prompt.
+NATIVE_MODES = frozenset({"json_schema", "tool"})
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RawReply:
 
     text: str
     usage: Usage = field(default_factory=Usage)
+    usage_known: bool = True  # False when the server sent no token counts
     latency_s: float = 0.0
     model: str = ""
     truncated: bool = False  # stopped at the output-token limit
@@ -111,15 +114,6 @@ def json_instructions(schema: type[BaseModel]) -> str:
     )
 
 
-def is_schema_rejection(err: Exception) -> bool:
-    """True when a server refused the request because it cannot do schema-constrained output."""
-    return (
-        isinstance(err, ProviderError)
-        and err.status in (400, 422)
-        and bool(_REJECTION.search(str(err)))
-    )
-
-
 # ---------------------------------------------------------------- reading replies
 
 
@@ -158,10 +152,23 @@ def _read(reply: RawReply, schema: type[BaseModel]) -> tuple[BaseModel | None, s
 
 
 def _repair_prompt(problem: str, schema: type[BaseModel]) -> str:
+    # The schema again: a gateway that ignored response_format never showed it to the model.
     return (
         f"That reply could not be used: {problem}. "
-        f"Answer again with only the corrected {schema_name(schema)} JSON object, complete and concise."
+        f"Answer again with only the corrected {schema_name(schema)} JSON object, complete and concise.\n"
+        f"{json_instructions(schema)}"
     )
+
+
+def _truncated(request: CompletionRequest, option: str, reply_usage: Usage, attempts: int) -> ModelOutputError:
+    """The error for a reply cut off at the output limit, naming the option that raises it."""
+    limit = f" ({request.max_tokens} tokens)" if request.max_tokens else ""
+    err = ModelOutputError(
+        f"the reply stopped at the output-token limit{limit} and is incomplete; raise {spell(option)} "
+        "or ask for a shorter answer"
+    )
+    err.usage, err.attempts = reply_usage, attempts  # type: ignore[attr-defined]
+    return err
 
 
 def _completion(replies: list[RawReply], parsed: BaseModel | None = None) -> Completion:
@@ -177,31 +184,32 @@ def _completion(replies: list[RawReply], parsed: BaseModel | None = None) -> Com
         model=last.model,
         attempts=len(replies),
         batched=all(r.batched for r in replies),
+        usage_known=all(r.usage_known for r in replies),
     )
 
 
 # ---------------------------------------------------------------- the three ways to complete
 
 
-async def complete_text(send: SendFn, request: CompletionRequest) -> Completion:
-    """A free-text answer. A reply cut off at the token limit is an error, not a silent stub."""
+async def complete_text(send: SendFn, request: CompletionRequest, option: str = "max_tokens") -> Completion:
+    """A free-text answer. A reply cut off at the token limit is an error, not a silent stub.
+
+    ``option``: the keyword that sets this call's output limit, named (in the user's spelling)
+    when the reply is cut off: ``max_tokens``, ``scoring_max_tokens`` or ``boost_max_tokens``.
+    """
     reply = await send(list(request.messages), request.system)
     if reply.truncated:
-        err = ModelOutputError(
-            f"the reply stopped at the output-token limit (max_tokens={request.max_tokens}) and is "
-            "incomplete; raise max_tokens or ask for a shorter answer"
-        )
-        err.usage, err.attempts = reply.usage, 1  # type: ignore[attr-defined]
-        raise err
+        raise _truncated(request, option, reply.usage, 1)
     return _completion([reply])
 
 
-async def complete_native(send: SendFn, request: CompletionRequest) -> Completion:
+async def complete_native(send: SendFn, request: CompletionRequest, option: str = "max_tokens") -> Completion:
     """Structured output where ``send`` makes the server enforce the schema itself."""
-    return await _validated(send, request, request.system)
+    return await _validated(send, request, request.system, option)
 
 
-async def complete_json_in_prompt(send_text: SendFn, request: CompletionRequest) -> Completion:
+async def complete_json_in_prompt(send_text: SendFn, request: CompletionRequest,
+                                  option: str = "max_tokens") -> Completion:
     """Structured output from any text backend: schema in the prompt, parse, validate, one repair.
 
     ``send_text(messages, system)`` must return the backend's plain reply; agent-CLI backends
@@ -211,10 +219,10 @@ async def complete_json_in_prompt(send_text: SendFn, request: CompletionRequest)
         raise ValueError("complete_json_in_prompt needs a request with a schema")
     instructions = json_instructions(request.schema)
     system = f"{request.system}\n\n{instructions}" if request.system else instructions
-    return await _validated(send_text, request, system)
+    return await _validated(send_text, request, system, option)
 
 
-async def _validated(send: SendFn, request: CompletionRequest, system: str | None) -> Completion:
+async def _validated(send: SendFn, request: CompletionRequest, system: str | None, option: str) -> Completion:
     schema = request.schema
     assert schema is not None
     messages = list(request.messages)
@@ -226,16 +234,14 @@ async def _validated(send: SendFn, request: CompletionRequest, system: str | Non
         parsed, problem = _read(reply, schema)
         if parsed is not None:
             return _completion(replies, parsed)
+        if reply.truncated:  # a repair under the same limit would be cut off again
+            raise _truncated(request, option, _completion(replies).usage, len(replies))
         messages = messages + [
             Message(role="assistant", content=reply.text or "(empty reply)"),
             Message(role="user", content=_repair_prompt(problem, schema)),
         ]
     last = replies[-1]
-    hint = (
-        "Raise max_tokens so the answer fits."
-        if last.truncated
-        else "Try a stronger model, or one whose server supports structured output."
-    )
+    hint = "Try a stronger model, or one whose server supports structured output."
     snippet = " ".join(last.text.split())[:200]
     err = ModelOutputError(
         redact(

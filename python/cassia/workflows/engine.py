@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..errors import AuthError, CassiaError, InputError, redact
 from ..markers import MarkerSet
-from ..models import ClusterResult
+from ..models import ClusterResult, Usage
 from ..providers.stages import StageProviders
 from ..report import render_report
 from ..store import (
@@ -233,18 +233,20 @@ def build_manifest(store: RunStore, *, kind: str, settings: RunSettings, stages:
 
 def run_totals(results: Iterable[ClusterResult]) -> dict[str, Any]:
     """Counts, tokens and cost in one pass over (possibly streamed) results."""
-    clusters = ok = input_tokens = output_tokens = 0
+    clusters = ok = 0
+    usage = Usage()
     cost: float | None = 0.0
+    saved = 0.0  # what the answers served from the response cache cost when first bought
     for r in results:
         clusters += 1
         ok += r.status == "ok"
         for stage in r.stages.values():
-            input_tokens += stage.usage.input_tokens
-            output_tokens += stage.usage.output_tokens
+            usage = usage + stage.usage
+            saved += stage.saved_usd
         cost = None if cost is None or r.cost_usd is None else cost + r.cost_usd
     return {"counts": {"clusters": clusters, "ok": ok, "failed": clusters - ok},
-            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
-            "cost_usd": None if cost is None else round(cost, 6)}
+            "usage": usage.model_dump(),
+            "cost_usd": None if cost is None else round(cost, 6), "saved_usd": round(saved, 6)}
 
 
 async def run_pool(items: Iterable[T], one: Callable[[T], Awaitable[Any]], *, max_workers: int) -> None:

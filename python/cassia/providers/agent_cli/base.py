@@ -27,6 +27,7 @@ from .process import ProcessOutcome, run_process, stderr_tail
 __all__ = ["AgentCLIProvider", "Invocation", "ToolReply", "render_prompt"]
 
 DEFAULT_MODEL = "default"  # means: let the tool use its own configured model
+CLI_CONCURRENCY = 8  # tool processes at once when the config sets no max_concurrency
 PREAMBLE = (
     "You are called by CASSIA as a text-completion backend. Answer from the text below alone: "
     "do not run commands, read or edit files, or browse the web."
@@ -128,7 +129,8 @@ class AgentCLIProvider:
                 del self._semaphores[key]
             entry = self._semaphores.get(id(loop))
             if entry is None or entry[0] is not loop:
-                entry = (loop, asyncio.Semaphore(self.config.max_concurrency))
+                # Each call is a process of its own: unlike HTTP, keep a limit when none is set.
+                entry = (loop, asyncio.Semaphore(self.config.max_concurrency or CLI_CONCURRENCY))
                 self._semaphores[id(loop)] = entry
         return entry[1]
 
