@@ -27,7 +27,8 @@ FAKES = Path(__file__).parent / "fakes"
 # The options each command documents (README "Command line" section); --help must mention each.
 DOCUMENTED = {
     (): ["doctor", "backends", "examples", "validate", "annotate", "pipeline", "score", "report", "boost",
-         "subcluster", "uncertainty", "consensus", "evaluate", "batch", "--quiet", "--debug", "--version"],
+         "subcluster", "uncertainty", "consensus", "ensemble", "evaluate", "batch", "--quiet", "--debug",
+         "--version"],
     ("doctor",): ["--json", "--skip-r"],
     ("backends", "list"): ["--json", "--probe"],
     ("examples",): ["--out", "--force"],
@@ -46,6 +47,8 @@ DOCUMENTED = {
     ("uncertainty",): ["--input", "--runs", "--n", "--labels", "--weights", "--threshold", "--no-agents",
                        "--unify-provider", "--out", "--provider", "--json"],
     ("consensus",): ["--inputs", "--out", "--labels", "--json"],
+    ("ensemble",): ["--input", "--model", "--out", "--threshold", "--rounds", "--arbiter", "--arbiter-model",
+                    "--timeout", "--resume", "--json", "--n-genes", "--max-p-adj", "--clusters", "--tissue"],
     ("evaluate",): ["--table", "--out", "--mode", "--predict", "--gold-col", "--marker-col", "--limit", "--sweep",
                     "--provider", "--json"],
     ("batch", "status"): ["RUN", "--no-refresh", "--json"],

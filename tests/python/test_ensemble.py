@@ -249,3 +249,23 @@ def test_consensus_is_written_into_an_anndata(fake_server, tmp_path):
     assert adata.obs["ens_general"].tolist()[0] == "T cell"
     assert adata.obs["ens_general"].tolist()[1].lower() == "monocyte"
     assert adata.uns["ens"]["kind"] == "ensemble"
+
+
+def test_cassia_ensemble_command(fake_server, tmp_path, capsys, monkeypatch):
+    from cassia.cli import main
+
+    monkeypatch.setenv("CASSIA_CACHE_DIR", str(tmp_path / "cache"))
+    script(fake_server)
+    csv = tmp_path / "markers.csv"
+    MARKERS.to_csv(csv, index=False)
+    code = main(["ensemble", "--input", str(csv), *sum((["--model", m] for m in models(fake_server)), []),
+                 "--out", str(tmp_path / "ens"), "--rounds", "1", "--threshold", "0.6", "--json", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["status"] == "complete" and printed["counts"]["deliberated"] == 1
+    assert [c["Ensemble Status"] for c in printed["clusters"]] == ["agreed", "deliberated", "arbitrated"]
+    assert json.loads((tmp_path / "ens" / "manifest.json").read_text())["settings"]["rounds"] == 1
+
+    one = main(["ensemble", "--input", str(csv), "--model", "offline", "--out", str(tmp_path / "one")])
+    assert one == 2 and "at least two models" in capsys.readouterr().err
+    assert not (tmp_path / "one").exists()

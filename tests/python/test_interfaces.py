@@ -111,7 +111,7 @@ def test_filter_flags_exist_on_every_command_that_reads_markers():
     from cassia.cli import build_parser
 
     parser = build_parser()
-    for command in (["annotate"], ["pipeline"], ["subcluster", "run"], ["uncertainty"], ["boost", "run"],
+    for command in (["annotate"], ["pipeline"], ["subcluster", "run"], ["uncertainty"], ["ensemble"], ["boost", "run"],
                     ["boost", "auto"], ["validate"]):
         sub = parser
         for word in command:

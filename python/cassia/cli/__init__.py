@@ -20,7 +20,7 @@ from ..spelling import interface
 from ..version import __version__
 from .common import EXIT_FAILED, EXIT_INPUT
 
-COMMAND_MODULES = ("doctor", "backends", "examples", "validate", "run", "batch", "boost", "subcluster", "uncertainty", "evaluate")
+COMMAND_MODULES = ("doctor", "backends", "examples", "validate", "run", "batch", "boost", "subcluster", "uncertainty", "ensemble", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
