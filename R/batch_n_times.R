@@ -6,7 +6,7 @@
 #' steps in one call). The runs always bypass the response cache; run k uses seed `seed + k`
 #' and `temperature` when given, where the provider accepts them (OpenAI-compatible servers
 #' take both, Anthropic only the temperature; the offline annotator is deterministic, so its
-#' runs agree by construction). A thin front end to the engine's `cassia.run_n_times()`:
+#' runs repeat one answer, which the CS does not count as agreement). A thin front end to the engine's `cassia.run_n_times()`:
 #' argument names and defaults are the same.
 #'
 #' @inheritParams runCASSIA_batch

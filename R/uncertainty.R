@@ -65,6 +65,10 @@ runCASSIA_similarity_score_batch <- function(runs, provider = NULL, model = NULL
 #' [runCASSIA_batch_n_times()] followed by [runCASSIA_similarity_score_batch()] in one call:
 #' `n` independent runs written to `out_dir/run-1` ... `out_dir/run-n`, then the CS scores and
 #' consensus of every cluster written to `out_dir` (`uncertainty.csv`, `uncertainty.html`, ...).
+#' `n` must be at least 2 and the provider a language model: the deterministic offline
+#' annotator is refused (an error of class `cassia_ConfigError`). Failed, unvalidated, "Unknown"
+#' and word-for-word repeated answers are not agreement; a cluster with fewer than two
+#' independent answers gets `CS = NA`, with the reason in `Notes`.
 #' A thin front end to the engine's `cassia.run_uncertainty()`: argument names and defaults
 #' are the same.
 #'

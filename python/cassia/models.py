@@ -272,6 +272,14 @@ class ClusterResult(BaseModel):
         return data
 
     @property
+    def outcome(self) -> Literal["ok", "unvalidated", "failed"]:
+        """What a user may take from the cluster: ``ok`` (an answer that passed the checks),
+        ``unvalidated`` (only a diagnosis: the answer never passed the Validator) or ``failed``."""
+        if self.status != "ok" or (self.annotation is None and self.diagnosis is None):
+            return "failed"
+        return "ok" if self.annotation is not None else "unvalidated"
+
+    @property
     def tokens(self) -> int:
         return sum(s.usage.total for s in self.stages.values())
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from cassia.cli.examples import write_examples
+from cassia.workflows.uncertainty import run_n_times
 
 REPO = Path(__file__).resolve().parents[2]
 CASSIA = Path(sys.executable).parent / "cassia"
@@ -38,20 +39,20 @@ def test_consensus_of_the_example_inputs(tmp_path):
     assert missing.returncode == 2 and missing.stderr.startswith("cassia: error:") and "Traceback" not in missing.stderr
 
 
-def test_uncertainty_runs_n_times_then_scores_existing_runs(tmp_path):
+def test_uncertainty_refuses_a_deterministic_backend_then_scores_existing_runs(tmp_path):
     out = tmp_path / "unc"
-    done = cassia(tmp_path, "uncertainty", "--input", SMALL, "--n", "2", "--provider", "offline", "--tissue", "blood",
-                  "--out", out, "--json")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert [c["Cluster ID"] for c in report["clusters"]] == ["0", "1", "2"]
-    assert all(c["Runs Answered"] == 2 and c["CS"] is not None for c in report["clusters"])
-    assert (out / "run-1" / "summary.csv").exists() and (out / "run-2" / "summary.csv").exists()
-    assert (out / "uncertainty.csv").exists()
-    scored = cassia(tmp_path, "uncertainty", "--runs", out / "run-1", out / "run-2", "--no-agents",
-                    "--labels", "first,second")
+    for n, why in (("2", "deterministic"), ("1", "n >= 2")):
+        done = cassia(tmp_path, "uncertainty", "--input", SMALL, "--n", n, "--provider", "offline", "--out", out)
+        assert done.returncode == 1 and why in done.stderr and "Traceback" not in done.stderr
+        assert not (out / "run-1").exists()
+    runs = run_n_times(SMALL, n=2, provider="offline", tissue="blood", out_dir=out, progress=False)
+    scored = cassia(tmp_path, "uncertainty", "--runs", *[r.run_dir for r in runs], "--no-agents",
+                    "--labels", "first,second", "--json")
     assert scored.returncode == 0, scored.stderr
-    assert "0 of 3 clusters below CS 75" in scored.stdout
+    report = json.loads(scored.stdout)
+    # two offline runs are one answer twice: no CS, every cluster flagged
+    assert report["uncertain"] == ["0", "1", "2"]
+    assert all(c["CS"] is None and "repeated word for word" in c["Notes"] for c in report["clusters"])
     wrong = cassia(tmp_path, "uncertainty", "--input", SMALL, "--labels", "a,b")
     assert wrong.returncode == 2 and "--labels" in wrong.stderr
     neither = cassia(tmp_path, "uncertainty", "--n", "2")

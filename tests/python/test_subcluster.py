@@ -25,10 +25,11 @@ STATES = {"0": "naive CD8-positive, alpha-beta T cell", "1": "effector memory CD
 SCORED = {"score": 82, "reasoning": "Distinct markers per subcluster.", "possible_mixed_population": False}
 
 
-def answer(ids, *, label=lambda c: STATES[c]):
+def answer(ids, *, label=lambda c: STATES[c], words=""):
     return {"comparison": "They differ in naive, memory, effector and exhaustion genes.",
             "subclusters": [{"cluster": c, "main_cell_type": "CD8-positive, alpha-beta T cell", "sub_cell_type": label(c),
-                             "key_markers": ["CCR7"] if c == "0" else ["GZMK"], "reasoning": f"Subcluster {c} reasoning."}
+                             "key_markers": ["CCR7"] if c == "0" else ["GZMK"],
+                             "reasoning": f"Subcluster {c} reasoning{words}."}
                             for c in ids]}
 
 
@@ -158,10 +159,12 @@ def test_failed_group_call_fails_only_its_subclusters(tmp_path):
 
 
 def test_repeated_subclustering_runs_reach_a_consensus(tmp_path):
-    """n subclustering runs scored with the uncertainty machinery (CS per subcluster)."""
+    """n subclustering runs scored with the uncertainty machinery (CS per subcluster); each run
+    reasons in its own words (word-for-word repeats would be one answer, not agreement)."""
     runs = []
     for n, label in enumerate([STATES.get, STATES.get, lambda c: "regulatory T cell" if c == "5" else STATES[c]]):
-        provider = ScriptedProvider({"subcluster": [answer(list(STATES), label=label)], "scorer": [SCORED]})
+        provider = ScriptedProvider({"subcluster": [answer(list(STATES), label=label, words=f", run {n}")],
+                                     "scorer": [SCORED]})
         runs.append(run_subclusters(CD8, major_cluster_info=POPULATION, provider=provider,
                                     out_dir=tmp_path / f"sub-{n}", progress=False, use_cache=False))
     table = cassia.score_runs(runs, agents=False, report=False).to_frame().set_index("Cluster ID")

@@ -10,6 +10,7 @@ import pytest
 from cassia.agents.unify import UnificationOutput, check_unification
 from cassia.errors import InputError
 from cassia.testing import ScriptedProvider
+from cassia.testing.fake_replies import default_text
 from cassia.workflows.uncertainty import (
     UNCERTAINTY_COLUMNS,
     read_uncertainty,
@@ -181,8 +182,8 @@ def test_score_runs_rejects_bad_arguments():
 
 
 def team_and_agents(request):
-    if request.task == "annotator":
-        return "Reasoning over the markers."
+    if request.task == "annotator":  # a sampling model: each run reasons in its own words
+        return f"Reasoning over the markers, in run {request.seed}'s words."
     if request.task == "validator":
         return PASS
     if request.task == "formatter":
@@ -240,10 +241,17 @@ def test_run_n_times_and_aliases(tmp_path):
         run_n_times(MARKERS, n=0, provider="offline", out_dir=tmp_path / "y")
 
 
-def test_offline_uncertainty_has_no_agents(tmp_path):
-    result = run_uncertainty(MARKERS, n=2, provider="offline", out_dir=tmp_path / "u", progress=False)
+def test_offline_runs_repeat_one_answer_and_get_no_cs(tmp_path):
+    # the offline annotator is deterministic: run_uncertainty refuses it, and scoring its runs
+    # finds one answer repeated word for word, which is not agreement
+    with pytest.raises(cassia.ConfigError, match="deterministic"):
+        run_uncertainty(MARKERS, n=2, provider="offline", out_dir=tmp_path / "refused", progress=False)
+    runs = run_n_times(MARKERS, n=2, provider="offline", out_dir=tmp_path / "n", progress=False)
+    result = score_runs(runs, provider="offline", out_dir=tmp_path / "u", progress=False)
     frame = result.to_frame()
-    assert (frame["CS"] == frame["CS_CL"]).all() and frame["CS_LLM"].isna().all() and frame["CS_agent"].isna().all()
+    assert frame["CS"].isna().all() and frame["CS_CL"].isna().all() and frame["Uncertain"].all()
+    assert all("repeated word for word" in note for note in frame["Notes"])
+    assert [v.status for v in result.clusters[0].votes] == ["ok", "repeat of run-1"]
     assert "offline" in result.manifest["notes"][0]
     assert "offline provider has no LLM" in (tmp_path / "u" / "uncertainty.html").read_text()
 
@@ -272,13 +280,20 @@ def test_subclustering_results_can_be_scored(tmp_path):
 
 
 def test_run_uncertainty_over_http_against_the_fake_server(fake_server, tmp_path):
-    # unscripted, the fake server answers every structured call with the schema's example:
-    # every run says "T cell" (no unification needed) and the consensus agent says 80
+    # unscripted, the fake server answers the same text and JSON whatever the seed: the runs repeat
+    # one answer word for word, so there is no CS and no consensus agent is asked
     result = run_uncertainty(MARKERS, n=2, provider=fake_server.url, out_dir=tmp_path / "u", progress=False,
                              cache_path=tmp_path / "cache.sqlite")
     frame = result.to_frame()
-    assert (frame["CS_CL"] == 100).all() and (frame["CS_agent"] == 80).all() and (frame["CS"] == 80).all()
+    assert frame["CS"].isna().all() and frame["Uncertain"].all()
+    assert all("repeated word for word" in note for note in frame["Notes"])
     bodies = [r.body for r in fake_server.requests if isinstance(r.body, dict)]
-    seeds = {b.get("seed") for b in bodies if "ConsensusOutput" not in str(b.get("response_format"))}
-    assert {1, 2} <= seeds
-    assert any("ConsensusOutput" in str(b.get("response_format")) for b in bodies)
+    assert {1, 2} <= {b.get("seed") for b in bodies}
+    assert not any("ConsensusOutput" in str(b.get("response_format")) for b in bodies)
+
+    # a server that samples (the annotator's words depend on the seed) gives independent answers
+    fake_server.add_rule(lambda r: r.body.get("seed") is not None and "response_format" not in r.body,
+                         lambda r: f"Run {r.body['seed']}. " + default_text(r.last_user))
+    sampled = run_uncertainty(MARKERS, n=2, provider=fake_server.url, out_dir=tmp_path / "s", progress=False,
+                              cache_path=tmp_path / "cache.sqlite").to_frame()
+    assert (sampled["CS_CL"] == 100).all() and (sampled["CS_agent"] == 80).all() and (sampled["CS"] == 80).all()

@@ -68,10 +68,13 @@ def test_single_run_is_fully_consistent():
 
 
 def test_no_subtype_anywhere_scores_the_general_type_only():
-    # S is None: every subtype part counts; runs 1.0, 1.0, 0.3
+    # S is None: the subtype part follows the general part; runs 1.0, 1.0, 0 -> 66.7. (It used to
+    # credit every run with w_s: 76.7, above the threshold, for any two of three agreeing by chance.)
     result = cs([("A", None), ("A", None), ("B", None)])
     assert result.subtype is None and result.subtype_fraction is None
-    assert result.score == pytest.approx(100 * 2.3 / 3)
+    assert result.score == pytest.approx(200 / 3)
+    assert result.per_run == pytest.approx((1.0, 1.0, 0.0))
+    assert cs([("A", None), ("B", None), ("C", None)]).score == pytest.approx(100 / 3)
 
 
 def test_a_run_without_subtype_loses_the_subtype_part():

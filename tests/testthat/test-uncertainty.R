@@ -66,7 +66,10 @@ test_that("runCASSIA_similarity_score_batch scores agreement across runs offline
                                      "Consensus General CL ID"))
   expect_true(all(c("Run 1 General", "Run 2 Subtype") %in% names(cs)))
   expect_setequal(cs[["Cluster ID"]], c("0", "1", "2"))
-  expect_identical(cs$CS, c(100, 100, 100))
+  # the deterministic offline annotator repeats one answer word for word: that is not agreement
+  expect_true(all(is.na(cs$CS)))
+  expect_true(all(cs$Uncertain))
+  expect_true(all(grepl("repeated word for word", cs$Notes)))
   expect_identical(cs$CS, cs$CS_CL)
   expect_type(cs$CS_LLM, "double")  # no agents offline: a typed column of NA
   expect_true(all(is.na(cs$CS_LLM)))
@@ -78,11 +81,12 @@ test_that("runCASSIA_similarity_score_batch scores agreement across runs offline
   # a data frame result stands for its run directory: labels come from the folders
   expect_identical(vapply(attr(cs, "manifest")$runs, `[[`, "", "label"), c("run-1", "run-2"))
 
-  # a third, disagreeing input (a plain data frame): cluster 0 drops to 2/3 agreement
+  # a third, disagreeing input (a plain data frame): two independent answers, which disagree on cluster 0
   mixed <- runCASSIA_similarity_score_batch(c(runs, list(disagreeing_summary())), agents = FALSE,
                                             labels = c("a", "b", "c"), progress = FALSE)
   zero <- mixed[mixed[["Cluster ID"]] == "0", ]
-  expect_equal(zero$CS, 66.67)
+  expect_equal(zero$CS, 50)
+  expect_identical(zero[["Runs Answered"]], 2L)
   expect_true(zero$Uncertain)
   expect_true(zero[["Recommend Boost"]])
   expect_false(any(mixed$Uncertain[mixed[["Cluster ID"]] != "0"]))
@@ -125,23 +129,28 @@ test_that("runCASSIA_similarity_score_batch refuses runs it cannot read, before 
 
 test_that("runCASSIA_uncertainty makes the runs and scores them in one call", {
   require_engine()
+  # a deterministic backend, or a single run, can only agree with itself: refused before any run
+  expect_error(runCASSIA_uncertainty(loadExampleMarkers(), n = 2, provider = "offline", out_dir = run_dir(),
+                                     progress = FALSE), "deterministic", class = "cassia_ConfigError")
+  expect_error(runCASSIA_uncertainty(loadExampleMarkers(), n = 1, provider = dead_url(), out_dir = run_dir(),
+                                     progress = FALSE), "n >= 2", class = "cassia_ConfigError")
+
+  url <- fake_server_url()
   out <- run_dir()
-  cs <- runCASSIA_uncertainty(loadExampleMarkers(), n = 2, provider = "offline", out_dir = out, progress = FALSE)
+  cs <- runCASSIA_uncertainty(loadExampleMarkers(), n = 2, provider = url, out_dir = out, progress = FALSE)
   expect_setequal(cs[["Cluster ID"]], c("0", "1", "2"))
-  expect_identical(cs$CS, c(100, 100, 100))
+  # the fake server answers the same words whatever the seed: no CS, every cluster flagged, no agent asked
+  expect_true(all(is.na(cs$CS)))
+  expect_true(all(cs$Uncertain))
+  expect_true(all(is.na(cs$CS_agent)))
+  expect_true(all(grepl("repeated word for word", cs$Notes)))
   expect_identical(normalizePath(cassia_run_dir(cs)), normalizePath(out))
   expect_true(all(file.exists(file.path(out, c("uncertainty.csv", "uncertainty.html", "run-1", "run-2")))))
   runs <- attr(cs, "runs")
   expect_identical(names(runs), c("run-1", "run-2"))
   expect_identical(names(runs[[1]]), summary_columns)
+  expect_true(all(runs[[2]]$Tokens > 0))  # run 2 was answered by the server, not replayed from a cache
   expect_identical(attr(cs, "manifest")$settings$n, 2L)
-
-  url <- fake_server_url()
-  served <- runCASSIA_uncertainty(loadExampleMarkers(), n = 2, provider = url, out_dir = run_dir(),
-                                  clusters = "1", progress = FALSE)
-  expect_identical(served[["Cluster ID"]], "1")
-  expect_false(is.na(served$CS_agent))
-  expect_true(all(attr(served, "runs")[[1]]$Tokens > 0))
 
   # options are checked before the first run: a dead server is never reached
   expect_error(runCASSIA_uncertainty(loadExampleMarkers(), n = 2, provider = dead_url(), temperature = 5,

@@ -18,10 +18,14 @@ text; or, for CS_LLM, the canonical name an LLM unification chose). Then, with w
     CS = 100 * mean_i(general part + subtype part) / (w_g + w_s)
 
 Runs without an answer for the cluster (failed) are left out of the mean. A run that gives a
-general type but no subtype scores 0 for its subtype part, except when *no* run names a
-subtype: then ``S`` is None and every run's subtype part counts as matched (nothing to disagree
-on). With the default weights (0.7, 0.3): all runs agree -> 100; three runs all different ->
-33.3 (only the first run matches the consensus); one run -> 100.
+general type but no subtype scores 0 for its subtype part. When *no* run names a subtype, ``S``
+is None and a run's subtype part follows its general part (``w_s`` when ``g_i == G``, else 0):
+CS is then the share of runs on the consensus general type. (Crediting every run with ``w_s``
+there would lift two of three runs to 76.7, above the usual threshold of 75, for any pair that
+agrees by chance.) With the default weights (0.7, 0.3): all runs agree -> 100; two of three
+agree on the general type only -> 66.7; three runs all different -> 33.3 (only the first run
+matches the consensus). How many independent answers a CS needs, and which answers count, is
+the caller's rule (:mod:`cassia.workflows.uncertainty.votes`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class Answer:
     subtypes: tuple[str, ...] = ()
     status: str = "ok"
     markers: tuple[str, ...] = ()
+    validated: bool = True  # False: the answer never passed the Validator (a diagnosis)
+    fingerprint: str | None = None  # hash of the reasoning and answer, when the run kept its reasoning
 
     @property
     def subtype(self) -> str | None:
@@ -173,8 +179,8 @@ def similarity_score(pairs: Sequence[tuple[str | None, str | None]],
             per_run.append(None)
             continue
         general_part = w.general if g == big_g else (swap if big_s is not None and g == big_s else 0.0)
-        if big_s is None:
-            subtype_part = w.subtype  # no run named a subtype: nothing to disagree on
+        if big_s is None:  # no run named a subtype: the subtype part follows the general part
+            subtype_part = w.subtype if g == big_g else 0.0
         else:
             subtype_part = w.subtype if s == big_s else (swap if s is not None and s == big_g else 0.0)
         per_run.append((general_part + subtype_part) / total)

@@ -9,6 +9,8 @@ CASSIA ones (``Predicted Main Cell Type``, ``Predicted Sub Cell Types``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from ..models import ClusterResult
 from ..ontology.compare import Answer
 from ..store import read_results, restore_csv
 
-__all__ = ["Answer", "RunAnswers", "cluster_order", "load_runs"]
+__all__ = ["Answer", "RunAnswers", "cluster_order", "fingerprint", "load_runs"]
 
 _CLUSTER_COLUMNS = ("Cluster ID", "cluster", "Cluster")
 _GENERAL_COLUMNS = ("Predicted General Cell Type", "Predicted Main Cell Type", "Main Cell Type")
@@ -45,6 +47,19 @@ def _clean(value: Any) -> str | None:
     return text or None
 
 
+def fingerprint(result: ClusterResult) -> str | None:
+    """One hash of a result's reasoning and answer: equal only for word-for-word repeats (a
+    deterministic backend, or a run replayed from the response cache). None without reasoning."""
+    reasoning = [m.content for m in result.conversation if m.role == "assistant"]
+    if result.boost is not None:
+        reasoning += [m.content for m in result.boost.conversation if m.role == "assistant"]
+    ann = result.annotation or result.diagnosis
+    if not reasoning or ann is None:
+        return None
+    text = json.dumps([reasoning, ann.model_dump(mode="json")], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def _from_results(results: Sequence[ClusterResult]) -> dict[str, Answer]:
     answers = {}
     for r in results:
@@ -53,7 +68,9 @@ def _from_results(results: Sequence[ClusterResult]) -> dict[str, Answer]:
             answers[r.cluster] = Answer(None, (), r.status, tuple(r.markers))
             continue
         subtypes = tuple(s for s in (_clean(x) for x in ann.sub_cell_types) if s)
-        answers[r.cluster] = Answer(_clean(ann.main_cell_type), subtypes, "ok", tuple(r.markers))
+        answers[r.cluster] = Answer(_clean(ann.main_cell_type), subtypes, "ok", tuple(r.markers),
+                                    validated=r.outcome == "ok",
+                                    fingerprint=fingerprint(r))
     return answers
 
 
@@ -77,14 +94,16 @@ def _from_frame(frame: pd.DataFrame, where: str) -> dict[str, Answer]:
         general = _clean(row[general_col])
         status = _clean(row.get("Status")) or "ok"
         markers = tuple(g.strip() for g in (_clean(row.get("Marker List")) or "").split(",") if g.strip())
-        if general is None or status != "ok":
+        # "unvalidated" (summary.csv's Status since issue 14) or Validated False: an answer, not checked
+        validated = status != "unvalidated" and str(_clean(row.get("Validated")) or "true").lower() not in ("false", "0")
+        if general is None or status not in ("ok", "unvalidated"):
             answers[cluster] = Answer(None, (), status if status != "ok" else "missing", markers)
             continue
         detailed = _clean(row[detailed_col]) if detailed_col else None
         if detailed is None and list_col is not None:
             # lists are comma-joined, so this split is only a fallback (labels may hold commas)
             detailed = next((s.strip() for s in (_clean(row[list_col]) or "").split(",") if s.strip()), None)
-        answers[cluster] = Answer(general, (detailed,) if detailed else (), "ok", markers)
+        answers[cluster] = Answer(general, (detailed,) if detailed else (), "ok", markers, validated=validated)
     return answers
 
 
@@ -98,6 +117,8 @@ def _read_path(path: Path) -> tuple[dict[str, Answer], str]:
         raise InputError(f"{path} holds neither results.jsonl nor summary.csv; pass a CASSIA run directory.")
     if not path.exists():
         raise InputError(f"{path} does not exist; pass a run directory, a summary.csv or a DataFrame.")
+    if path.name == "summary.csv" and (path.parent / "results.jsonl").exists():
+        return _read_path(path.parent)  # the run's own record keeps the reasoning the summary lacks
     sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
     frame = restore_csv(pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""]))
     label = path.parent.name if path.name == "summary.csv" else path.stem

@@ -37,6 +37,7 @@ from ..answers import Answer, RunAnswers, cluster_order, load_runs
 from ..engine import run_sync
 from ..inputs import PathLike, ProviderLike
 from .result import ClusterUncertainty, RunVote, UncertaintyResult
+from .votes import MIN_INDEPENDENT, counted_votes, too_few_note
 
 __all__ = ["ascore_runs", "cluster_uncertainty", "read_uncertainty", "score_runs"]
 
@@ -61,8 +62,18 @@ def _pairs(votes: Sequence[tuple[str, Answer]], key) -> list[tuple[str | None, s
 def cluster_uncertainty(cluster: str, votes: Sequence[tuple[str, Answer]], *, weights: Weights,
                         threshold: float, unification: Unification | None = None,
                         agent=None, notes: Sequence[str] = ()) -> ClusterUncertainty:
-    """Assemble one cluster's scores from its votes and (optional) agent answers. No I/O."""
+    """Assemble one cluster's scores from its votes and (optional) agent answers. No I/O.
+
+    Only answers that count (:func:`.votes.counted_votes`) enter the scores; with fewer than
+    :data:`.votes.MIN_INDEPENDENT` of them every CS is None and a note says why.
+    """
     notes = list(notes)
+    given = list(votes)
+    counted = counted_votes(given)
+    votes = [(label, answer) for label, answer, _ in counted]
+    enough = sum(reason is None for _, _, reason in counted) >= MIN_INDEPENDENT
+    if not enough:
+        unification, agent = None, None
     cl_pairs = _pairs(votes, cl_key)
     by_cl = similarity_score(cl_pairs, weights)
     by_llm: Agreement | None = None
@@ -77,17 +88,19 @@ def cluster_uncertainty(cluster: str, votes: Sequence[tuple[str, Answer]], *, we
               else by_cl.score if unification is not None else None)
     cs_agent = float(agent.consensus_score) if agent is not None else None
     computed = [s for s in (by_cl.score, cs_llm, cs_agent) if s is not None]
-    cs = min(computed) if computed else None
-    if by_cl.answered == 0:
+    cs = min(computed) if computed and enough else None
+    if all(a.general is None for _, a in given):
         notes.append("no run answered this cluster")
+    elif not enough:
+        notes.append(too_few_note(counted))
     general_names = [a.general for _, a in votes if a.general]
     subtype_names = [a.subtype for _, a in votes if a.subtype]
     run_votes = []
-    for (label, answer), (g_cl, s_cl), (g_llm, s_llm), p_cl, p_llm in zip(
-            votes, cl_pairs, llm_pairs, by_cl.per_run,
+    for (label, answer), (_, shown), (g_cl, s_cl), (g_llm, s_llm), p_cl, p_llm in zip(
+            votes, given, cl_pairs, llm_pairs, by_cl.per_run,
             by_llm.per_run if by_llm is not None else [None] * len(votes)):
         run_votes.append(RunVote(
-            run=label, status=answer.status, general=answer.general, subtypes=list(answer.subtypes),
+            run=label, status=answer.status, general=shown.general, subtypes=list(shown.subtypes),
             general_cl=g_cl, subtype_cl=s_cl,
             general_llm=unification.canonical(answer.general) if by_llm is not None else None,
             subtype_llm=unification.canonical(answer.subtype) if by_llm is not None else None,
@@ -100,8 +113,9 @@ def cluster_uncertainty(cluster: str, votes: Sequence[tuple[str, Answer]], *, we
         consensus_subtype=display_name(by_cl.subtype, subtype_names + general_names),
         consensus_general_cl=by_cl.general if by_cl.general and by_cl.general.startswith("CL:") else None,
         consensus_subtype_cl=by_cl.subtype if by_cl.subtype and by_cl.subtype.startswith("CL:") else None,
-        general_agreement=by_cl.general_fraction, subtype_agreement=by_cl.subtype_fraction,
-        cs_cl=by_cl.score, cs_llm=cs_llm, cs_agent=cs_agent, cs=cs,
+        general_agreement=by_cl.general_fraction if enough else None,
+        subtype_agreement=by_cl.subtype_fraction if enough else None,
+        cs_cl=by_cl.score if enough else None, cs_llm=cs_llm if enough else None, cs_agent=cs_agent, cs=cs,
         uncertain=uncertain, recommend_boost=uncertain and by_cl.answered > 0,
         unification=None if unification is None else {"accepted": unification.accepted, "note": unification.note,
                                                       "groups": unification.groups},
@@ -127,16 +141,16 @@ def _all_identical(votes: Sequence[tuple[str, Answer]]) -> bool:
 async def _judge_cluster(cluster: str, votes: list[tuple[str, Answer]], *, provider: Provider | None,
                          weights: Weights, threshold: float, species: str, tissue: str | None,
                          store) -> tuple[ClusterUncertainty, ClusterSession | None]:
-    answered = [(label, a) for label, a in votes if a.general]
-    if provider is None or not answered:
+    answered = [(label, a) for label, a, reason in counted_votes(votes) if reason is None]
+    if provider is None or len(answered) < MIN_INDEPENDENT:  # no CS to judge: no agent call
         return cluster_uncertainty(cluster, votes, weights=weights, threshold=threshold), None
     markers = next((list(a.markers) for _, a in votes if a.markers), [])
     session = ClusterSession(cluster=cluster, markers=markers, species=species, tissue=tissue, store=store)
     notes: list[str] = []
     unification: Unification | None = Unification()  # identity: every run already says the same
-    if not _all_identical(votes):
+    if not _all_identical(answered):
         try:
-            unification = await unify_names(session, provider, _distinct_names(votes))
+            unification = await unify_names(session, provider, _distinct_names(answered))
         except CassiaError as err:
             unification = None
             notes.append(redact(f"unification agent failed ({type(err).__name__}: {err}); CS_LLM not computed"))

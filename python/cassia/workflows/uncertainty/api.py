@@ -12,7 +12,7 @@ from ..engine import run_sync
 from ..inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike
 from .analysis import ascore_runs
 from .result import UncertaintyResult
-from .runs import _check, arun_n_times, default_uncertainty_dir
+from .runs import _check, arun_n_times, check_independent, default_uncertainty_dir
 
 __all__ = ["arun_uncertainty", "run_uncertainty"]
 
@@ -38,6 +38,7 @@ async def arun_uncertainty(
     _check(n, temperature)
     if provider is None or provider == "auto":
         provider = auto_provider()
+    check_independent(n, provider)
     root = Path(out_dir) if out_dir is not None else default_uncertainty_dir()
     runs = await arun_n_times(markers, n=n, out_dir=root, provider=provider, model=model, api_key=api_key,
                               base_url=base_url, temperature=temperature, seed=seed, tissue=tissue,
@@ -79,9 +80,11 @@ def run_uncertainty(
 
     ``markers``: anything :func:`cassia.load_markers` reads. Keywords:
 
-    - ``n`` (default 5) independent :func:`cassia.run_batch` runs, written to ``out_dir/run-1 ..
-      run-n``; they bypass the response cache, run k uses seed ``seed + k`` and ``temperature``
-      when given (where the backend accepts them; see :mod:`cassia.workflows.uncertainty.runs`).
+    - ``n`` (default 5, at least 2) independent :func:`cassia.run_batch` runs, written to
+      ``out_dir/run-1 .. run-n``; they bypass the response cache (a cache-wrapped provider is
+      unwrapped), run k uses seed ``seed + k`` and ``temperature`` when given (where the backend
+      accepts them; see :mod:`cassia.workflows.uncertainty.runs`). The offline annotator is
+      refused (:class:`~cassia.errors.ConfigError`): it is deterministic.
     - ``tissue``, ``species``, ``provider``, ``model``, ``api_key``, ``base_url``, ``max_workers``,
       ``progress``, ``resume`` and other :func:`cassia.run_batch` options, passed to every run.
     - ``weights``: (general, subtype) weights of the CS formula, default (0.7, 0.3)
@@ -91,8 +94,10 @@ def run_uncertainty(
       ``agents=False`` skips them (CS = CS_CL).
 
     Per cluster: CS_CL, CS_LLM, CS_agent, the final CS (their minimum), uncertain / recommend
-    boost when CS < threshold, the consensus types and agreement fractions. ``out_dir`` also gets
-    ``uncertainty.csv``, ``uncertainty.jsonl``, ``manifest.json`` and ``uncertainty.html``.
+    boost when CS < threshold or not computed (failed, unvalidated, "Unknown" and word-for-word
+    repeated answers are not agreement; a CS needs two independent answers, else it is NA with a
+    note, see :mod:`cassia.workflows.uncertainty.votes`), the consensus types and agreement
+    fractions. ``out_dir`` also gets ``uncertainty.csv``, ``uncertainty.jsonl``, ``manifest.json`` and ``uncertainty.html``.
     """
     options = dict(locals())
     return run_sync(lambda: arun_uncertainty(**options))

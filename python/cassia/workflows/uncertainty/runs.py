@@ -1,11 +1,14 @@
 """The n independent batch runs behind an uncertainty analysis.
 
-Runs bypass the response cache on purpose (a cached rerun would repeat the first answer) and
-differ in their sampling seed; a ``temperature`` is sent too when given. What reaches the
+Runs bypass the response cache on purpose (a cached rerun would repeat the first answer), also
+when the caller hands in a provider already wrapped in a cache (the CLI wraps one when
+``--timeout``, ``--shell-command`` or ``--backend-arg`` is given): the wrapper is taken off.
+Runs differ in their sampling seed; a ``temperature`` is sent too when given. What reaches the
 model depends on the backend: OpenAI-compatible servers get both seed and temperature,
 Anthropic gets the temperature (it has no seed), agent CLIs and the offline annotator get
-neither (the offline annotator is deterministic, so its n runs agree by construction). Each
-run is a normal run directory ``out_dir/run-1 .. run-n``.
+neither. The offline annotator is deterministic, so :func:`check_independent` refuses it for
+an uncertainty analysis (its n runs would be one answer n times). Each run is a normal run
+directory ``out_dir/run-1 .. run-n``.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-from ...errors import InputError
+from ...errors import ConfigError, InputError
 from ...options import checked
 from ...providers.base import Completion, CompletionRequest, Provider
+from ...providers.cache import CachedProvider
 from ...providers.stages import StageProviders, auto_provider, resolve_stages
 from ..engine import RunResult, run_sync
 from ..inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike, select_markers
 from ..pipeline import arun_batch
 
-__all__ = ["SamplingProvider", "arun_n_times", "default_uncertainty_dir", "run_n_times"]
+__all__ = ["SamplingProvider", "arun_n_times", "check_independent", "default_uncertainty_dir", "run_n_times",
+           "uncached"]
 
 _SEED_KINDS = {"openai"}
 _TEMPERATURE_KINDS = {"openai", "anthropic"}
@@ -57,6 +62,25 @@ def default_uncertainty_dir() -> Path:
     return Path("cassia_out") / datetime.now().strftime("uncertainty-%Y%m%d-%H%M%S")
 
 
+def uncached(provider: ProviderLike) -> ProviderLike:
+    """The provider without any response-cache wrapper: no run may replay another's answers."""
+    while isinstance(provider, CachedProvider):
+        provider = provider.inner
+    return provider
+
+
+def check_independent(n: int, provider: ProviderLike) -> None:
+    """Refuse an uncertainty analysis that could only measure a backend agreeing with itself."""
+    if isinstance(n, int) and not isinstance(n, bool) and n < 2:
+        raise ConfigError(f"an uncertainty analysis needs n >= 2 runs (got n={n}): the CS measures how much "
+                          "independent answers agree, and one run agrees with itself by construction.")
+    kind = provider if isinstance(provider, str) else getattr(getattr(provider, "config", None), "kind", None)
+    if kind == "offline":
+        raise ConfigError("the offline annotator is deterministic: its n runs would repeat one answer, which is "
+                          "not agreement. Measure uncertainty with a language model (provider= a vendor or an "
+                          "OpenAI-compatible URL); score_runs can still compare runs you already have.")
+
+
 def _check(n: int, temperature: float | None) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError(f"n must be a whole number of runs >= 1, got {n!r}.")
@@ -85,7 +109,7 @@ async def arun_n_times(
                                 min_log2fc=min_log2fc, min_pct1=min_pct1, clusters=clusters)
     if provider is None or provider == "auto":
         provider = auto_provider()
-    shared = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url, use_cache=False)
+    shared = resolve_stages(provider=uncached(provider), model=model, api_key=api_key, base_url=base_url, use_cache=False)
     root = Path(out_dir) if out_dir is not None else default_uncertainty_dir()
     batch = dict(tissue=tissue, species=species, additional_info=additional_info, validator_rounds=validator_rounds,
                  cancer_aware=cancer_aware, check_ontology=check_ontology, rag=rag, data_dir=data_dir,
