@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import CassiaError, InputError, redact
-from .rtables import CONSENSUS_TYPES, SUBCLUSTER_TYPES, SUMMARY_TYPES, UNCERTAINTY_TYPES, frame_from_r, frame_to_r
+from .rtables import (
+    CONSENSUS_TYPES,
+    SUBCLUSTER_TYPES,
+    SUMMARY_TYPES,
+    UNCERTAINTY_TYPES,
+    ensemble_types,
+    frame_from_r,
+    frame_to_r,
+)
 from .spelling import interface
 from .version import __version__
 
@@ -48,6 +56,7 @@ _RUN_VERBS = {
     "annotationboost": "run_annotation_boost",
     "batch": "run_batch",
     "batch_n_times": "run_n_times",
+    "ensemble": "run_ensemble",
     "pipeline": "run_pipeline",
     "score_batch": "run_score_batch",
     "subclusters": "run_subclusters",
@@ -86,6 +95,8 @@ def _op_run(request: dict[str, Any]) -> dict[str, Any]:
         return {"runs": [_run_answer(run) for run in result]}
     if verb == "uncertainty":
         return _uncertainty_answer(result)
+    if verb == "ensemble":
+        return _ensemble_answer(result)
     return _run_answer(result, SUBCLUSTER_TYPES if verb == "subclusters" else SUMMARY_TYPES)
 
 
@@ -141,6 +152,15 @@ def _uncertainty_answer(result: Any) -> dict[str, Any]:
         "table": frame_to_r(result.to_frame(), UNCERTAINTY_TYPES),
         "manifest": _plain(result.manifest),
         "runs": [_run_answer(run) for run in result.runs],
+    }
+
+
+def _ensemble_answer(result: Any) -> dict[str, Any]:
+    """An EnsembleResult for R: the ensemble table, where it was written, and its manifest."""
+    return {
+        "out_dir": str(result.out_dir),
+        "table": frame_to_r(result.to_frame(), ensemble_types(result.models)),
+        "manifest": _plain(result.manifest),
     }
 
 

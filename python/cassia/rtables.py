@@ -17,7 +17,8 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["CONSENSUS_TYPES", "SUBCLUSTER_TYPES", "SUMMARY_TYPES", "UNCERTAINTY_TYPES", "frame_from_r", "frame_to_r"]
+__all__ = ["CONSENSUS_TYPES", "SUBCLUSTER_TYPES", "SUMMARY_TYPES", "UNCERTAINTY_TYPES", "ensemble_types", "frame_from_r",
+           "frame_to_r"]
 
 # R types of the summary table's columns, fixed so a column keeps its type even when every
 # value is missing (e.g. Score before scoring, Cost USD for models without a known price).
@@ -42,6 +43,20 @@ CONSENSUS_TYPES = {
     "Cluster ID": "character", "Votes": "integer", "Majority Votes": "integer", "Agreement": "double",
     "Subtype Agreement": "double",
 }
+
+# The ensemble table: agreement figures stay doubles and counts integers, also when no model answered.
+ENSEMBLE_TYPES = {
+    "Cluster ID": "character", "Consensus Proportion": "double", "Entropy": "double", "CS": "double",
+    "Models Answered": "integer", "Initial Consensus Proportion": "double", "Rounds": "integer",
+    "Deliberation Calls": "integer", "Tokens": "integer", "Cost USD": "double",
+}
+
+
+def ensemble_types(models: list[str]) -> dict[str, str]:
+    """:data:`ENSEMBLE_TYPES` plus each model's token and cost columns."""
+    per_model = {f"{m} {part}": kind for m in models for part, kind in (("Tokens", "integer"), ("Cost USD", "double"))}
+    return {**ENSEMBLE_TYPES, **per_model}
+
 
 _NA_INTEGER = -(2**31)  # R's NA_integer_, as writeBin() writes it
 
