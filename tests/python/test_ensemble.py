@@ -136,16 +136,17 @@ def test_only_disputed_clusters_are_discussed_and_arbitrated(fake_server, tmp_pa
 def test_a_failing_and_a_slow_model_lose_their_votes_only(fake_server, tmp_path):
     first = {c: {**answers, "model-d": ("B cell", ""), "model-e": ("B cell", "")} for c, answers in FIRST.items()}
     script(fake_server, first)
-    with FakeLLMServer(api_key="sk-the-right-one") as locked, FakeLLMServer(latency=10) as slow:
+    cassia.ontology.map_name("T cell")  # the ontology loaded before the clock starts
+    with FakeLLMServer(api_key="sk-the-right-one") as locked, FakeLLMServer(latency=60) as slow:
         result = run(tmp_path, [*models(fake_server, ("model-a", "model-c")), f"{locked.url}:model-d",
-                                f"{slow.url}:model-e"], timeout=2, rounds=1)
+                                f"{slow.url}:model-e"], timeout=5, rounds=1)
     by = {c.cluster: c for c in result.clusters}
     t = by["t"]
     assert t.answered == 2 and t.consensus_proportion == pytest.approx(2 / 4)
     # the locked server refuses model-d (401): its run stops after repeated auth failures
     assert {c.vote("model-d").initial.status for c in result.clusters} == {"failed"}
     assert "HTTP 401" in t.vote("model-d").initial.note
-    assert t.vote("model-e").initial.status == "timed out" and "within 2 s" in t.vote("model-e").initial.note
+    assert t.vote("model-e").initial.status == "timed out" and "within 5 s" in t.vote("model-e").initial.note
     # two voters who agree: nobody to argue with, no call
     assert t.ensemble_status == "agreed" and t.deliberation_calls == 0
     frame = result.to_frame().set_index("Cluster ID")
@@ -216,6 +217,24 @@ def test_resume_decides_again_only_clusters_whose_first_answer_changed(fake_serv
     assert read_ensemble(out)["m"].deliberation_calls == 3
 
 
+def test_a_torn_record_is_decided_again_and_new_rules_decide_everything_again(fake_server, tmp_path):
+    script(fake_server)
+    run(tmp_path, models(fake_server))
+    out = tmp_path / "ens"
+    log = out / "ensemble.jsonl"
+    lines = log.read_text().splitlines()
+    torn = json.loads(lines[-1])["cluster"]
+    log.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # a crash mid-write
+    seen = len(fake_server.requests)
+    again = run(tmp_path, models(fake_server), resume=True)
+    assert len(fake_server.requests) == seen  # the cached discussion answers it again
+    assert [c.cluster for c in again.clusters] == ["t", "m", "n"]
+    assert set(read_ensemble(out)) == {"t", "m", "n"} and json.loads(log.read_text().splitlines()[-1])["cluster"] == torn
+    # another threshold: every cluster is decided again under it
+    relaxed = run(tmp_path, models(fake_server), resume=True, threshold=0.3)
+    assert [c.ensemble_status for c in relaxed.clusters] == ["agreed", "agreed", "agreed"]
+
+
 def test_an_existing_ensemble_needs_resume(fake_server, tmp_path):
     script(fake_server)
     run(tmp_path, models(fake_server), clusters=["t"])
@@ -269,3 +288,16 @@ def test_cassia_ensemble_command(fake_server, tmp_path, capsys, monkeypatch):
     one = main(["ensemble", "--input", str(csv), "--model", "offline", "--out", str(tmp_path / "one")])
     assert one == 2 and "at least two models" in capsys.readouterr().err
     assert not (tmp_path / "one").exists()
+
+
+def test_a_failing_deliberation_call_keeps_the_previous_answer(fake_server, tmp_path):
+    script(fake_server)
+    fake_server.fail_when("You are Annotator B,", 400)  # model-b's deliberation calls fail
+    result = run(tmp_path, models(fake_server), clusters=["m"], rounds=1)
+    m = result.clusters[0]
+    kept = m.rounds[0].answers["model-b"]
+    assert kept.general == "Macrophage" and kept.note.startswith("kept: the deliberation call failed")
+    assert m.vote("model-b").final.general == "Macrophage"
+    assert any("model-b's deliberation call failed" in note for note in m.notes)
+    # a and c now agree on a monocyte: 2 of 3 reach the threshold
+    assert m.ensemble_status == "deliberated" and m.consensus_proportion == pytest.approx(2 / 3)

@@ -152,6 +152,14 @@ def _unchanged(record: ClusterEnsemble, answers: dict[str, ModelAnswer]) -> bool
     return all(v.initial.same_call(answers[v.model]) for v in record.votes)
 
 
+def _same_rules(previous: dict[str, Any], settings: dict[str, Any], judge: ModelSpec | None) -> bool:
+    """Whether decisions recorded under ``previous`` still hold: same threshold, rounds and arbiter."""
+    before = previous.get("settings") or {}
+    arbiter = (previous.get("arbiter") or {}).get("spec")
+    return (before.get("threshold"), before.get("rounds"), arbiter) == (
+        settings["threshold"], settings["rounds"], judge.spec if judge else None)
+
+
 def _counts(records: Sequence[ClusterEnsemble]) -> dict[str, int]:
     counts = {"clusters": len(records)}
     for status in ("agreed", "deliberated", "arbitrated", "unresolved", "no vote"):
@@ -209,6 +217,7 @@ async def arun_ensemble(
                  cancer_aware=cancer_aware, check_ontology=check_ontology, max_workers=max_workers, resume=resume,
                  progress=progress)
     store = RunStore(root, resume=True)  # the folder's lock, and transcripts/ for the discussion
+    before = store.manifest()  # what an interrupted ensemble was decided under
     ids = marker_set.cluster_ids()
     records: list[ClusterEnsemble] = []
     try:
@@ -224,7 +233,7 @@ async def arun_ensemble(
                                 f"with {spell('resume', True)}")
         panel = Panel(members=members, arbiter=judge, threshold=threshold, rounds=rounds, species=species,
                       tissue=tissue)
-        earlier = read_ensemble(root) if resume else {}
+        earlier = read_ensemble(root) if resume and _same_rules(before, settings, judge) else {}
         decided = {c: r for c, r in earlier.items() if c in answers and _unchanged(r, answers[c])}
         log = _Log(root / ENSEMBLE_LOG)
         lost = [f"{r.label}'s run {r.status} ({r.error}); its votes are missing" for r in runs if r.lost]

@@ -150,6 +150,9 @@ async def decide_cluster(panel: Panel, cluster: str, markers: Sequence[str], ini
             spoken = await asyncio.gather(*(_speak(panel, session, m, current, number) for m in speakers))
             for member, (answer, _) in zip(speakers, spoken):
                 current[member.label] = answer
+                if answer.note and answer.note.startswith("kept: the deliberation call failed"):
+                    notes.append(f"round {number}: {member.label}'s deliberation call failed; its previous "
+                                 "answer stands")
             final = tally(current, total)
             rounds.append(DiscussionRound(round=number, answers={m.label: a for m, (a, _) in zip(speakers, spoken)},
                                           consensus_proportion=final.proportion,
