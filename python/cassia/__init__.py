@@ -1,10 +1,15 @@
 """CASSIA: multi-agent LLM annotation of single-cell clusters.
 
 Public API: data first, keyword-only options after; CASSIA-compatible names are thin aliases.
-Importing this package has no side effects (no network, logging or environment changes).
+Importing this package has no side effects (no network, logging or environment changes) and
+is cheap: each public name is imported from its module on first use (PEP 562), so ``cassia
+annotate`` does not pay for pandas-heavy evaluation code it never calls.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .errors import (
     AuthError,
@@ -15,63 +20,59 @@ from .errors import (
     ModelOutputError,
     ProviderError,
 )
-from .evaluate import (
-    BenchmarkResult,
-    Calibration,
-    Grade,
-    Judge,
-    calibrate,
-    grade,
-    run_benchmark,
-)
-from .evaluate.simulate import SimulationResult, run_simulation
-from .knowledge import call_cell_type, rank_cell_types
-from .markers import (
-    ClusterMarkers,
-    MarkerFilters,
-    MarkerSet,
-    inspect_markers,
-    load_markers,
-)
-from .markers.examples import example_markers_path, load_example_markers
-from .providers import get_provider, set_api_key
-from .rag import RagRetriever
 from .version import __version__
-from .writeback import AnnotationWarning
-from .workflows.annotate_anndata import annotate_anndata
-from .workflows.boost import BoostResult, query_genes, run_annotation_boost
-from .workflows.consensus import run_consensus
-from .workflows.ensemble import EnsembleResult, arun_ensemble, run_ensemble
-from .workflows.merge import merge_annotations
-from .workflows.pipeline import (
-    RunResult,
-    arun_batch,
-    arun_pipeline,
-    arun_score_batch,
-    run_batch,
-    run_pipeline,
-    run_score_batch,
-)
-from .workflows.subcluster import SubclusterResult, arun_subclusters, run_subclusters
-from .workflows.uncertainty import (
-    UncertaintyResult,
-    arun_uncertainty,
-    run_n_times,
-    run_uncertainty,
-    score_runs,
-)
 
-# CASSIA-compatible names
-runCASSIA_batch = run_batch
-runCASSIA_pipeline = run_pipeline
-runCASSIA_score_batch = run_score_batch
-runCASSIA_annotationboost = run_annotation_boost
-runCASSIA_subclusters = run_subclusters
-runCASSIA_batch_n_times = run_n_times
-runCASSIA_similarity_score_batch = score_runs
-runCASSIA_ensemble = run_ensemble
-symphonyCompare = run_ensemble
-loadmarker = load_example_markers
+# Where each lazily imported public name lives.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    ".evaluate": ("BenchmarkResult", "Calibration", "Grade", "Judge", "calibrate", "grade", "run_benchmark"),
+    ".evaluate.simulate": ("SimulationResult", "run_simulation"),
+    ".knowledge": ("call_cell_type", "rank_cell_types"),
+    ".markers": ("ClusterMarkers", "MarkerFilters", "MarkerSet", "inspect_markers", "load_markers"),
+    ".markers.examples": ("example_markers_path", "load_example_markers"),
+    ".providers": ("get_provider", "set_api_key"),
+    ".rag": ("RagRetriever",),
+    ".writeback": ("AnnotationWarning",),
+    ".workflows.annotate_anndata": ("annotate_anndata",),
+    ".workflows.boost": ("BoostResult", "query_genes", "run_annotation_boost"),
+    ".workflows.consensus": ("run_consensus",),
+    ".workflows.ensemble": ("EnsembleResult", "arun_ensemble", "run_ensemble"),
+    ".workflows.merge": ("merge_annotations",),
+    ".workflows.pipeline": ("RunResult", "arun_batch", "arun_pipeline", "arun_score_batch", "run_batch",
+                            "run_pipeline", "run_score_batch"),
+    ".workflows.subcluster": ("SubclusterResult", "arun_subclusters", "run_subclusters"),
+    ".workflows.uncertainty": ("UncertaintyResult", "arun_uncertainty", "run_n_times", "run_uncertainty",
+                               "score_runs"),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+# CASSIA-compatible names: the same objects as their snake_case twins.
+_ALIASES = {
+    "runCASSIA_batch": "run_batch",
+    "runCASSIA_pipeline": "run_pipeline",
+    "runCASSIA_score_batch": "run_score_batch",
+    "runCASSIA_annotationboost": "run_annotation_boost",
+    "runCASSIA_subclusters": "run_subclusters",
+    "runCASSIA_batch_n_times": "run_n_times",
+    "runCASSIA_similarity_score_batch": "score_runs",
+    "runCASSIA_ensemble": "run_ensemble",
+    "symphonyCompare": "run_ensemble",
+    "loadmarker": "load_example_markers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _ALIASES.get(name, name)
+    module = _HOME.get(target)
+    if module is None:
+        raise AttributeError(f"module 'cassia' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), target)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "AnnotationWarning",

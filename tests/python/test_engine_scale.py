@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 
 import cassia
@@ -63,3 +64,28 @@ def test_the_full_table_is_kept_once_and_compactly(tmp_path):
     assert stats["avg_log2FC"].dtype == np.float32 and stats["pct.1"].dtype == np.float32
     assert stats["p_val_adj"].dtype == np.float64 and stats["p_val_adj"].iloc[0] > 0  # not flushed to 0
     assert first.genes == ("G0", "G1", "G2", "G3", "G4")
+
+
+def test_markers_are_read_once_per_run(tmp_path):
+    """The CLI reads the table; the engine handed that MarkerSet keeps it, with no copy of the table."""
+    from cassia.workflows.inputs import select_markers
+
+    ms = cassia.load_markers(cassia.example_markers_path(), n_genes=10)
+    assert select_markers(ms, n_genes=10) is ms
+    assert select_markers(ms, n_genes=5) is not ms  # another selection is made anew
+
+
+def test_the_whole_file_is_scanned_in_blocks_with_exact_line_numbers(tmp_path, monkeypatch):
+    from cassia.errors import InputError
+    from cassia.markers import read
+
+    monkeypatch.setattr(read, "_SCAN_BLOCK", 7)  # blocks end inside lines
+    monkeypatch.setattr(read, "MAX_LINE_BYTES", 30)
+    lines = ["cluster,gene,avg_log2FC\n"] + [f"c{i},G{i},1.0\n" for i in range(30)]
+    path = tmp_path / "m.csv"
+    for number, bad, needle in ((17, "c,G\0,1\n", "line 17 .*NUL"), (23, "c," + "G" * 40 + ",1\n", "line 23 .*longer")):
+        path.write_text("".join(lines[: number - 1] + [bad] + lines[number - 1:]))
+        with pytest.raises(InputError, match=needle):
+            read._scan_text(path)
+    path.write_text("".join(lines))
+    assert read._scan_text(path) == (lines[0], lines[1])

@@ -40,3 +40,19 @@ def test_import_has_no_side_effects():
         "assert 'rpy2' not in sys.modules and 'anndata' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_import_is_lazy_so_the_cli_starts_fast():
+    """``import cassia`` loads no pandas; a run's entry point does not drag in the evaluation layer."""
+    code = (
+        "import sys, cassia;"
+        "assert 'pandas' not in sys.modules and 'cassia.workflows' not in sys.modules;"
+        "assert cassia.run_pipeline is cassia.runCASSIA_pipeline;"
+        "assert 'cassia.evaluate' not in sys.modules;"
+        "from cassia import *;"
+        "assert grade is cassia.grade and 'cassia.evaluate' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with_error = subprocess.run([sys.executable, "-c", "import cassia; cassia.no_such_name"], capture_output=True,
+                                text=True)
+    assert "has no attribute 'no_such_name'" in with_error.stderr

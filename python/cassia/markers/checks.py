@@ -153,6 +153,14 @@ def check_gene_ids(genes: pd.Series, label: str) -> None:
 
 
 def check_duplicates(frame: pd.DataFrame, label: str) -> None:
+    cluster, gene = frame["cluster"], frame["gene"]
+    if isinstance(cluster.dtype, pd.CategoricalDtype) and isinstance(gene.dtype, pd.CategoricalDtype):
+        # one integer per (cluster, gene) pair, sorted: on an atlas table a second, not the
+        # several that hashing row tuples takes; the rows are located only when there is a repeat
+        pairs = np.sort(cluster.cat.codes.to_numpy(np.int64) * len(gene.cat.categories)
+                        + gene.cat.codes.to_numpy(np.int64))
+        if not (pairs[1:] == pairs[:-1]).any():
+            return
     dup = frame.duplicated(["cluster", "gene"], keep="first")
     if dup.any():
         first = frame[dup].iloc[0]

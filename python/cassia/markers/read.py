@@ -26,6 +26,7 @@ from .names import EXACT_KEYS, NA_TEXT, NUMERIC_KEYS, ROWNAME_HEADERS, key
 
 DELIMITERS = (",", "\t", ";", "|")
 _CHUNK = 250_000  # rows converted at a time by the compact reader
+_SCAN_BLOCK = 1 << 22  # bytes checked at a time by _scan_text
 
 # Size limits: far above any real marker table, low enough that a hostile file fails fast.
 MAX_LINE_BYTES = 1_000_000
@@ -110,26 +111,41 @@ def _scan_text(path: Path) -> tuple[str, str]:
     """Check the whole file once (NUL bytes, line length, gzip integrity); returns its first two lines.
 
     pandas' parser stops a field at a NUL byte and takes minutes over a megabyte header, so both
-    are refused here, before parsing, with the line they are on.
+    are refused here, before parsing, with the line they are on. The file is scanned in blocks
+    with vectorised searches (an atlas table has millions of lines: a Python loop per line
+    cost seconds).
     """
     try:
         with _open_binary(path) as handle:
-            header = handle.readline(MAX_LINE_BYTES + 1)
-            line, number, first_row = header, 1, b""
-            while line:
-                if len(line) > MAX_LINE_BYTES:
-                    raise InputError(f"line {number} of {path} is longer than {MAX_LINE_BYTES:,} bytes; a marker "
-                                     "table has short lines (one gene, or one cluster's gene list, a row)")
-                if b"\0" in line:
-                    raise InputError(f"line {number} of {path} holds NUL bytes; it is a binary file or saved as "
-                                     "UTF-16: save the table as UTF-8 CSV or TSV")
-                line, number = handle.readline(MAX_LINE_BYTES + 1), number + 1
-                if number == 2:
-                    first_row = line
+            first = [handle.readline(MAX_LINE_BYTES + 1) for _ in range(2)]
+            number, run = 1, 0  # the line the next byte belongs to, and its bytes so far
+            for block in first:
+                number, run = _check_block(path, block, number, run)
+            while block := handle.read(_SCAN_BLOCK):
+                number, run = _check_block(path, block, number, run)
     except READ_ERRORS as err:
         raise InputError(f"cannot read {path} ({err}); the file is damaged or truncated: check that it is a "
                          "complete text (or gzipped text) table") from None
+    header, first_row = first
     return header.decode("utf-8-sig", errors="replace"), first_row.decode("utf-8", errors="replace")
+
+
+def _check_block(path: Path, block: bytes, number: int, run: int) -> tuple[int, int]:
+    """Refuse a NUL byte or an over-long line in ``block``, which starts on line ``number`` with
+    ``run`` bytes of that line before it; returns the line number and open run after the block."""
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)  # b"\n"
+    nul = block.find(b"\0")
+    if nul >= 0:
+        where = number + int(np.searchsorted(ends, nul))
+        raise InputError(f"line {where} of {path} holds NUL bytes; it is a binary file or saved as "
+                         "UTF-16: save the table as UTF-8 CSV or TSV")
+    bounds = np.concatenate([[-1 - run], ends, [len(block) - 1]])  # the last piece may be an open line
+    lengths = np.diff(bounds)
+    longest = int(np.argmax(lengths))
+    if lengths[longest] > MAX_LINE_BYTES:
+        raise InputError(f"line {number + longest} of {path} is longer than {MAX_LINE_BYTES:,} bytes; a marker "
+                         "table has short lines (one gene, or one cluster's gene list, a row)")
+    return number + len(ends), int(lengths[-1])
 
 
 def sniff_delimiter(header: str) -> str:
@@ -190,18 +206,18 @@ def _read_typed(path: Path, sep: str, header: str, first_row: str) -> pd.DataFra
     try:
         chunks = pd.read_csv(
             path, sep=sep, usecols=[n for n in names if n != skip], encoding="utf-8-sig",
-            skipinitialspace=True, compression="infer", keep_default_na=False, chunksize=_CHUNK,
-            na_values={n: na for n in numeric}, dtype={**{n: "float64" for n in numeric}, **{n: str for n in text}},
+            skipinitialspace=True, compression="infer", keep_default_na=False, chunksize=_CHUNK, low_memory=False,
+            na_values={n: na for n in numeric}, dtype={**{n: "float64" for n in numeric}, **{n: "category" for n in text}},
         )
         for chunk in chunks:
             for n in numeric:  # p-values keep double precision (below 1e-38 is common)
                 values = chunk[n].to_numpy()
                 numbers[n].append(values if key(n) in EXACT_KEYS else values.astype(np.float32))
-            for n in text:
-                local, uniques = pd.factorize(chunk[n], use_na_sentinel=True)
+            for n in text:  # the parser hashes the raw text: one Python string per distinct name
+                local = chunk[n].array
                 ids = vocab[n]
-                mapping = np.array([ids.setdefault(u, len(ids)) for u in uniques] + [-1], dtype=np.int32)
-                codes[n].append(mapping[local])  # -1 (missing) picks the trailing -1
+                mapping = np.array([ids.setdefault(u, len(ids)) for u in local.categories] + [-1], dtype=np.int32)
+                codes[n].append(mapping[local.codes])  # -1 (missing) picks the trailing -1
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, TypeError):
         return None
     frame = pd.DataFrame(index=pd.RangeIndex(sum(len(part) for part in next(iter(numbers.values())))))

@@ -117,22 +117,39 @@ def _filter_masks(prepared: Prepared, filters: MarkerFilters, notes: list[str]) 
     return masks
 
 
-def _sort_order(prepared: Prepared, ranking: Ranking) -> pd.Index:
-    """Row labels sorted by cluster (first appearance), then best gene first."""
+def _ranked(prepared: Prepared, ranking: Ranking, rows: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``rows`` (positions) sorted by cluster (first appearance), then best gene first.
+
+    Ties keep input order; NaN sorts last either way (a descending key is negated). One stable
+    ``np.lexsort`` over plain arrays of only the rows that passed the filters: pandas' multi-key
+    sort factorizes every key first, seconds on an atlas table.
+    """
     frame = prepared.frame
-    keys = pd.DataFrame({"cluster": pd.factorize(frame["cluster"])[0]}, index=frame.index)
-    ascending = [True]
+    keys: list[np.ndarray] = []  # least significant first, as np.lexsort takes them
+
+    def add(values: pd.Series, ascending: bool) -> None:
+        values = values.to_numpy(dtype=np.float64, na_value=np.nan)[rows]
+        keys.append(values if ascending else -values)
+
+    primary = ranking.name == "pct_diff" or ranking.column is not None
+    if primary and ranking.column != "avg_log2FC" and _present(prepared, "avg_log2FC"):
+        add(frame["avg_log2FC"], False)  # ties (p_val_adj == 0 is common) go to the larger change
     if ranking.name == "pct_diff":
-        keys["primary"] = frame["pct.1"] - frame["pct.2"]
-        ascending.append(False)
+        add(frame["pct.1"] - frame["pct.2"], False)
     elif ranking.column is not None:
-        keys["primary"] = frame[ranking.column]
-        ascending.append(ranking.ascending)
-    if ranking.column != "avg_log2FC" and "primary" in keys and _present(prepared, "avg_log2FC"):
-        keys["tie"] = frame["avg_log2FC"]  # ties (p_val_adj == 0 is common) go to the larger change
-        ascending.append(False)
-    return keys.sort_values(list(keys.columns), ascending=ascending, kind="mergesort",
-                            na_position="last").index
+        add(frame[ranking.column], ranking.ascending)
+    keys.append(codes[rows])
+    return rows[np.lexsort(keys)]
+
+
+def _top(order: np.ndarray, codes: np.ndarray, n_genes: int) -> np.ndarray:
+    """The first ``n_genes`` rows of each cluster's run in ``order`` (grouped by cluster)."""
+    if not len(order):
+        return order
+    grouped = codes[order]
+    run_starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    start_of = np.repeat(run_starts, np.diff(np.r_[run_starts, len(order)]))
+    return order[np.arange(len(order)) - start_of < n_genes]
 
 
 def _emptied_message(cluster: str, part: pd.DataFrame, removed: dict[str, int],
@@ -164,14 +181,15 @@ def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: Marker
     passes = pd.Series(True, index=frame.index)
     for mask in masks.values():
         passes &= mask
-    order = _sort_order(prepared, rank)
-    ranked = frame.loc[order, ["cluster", "gene"]][passes.loc[order].to_numpy()]
-    chosen = ranked.groupby("cluster", sort=False, observed=True).head(int(n_genes))
-    genes_of = chosen.groupby("cluster", sort=False, observed=True)["gene"].agg(tuple).to_dict()
-    selected = frame.index.isin(chosen.index)
+    codes, names = pd.factorize(frame["cluster"])  # first-appearance order
+    chosen = _top(_ranked(prepared, rank, np.flatnonzero(passes.to_numpy()), codes), codes, int(n_genes))
+    cuts = np.flatnonzero(np.diff(codes[chosen])) + 1  # chosen is grouped by cluster
+    genes = np.split(np.asarray(frame["gene"].take(chosen), dtype=object), cuts)
+    genes_of = {int(codes[part[0]]): tuple(found) for part, found in zip(np.split(chosen, cuts), genes) if len(part)}
+    selected = np.zeros(len(frame), dtype=bool)
+    selected[chosen] = True
     # One table for every cluster, its rows grouped by cluster (first appearance order, input
     # order inside a cluster): each ClusterMarkers is a slice of it, not a copy.
-    codes, names = pd.factorize(frame["cluster"])
     if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):  # FindAllMarkers order: already grouped
         rows = slice(None)
         full = frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)
@@ -189,7 +207,7 @@ def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: Marker
     clusters, report, problems = [], [], []
     for i, cluster in enumerate(names):
         cluster = str(cluster)
-        genes = genes_of.get(cluster, ())
+        genes = genes_of.get(i, ())
         clusters.append(ClusterMarkers(cluster=cluster, genes=genes, table=full,
                                        rows=slice(int(starts[i]), int(starts[i + 1]))))
         counts = {f: int(n[i]) for f, n in removed_by.items()}
@@ -268,7 +286,8 @@ def load_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RA
     """
     filters = _filters_for(source, filters)
     if isinstance(source, MarkerSet) and source.n_genes == n_genes and source.filters == filters:
-        prepared = _prepare_any(source, None, None)
+        # the same selection again (the CLI read the table, the engine is handed the set): no copy
+        prepared = source.prepared if isinstance(source.prepared, Prepared) else _prepare_any(source, None, None)
         if resolve_ranking(ranking, prepared).name == source.ranking:
             return source
     selection = _run(source, n_genes, ranking, filters, cluster_col, gene_col)
