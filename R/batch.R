@@ -1,6 +1,6 @@
 #' Annotate every cluster of a marker table
 #'
-#' Runs the CASSIA agents (annotator, validator, formatter) on each cluster and returns one
+#' Runs the CASSIA agents (annotator, reviewer) on each cluster and returns one
 #' row per cluster. This is a thin front end to the Python engine's `cassia.run_batch()`:
 #' argument names and defaults are the same.
 #'

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Role = Literal["system", "user", "assistant"]
 AgentName = Literal[
-    "annotator", "validator", "formatter", "scorer", "boost", "subcluster", "unification", "consensus", "merge",
+    "annotator", "review", "scorer", "boost", "subcluster", "unification", "consensus", "merge",
     "rag", "deliberation", "arbiter", "other",
 ]
 
@@ -58,7 +58,7 @@ def with_example(**example: Any) -> ConfigDict:
 
 
 class ValidatorOutput(BaseModel):
-    """The Validator's reading of one annotation attempt."""
+    """The Validator's reading of one annotation attempt (kept per round in ``ValidationRound.llm``)."""
 
     model_config = with_example(
         cell_type="T cell",
@@ -89,8 +89,47 @@ class FormatterOutput(BaseModel):
     key_markers: list[str] = Field(description="The markers that decided the call, from the input list.")
 
 
+class ReviewOutput(BaseModel):
+    """Review of an annotation and its structured record, in one answer."""
+
+    # Descriptions are short on purpose: the schema goes out with every review call.
+    model_config = with_example(
+        consistent=True,
+        concerns=[],
+        feedback="The markers support the annotation.",
+        main_cell_type="T cell",
+        sub_cell_types=["CD4-positive, alpha-beta T cell", "CD8-positive, alpha-beta T cell", "NK T cell"],
+        mixed_cell_types=[],
+        key_markers=["CD3D", "CD3E"],
+    )
+    consistent: bool = Field(description="Markers support the named type")
+    concerns: list[str] = Field(description="Problems found; empty if none")
+    feedback: str = Field(description="What to reconsider, or why it is sound")
+    main_cell_type: str = Field(description="General cell type")
+    sub_cell_types: list[str] = Field(description="Up to 3 subtypes, likeliest first")
+    mixed_cell_types: list[str] = Field(description="Other types maybe mixed in")
+    key_markers: list[str] = Field(description="Input markers that decided the call")
+
+    @field_validator("main_cell_type")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        # an empty name is a malformed record: the structured layer asks the model to repair it
+        if not value.strip():
+            raise ValueError("main_cell_type is empty; name the general cell type")
+        return value.strip()
+
+    def record(self) -> FormatterOutput:
+        return FormatterOutput(main_cell_type=self.main_cell_type, sub_cell_types=self.sub_cell_types[:3],
+                               mixed_cell_types=self.mixed_cell_types, key_markers=self.key_markers)
+
+    def verdict(self, cited: list[str]) -> ValidatorOutput:
+        """The review as a Validator record; ``cited`` is the code's reading of the cited genes."""
+        return ValidatorOutput(cell_type=self.main_cell_type, cited_genes=cited, consistent=self.consistent,
+                               concerns=self.concerns, feedback=self.feedback)
+
+
 class DiagnosisOutput(BaseModel):
-    """The Formatter's diagnostic mode, used when validation never passed."""
+    """The record of an annotation that never passed review, with what went wrong."""
 
     model_config = with_example(
         main_cell_type="T cell",

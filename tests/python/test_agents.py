@@ -20,20 +20,19 @@ MARKERS = pd.DataFrame({
     "pct.2": [0.1] * 8,
 })
 
-PASS = {"cell_type": "T cell", "cited_genes": [], "consistent": True, "concerns": [], "feedback": "Sound."}
-FAIL = {"cell_type": "T cell", "cited_genes": ["CD3D"], "consistent": False,
-        "concerns": ["IL7R alone cannot decide the subtype"], "feedback": "Weigh CD2 and IL7R together."}
 FORMATTED = {"main_cell_type": "T cell", "sub_cell_types": ["naive thymus-derived CD4-positive, alpha-beta T cell",
              "CD8-positive, alpha-beta T cell", "regulatory T cell", "extra"], "mixed_cell_types": [],
              "key_markers": ["CD3D", "CD3E"]}
-DIAGNOSIS = {**FORMATTED, "what_went_wrong": "The reviewer never accepted the evidence.",
-             "what_to_do": "Boost this cluster."}
+# one review call answers the verdict and the record together
+PASS = {"consistent": True, "concerns": [], "feedback": "Sound.", **FORMATTED}
+FAIL = {**FORMATTED, "consistent": False, "concerns": ["IL7R alone cannot decide the subtype"],
+        "feedback": "Weigh CD2 and IL7R together."}
 SCORED = {"score": 88, "reasoning": "Several top markers agree.", "possible_mixed_population": False}
 
 
 def scripted(**per_task):
-    replies = {"annotator": ["The leading markers of the list agree: T cell."], "validator": [PASS],
-               "formatter": [FORMATTED], "scorer": [SCORED]}
+    replies = {"annotator": ["The leading markers of the list agree: T cell."], "review": [PASS],
+               "scorer": [SCORED]}
     replies.update(per_task)
     return ScriptedProvider(replies)
 
@@ -54,14 +53,16 @@ def test_validation_passes_first_time(tmp_path):
     t = by_cluster(result)["t"]
     assert t.status == "ok" and t.validated and t.iterations == 1
     assert t.annotation.main_cell_type == "T cell"
-    assert len(t.annotation.sub_cell_types) == 3  # the Formatter keeps three subtypes at most
+    assert len(t.annotation.sub_cell_types) == 3  # the record keeps three subtypes at most
     assert t.score.score == 88
-    tasks = [c.task for c in provider.calls]
-    assert tasks.count("annotator") == 2 and tasks.count("scorer") == 2
+    # two calls per cluster that passes first time (annotate, review), plus the score
+    assert [c.task for c in provider.calls if c.context["cluster"] == "t"] == ["annotator", "review", "scorer"]
+    assert {name: s.calls for name, s in t.stages.items()} == {"annotator": 1, "review": 1, "scorer": 1}
+    assert t.validation[0].llm.cited_genes == []  # the code's reading of the cited genes (none here)
 
 
 def test_failed_review_goes_back_to_annotator_then_passes(tmp_path):
-    provider = scripted(annotator=["First try: T cell.", "Revised: T cell, with CD2."], validator=[FAIL, PASS])
+    provider = scripted(annotator=["First try: T cell.", "Revised: T cell, with CD2."], review=[FAIL, PASS])
     result = run(provider, tmp_path, clusters=["t"])
     t = result.results[0]
     assert t.validated and t.iterations == 2
@@ -70,19 +71,42 @@ def test_failed_review_goes_back_to_annotator_then_passes(tmp_path):
     feedback = second_annotator_call.messages[-1].content
     assert "Weigh CD2 and IL7R together." in feedback and "IL7R alone cannot decide" in feedback
     assert [m.role for m in t.conversation] == ["system", "user", "assistant", "user", "assistant"]
+    assert [c.task for c in provider.calls][:4] == ["annotator", "review", "annotator", "review"]
+    # the second review reads the revised answer, once, in the user message only
+    second_review = [c for c in provider.calls if c.task == "review"][1]
+    assert "Revised: T cell, with CD2." in second_review.messages[0].content
+    assert "Revised" not in second_review.system and "First try" not in second_review.messages[0].content
+
+
+def test_malformed_review_record_is_repaired_once(tmp_path):
+    provider = scripted(review=["not JSON {", {**PASS, "main_cell_type": " "}, PASS])
+    result = run(provider, tmp_path, clusters=["t"], pipeline=False)
+    t = result.results[0]
+    assert t.status == "failed" and "ModelOutputError" in t.error  # broken twice: one repair, then a failure
+    provider = scripted(review=["not JSON {", PASS])
+    result = run(provider, tmp_path / "again", clusters=["t"], pipeline=False)
+    t = result.results[0]
+    assert t.status == "ok" and t.validated and t.annotation.main_cell_type == "T cell"
+    reviews = [c for c in provider.calls if c.task == "review"]
+    assert len(reviews) == 2 and "could not be used" in reviews[1].messages[-1].content
+    assert t.stages["review"].calls == 1  # one review call, repaired within it
+
+
+def test_empty_cell_type_in_the_record_is_malformed():
+    with pytest.raises(ValueError, match="main_cell_type is empty"):
+        cassia.models.ReviewOutput(**{**PASS, "main_cell_type": ""})
 
 
 def test_never_passing_review_ends_in_diagnosis(tmp_path):
-    provider = scripted(validator=[FAIL], formatter=[DIAGNOSIS])
+    provider = scripted(review=[FAIL])
     result = run(provider, tmp_path, clusters=["t"], validator_rounds=3)
     t = result.results[0]
     assert not t.validated and t.iterations == 3
-    assert t.annotation is None and t.diagnosis.what_to_do == "Boost this cluster."
-    formatter_call = [c for c in provider.calls if c.task == "formatter"][0]
-    assert formatter_call.schema is cassia.models.DiagnosisOutput
-    # the diagnostic formatter sees the whole history: every attempt and every review
-    prompt = formatter_call.messages[0].content
-    assert "Attempt 1" in prompt and "Attempt 3" in prompt
+    assert [c.task for c in provider.calls].count("review") == 3  # no extra call for the diagnosis
+    assert t.annotation is None and t.diagnosis.main_cell_type == "T cell"
+    # what went wrong comes from the last round's reasons, what to do from the reviewer and the code
+    assert "IL7R alone cannot decide" in t.diagnosis.what_went_wrong and "3 attempt" in t.diagnosis.what_went_wrong
+    assert t.diagnosis.what_to_do.startswith("Weigh CD2 and IL7R together.")
     row = result.to_frame().iloc[0]
     assert row["Predicted General Cell Type"] == "T cell" and not row["Validated"]
 
@@ -90,7 +114,7 @@ def test_never_passing_review_ends_in_diagnosis(tmp_path):
 def test_invented_gene_fails_validation_even_when_model_says_consistent(tmp_path):
     # the reviewer lists no invented gene and calls it consistent; the code reads the text
     provider = scripted(annotator=["CD3D, CD3E and FOXP3 point to regulatory T cells.", "CD3D and CD3E: T cell."],
-                        validator=[PASS, PASS])
+                        review=[PASS, PASS])
     result = run(provider, tmp_path, clusters=["t"])
     first = result.results[0].validation[0]
     assert not first.passed and first.invented_genes == ["FOXP3"]
@@ -99,8 +123,8 @@ def test_invented_gene_fails_validation_even_when_model_says_consistent(tmp_path
 
 
 def test_a_name_outside_the_ontology_is_a_note_not_a_rejection(tmp_path):
-    nonsense = {**PASS, "cell_type": "zorblax cell"}
-    provider = scripted(validator=[nonsense, PASS])
+    nonsense = {**PASS, "main_cell_type": "zorblax cell"}
+    provider = scripted(review=[nonsense, PASS])
     result = run(provider, tmp_path, clusters=["t"])
     first = result.results[0].validation[0]
     assert first.unknown_cell_type and first.passed and first.notes
@@ -109,10 +133,9 @@ def test_a_name_outside_the_ontology_is_a_note_not_a_rejection(tmp_path):
 
 def test_malformed_output_fails_one_cluster_and_the_run_goes_on(tmp_path):
     def reply(request):
-        if request.task == "formatter" and request.context["cluster"] == "b":
+        if request.task == "review" and request.context["cluster"] == "b":
             return "this is not JSON {"
-        return {"annotator": "T cell by the leading markers.", "validator": PASS, "formatter": FORMATTED,
-                "scorer": SCORED}[request.task]
+        return {"annotator": "T cell by the leading markers.", "review": PASS, "scorer": SCORED}[request.task]
 
     result = run(ScriptedProvider(reply), tmp_path)
     clusters = by_cluster(result)
@@ -140,9 +163,9 @@ def test_per_stage_providers(tmp_path):
     annotate = scripted()
     score = ScriptedProvider({"scorer": [SCORED]})
     result = run(annotate, tmp_path, scoring_provider=score)
-    assert {c.task for c in annotate.calls} == {"annotator", "validator", "formatter"}
+    assert {c.task for c in annotate.calls} == {"annotator", "review"}
     assert {c.task for c in score.calls} == {"scorer"}
-    assert set(result.results[0].stages) == {"annotator", "validator", "formatter", "scorer"}
+    assert set(result.results[0].stages) == {"annotator", "review", "scorer"}
 
 
 def test_run_directory_contents(tmp_path):
@@ -154,7 +177,7 @@ def test_run_directory_contents(tmp_path):
     assert manifest["status"] == "complete" and manifest["counts"] == {"clusters": 2, "ok": 2, "failed": 0, "missing": 0}
     assert manifest["boost"]["status"] == "skipped"
     transcripts = list((run_dir / "transcripts").rglob("*.json"))
-    assert len(transcripts) == 8  # annotator, validator, formatter, scorer for each cluster
+    assert len(transcripts) == 6  # annotator, review, scorer for each cluster
     summary = pd.read_csv(run_dir / "summary.csv")
     assert list(summary.columns[:13]) == cassia.store.SUMMARY_COLUMNS[:13]
     assert (run_dir / "report.html").exists()

@@ -162,10 +162,8 @@ def scripted_pipeline(boost_replies):
         cluster = request.context["cluster"]
         if request.task == "annotator":
             return f"Cluster {cluster}: my answer."
-        if request.task == "validator":
-            return {"cell_type": "T cell", "cited_genes": [], "consistent": True, "concerns": [], "feedback": "ok"}
-        if request.task == "formatter":
-            return formatted[cluster]
+        if request.task == "review":  # the verdict and the record in one answer
+            return {"consistent": True, "concerns": [], "feedback": "ok", **formatted[cluster]}
         if request.task == "scorer":
             rescoring = "Annotation Boost then re-examined" in request.messages[0].content
             return {"score": 85 if rescoring else scores[cluster], "reasoning": "graded",

@@ -10,7 +10,7 @@ import pytest
 
 from cassia.errors import ModelOutputError
 from cassia.knowledge import load_knowledge_base
-from cassia.models import DiagnosisOutput, FormatterOutput, Message, ScorerOutput, ValidatorOutput
+from cassia.models import FormatterOutput, Message, ReviewOutput, ScorerOutput
 from cassia.providers.base import CompletionRequest, Provider, ProviderConfig
 from cassia.providers.offline import DEFAULT_CONFIG, OfflineProvider
 
@@ -74,30 +74,19 @@ def test_annotator_tissue_blind_and_cancer_aware_modes():
     assert "does not interpret free text" in text
 
 
-def test_validator_cites_only_input_genes():
-    completion = run("validator", schema=ValidatorOutput)
-    verdict = completion.parsed
-    assert isinstance(verdict, ValidatorOutput) and verdict.consistent
-    assert verdict.cell_type == "T cell"
-    assert verdict.cited_genes and set(verdict.cited_genes) <= set(CD8)
-    assert json.loads(completion.text) == verdict.model_dump()
-    weak = run("validator", WEAK, schema=ValidatorOutput).parsed
-    assert not weak.consistent and weak.concerns and weak.cell_type == "Unknown"
-    assert set(weak.cited_genes) <= set(WEAK)
-
-
-def test_formatter_and_diagnosis():
-    formatted = run("formatter", schema=FormatterOutput).parsed
-    assert isinstance(formatted, FormatterOutput)
-    assert formatted.main_cell_type == "T cell"
-    assert formatted.sub_cell_types[0] == "CD8-positive, alpha-beta T cell" and len(formatted.sub_cell_types) <= 3
-    assert set(formatted.key_markers) <= set(CD8)
-    mixed = run("formatter", MIXED, schema=FormatterOutput, tissue=None).parsed
+def test_review_gives_the_verdict_and_the_record_from_input_genes():
+    completion = run("review", schema=ReviewOutput)
+    review = completion.parsed
+    assert isinstance(review, ReviewOutput) and review.consistent
+    assert review.main_cell_type == "T cell"
+    assert review.sub_cell_types[0] == "CD8-positive, alpha-beta T cell" and len(review.sub_cell_types) <= 3
+    assert review.key_markers and set(review.key_markers) <= set(CD8)
+    assert json.loads(completion.text) == review.model_dump()
+    weak = run("review", WEAK, schema=ReviewOutput).parsed
+    assert not weak.consistent and weak.concerns and weak.main_cell_type == "Unknown"
+    assert set(weak.key_markers) <= set(WEAK)
+    mixed = run("review", MIXED, schema=ReviewOutput, tissue=None).parsed
     assert "hepatocyte" in mixed.mixed_cell_types
-    diagnosis = run("formatter", WEAK, schema=DiagnosisOutput).parsed
-    assert isinstance(diagnosis, DiagnosisOutput)
-    assert diagnosis.main_cell_type == "Unknown" and diagnosis.what_went_wrong and diagnosis.what_to_do
-    assert set(diagnosis.key_markers) <= set(WEAK)
 
 
 def test_scorer_reflects_evidence_strength():
@@ -124,15 +113,16 @@ def test_answers_are_deterministic():
 
 
 def test_mouse_context():
-    verdict = run("validator", ["Cd3e", "Cd3d", "Cd8b1", "Cd8a", "Ccl5"], schema=ValidatorOutput, species="mouse").parsed
-    assert verdict.consistent and set(verdict.cited_genes) <= {"Cd3e", "Cd3d", "Cd8b1", "Cd8a", "Ccl5"}
+    review = run("review", ["Cd3e", "Cd3d", "Cd8b1", "Cd8a", "Ccl5"], schema=ReviewOutput, species="mouse").parsed
+    assert review.consistent and set(review.key_markers) <= {"Cd3e", "Cd3d", "Cd8b1", "Cd8a", "Ccl5"}
 
 
 @pytest.mark.parametrize("task, schema, message", [
     ("subcluster", FormatterOutput, "does not support the 'subcluster' task"),
     ("other", ScorerOutput, "does not support the 'other' task"),
     ("annotator", FormatterOutput, "free text only"),
-    ("validator", ScorerOutput, "cannot answer the 'validator' task with ScorerOutput"),
+    ("review", ScorerOutput, "cannot answer the 'review' task with ScorerOutput"),
+    ("validator", ReviewOutput, "does not support the 'validator' task"),
 ])
 def test_unsupported_requests_raise(task, schema, message):
     with pytest.raises(ModelOutputError, match=message):

@@ -40,7 +40,7 @@ def test_pipeline_on_large_intestine_through_fake_server(server, tmp_path):
     assert set(summary["Cluster ID"]) == set(raw["cluster"].astype(str))
     assert (summary["Status"] == "ok").all() and summary["Score"].notna().all()
     assert len((run_dir / "results.jsonl").read_text().splitlines()) == 6
-    assert len(list((run_dir / "transcripts").rglob("*.json"))) == 6 * 4
+    assert len(list((run_dir / "transcripts").rglob("*.json"))) == 6 * 3  # annotator, review, scorer
     assert (run_dir / "report.html").exists()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["usage"]["input_tokens"] > 0 and manifest["counts"]["ok"] == 6

@@ -47,7 +47,7 @@ def test_unknown_task_without_default_is_a_clear_error():
 
 def test_function_script_sees_the_request_and_may_return_models_or_raise():
     def script(request):
-        if request.task == "validator":
+        if request.task == "review":
             raise TransientProviderError("down")
         return ScorerOutput(**SCORED) if request.schema else f"echo {request.messages[-1].content}"
 
@@ -55,7 +55,7 @@ def test_function_script_sees_the_request_and_may_return_models_or_raise():
     assert run(provider, ask()).text == "echo CD3D"
     assert run(provider, ask(schema=ScorerOutput)).parsed.score == 70
     with pytest.raises(TransientProviderError):
-        run(provider, ask("validator"))
+        run(provider, ask("review"))
 
 
 def test_invalid_reply_consumes_the_next_one_as_repair():

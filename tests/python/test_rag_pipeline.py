@@ -19,9 +19,9 @@ MARKERDB = SHARED / "markerdb"
 PBMC = SHARED / "markers" / "pbmc3k_findallmarkers.csv"
 LARGE_INTESTINE = SHARED / "markers" / "large_intestine_findallmarkers.csv"
 
-PASS = {"cell_type": "B cell", "cited_genes": [], "consistent": True, "concerns": [], "feedback": "Sound."}
 FORMATTED = {"main_cell_type": "B cell", "sub_cell_types": ["naive B cell"], "mixed_cell_types": [],
              "key_markers": ["MS4A1"]}
+REVIEWED = {"consistent": True, "concerns": [], "feedback": "Sound.", **FORMATTED}
 SCORED = {"score": 90, "reasoning": "Agreeing markers.", "possible_mixed_population": False}
 FEATURES = {"axes": [{"axis": "maturation", "parent_type": "B cell",
                       "levels": [{"name": "naive B cell", "markers": ["TCL1A", "IGHD"]},
@@ -36,8 +36,7 @@ def markerdb(monkeypatch, tmp_path_factory):
 
 
 def scripted():
-    return ScriptedProvider({"annotator": ["B cell, from the leading markers."], "validator": [PASS],
-                             "formatter": [FORMATTED], "scorer": [SCORED], "rag": [FEATURES]})
+    return ScriptedProvider({"annotator": ["B cell, from the leading markers."], "review": [REVIEWED], "scorer": [SCORED], "rag": [FEATURES]})
 
 
 def test_pipeline_with_rag_and_a_scripted_model(tmp_path):
@@ -94,7 +93,7 @@ def test_pipeline_with_rag_offline(tmp_path):
 
 def test_batch_with_rag_for_a_non_model_species(tmp_path):
     provider = ScriptedProvider({
-        "annotator": ["B cell."], "validator": [PASS], "formatter": [FORMATTED],
+        "annotator": ["B cell."], "review": [REVIEWED],
         "rag": [FEATURES, {"organism": "cat", "reference_species": ["human"], "conserved_markers": ["MS4A1"],
                          "divergent_markers": [], "orthology_caveats": ["check IGH loci"],
                          "reading_advice": "Read as human."}],

@@ -93,10 +93,9 @@ def test_runs_never_replay_a_callers_cache(tmp_path):
     def reply(request):
         if request.task == "annotator":
             return f"Attempt {next(replies)}: CD3D, CD3E and CD2 point to a T cell."
-        if request.task == "validator":
-            return PASS
-        if request.task == "formatter":
-            return {"main_cell_type": "T cell", "sub_cell_types": [], "mixed_cell_types": [], "key_markers": ["CD3D"]}
+        if request.task == "review":  # the verdict and the record in one answer
+            return {**PASS, "main_cell_type": "T cell", "sub_cell_types": [], "mixed_cell_types": [],
+                    "key_markers": ["CD3D"]}
         return {"general_type": "T cell", "subtype": "", "consensus_score": 90, "reasoning": "agree"}
 
     scripted = ScriptedProvider(reply)

@@ -9,7 +9,11 @@ from .session import ClusterSession
 
 
 def _history(conversation: list[Message]) -> str:
-    names = {"user": "Prompt", "assistant": "Annotator"}
+    """The exchange after the Annotator's task prompt: the prompt repeats the species, tissue and
+    markers the Scorer's own prompt already gives, and no text goes out twice in one request."""
+    if conversation and conversation[0].role == "user":
+        conversation = conversation[1:]
+    names = {"user": "Reviewer", "assistant": "Annotator"}
     return "\n\n".join(f"[{names.get(m.role, m.role)}]\n{m.content}" for m in conversation)
 
 
@@ -20,7 +24,7 @@ async def score(
     prompt = render(
         "scorer_user.j2", species=session.species,
         tissue=None if session.tissue_blind else session.tissue, markers=session.markers,
-        main_cell_type=annotation.main_cell_type, sub_cell_types=annotation.sub_cell_types,
+        additional_info=session.additional_info, main_cell_type=annotation.main_cell_type, sub_cell_types=annotation.sub_cell_types,
         mixed_cell_types=annotation.mixed_cell_types, history=_history(conversation),
     )
     completion = await session.call(

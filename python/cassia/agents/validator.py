@@ -1,48 +1,58 @@
-"""Validator: deterministic hard checks, then the model's consistency judgement.
+"""The review: one structured call gives the model's verdict and the record, then code checks both.
 
-Hard checks need no trust in the model: code (:mod:`.checks`) reads every gene the annotation
-asserts and sends the answer back when one is not in the cluster's input (or its full table).
-The model's structured reading (:class:`~cassia.models.ValidatorOutput`) adds the named type and
-the marker–type consistency verdict; its own list of cited genes is kept as its opinion. A name
-the Cell Ontology does not know gets a note (:func:`.checks.name_note`), not a rejection.
+A cluster that passes first time costs two calls (annotate, review): the reviewer model judges
+whether the markers support the named type and, in the same answer, records the annotation's
+conclusions (:class:`~cassia.models.ReviewOutput`). Before the record is accepted the code
+(:mod:`.checks`) reads every gene the reasoning asserts and every gene the record's names assert,
+against the cluster's input and its full table: one that is not there fails the round whatever
+the model said. A name the Cell Ontology does not know gets a note (:func:`.checks.name_note`),
+not a rejection. Key markers the input lacks are dropped by :func:`.formatter.accepted_record`.
 """
 
 from __future__ import annotations
 
-from ..models import Message, ValidationRound, ValidatorOutput
+from ..models import Message, ReviewOutput, ValidationRound
 from ..prompts import render
 from ..providers.base import Provider
 from .checks import check_answer, name_note
 from .session import ClusterSession
 
 
-def judge(round_number: int, verdict: ValidatorOutput, annotation: str, *, markers: list[str],
-          table_genes: tuple[str, ...] | list[str] = (), species: str = "human",
-          check_ontology: bool = True) -> ValidationRound:
-    """The round's verdict: the code's checks on the text (:func:`.checks.check_answer`) plus the
-    model's consistency judgement. A name outside the Cell Ontology is a note, never a reason to
-    send a marker-supported answer back."""
-    check = check_answer(annotation, markers=markers, table_genes=table_genes, species=species)
-    reasons = list(check.reasons)
-    if not verdict.consistent:
-        reasons.append("The markers do not support the proposed cell type: " + ("; ".join(verdict.concerns) or verdict.feedback))
-    note = name_note(verdict.cell_type, species=species) if check_ontology else None
-    return ValidationRound(
-        round=round_number, passed=not reasons, invented_genes=check.invented,
-        unknown_cell_type=note is not None, llm=verdict, reasons=reasons, notes=[note] if note else [],
-    )
-
-
-async def validate(
-    session: ClusterSession, provider: Provider, annotation: str, round_number: int, *, check_ontology: bool = True
-) -> ValidationRound:
-    prompt = render("validator_user.j2", species=session.species,
+async def review(session: ClusterSession, provider: Provider, annotation: str) -> ReviewOutput:
+    """The reviewer's verdict and record of one annotation attempt (a malformed record is repaired
+    once by the structured-output layer, then fails the cluster)."""
+    # static instructions in the system prompt, the cluster's data after it: providers cache the prefix
+    prompt = render("review_user.j2", species=session.species,
                     tissue=None if session.tissue_blind else session.tissue,
                     markers=session.markers, annotation=annotation)
     completion = await session.call(
-        provider, stage="validator", task="validator", schema=ValidatorOutput,
-        system=render("validator_system.j2"), messages=[Message(role="user", content=prompt)],
+        provider, stage="review", task="review", schema=ReviewOutput,
+        system=render("review_system.j2"), messages=[Message(role="user", content=prompt)],
         context=session.context(annotation=annotation),
     )
-    return judge(round_number, completion.parsed, annotation, markers=session.markers,
-                 table_genes=session.table_genes, species=session.species, check_ontology=check_ontology)
+    return completion.parsed
+
+
+def judge(round_number: int, review: ReviewOutput, annotation: str, *, markers: list[str],
+          table_genes: tuple[str, ...] | list[str] = (), species: str = "human",
+          check_ontology: bool = True) -> ValidationRound:
+    """The round's verdict: the code's checks on the reasoning and on the record's names
+    (:func:`.checks.check_answer`), plus the model's consistency judgement. A name outside the
+    Cell Ontology is a note, never a reason to send a marker-supported answer back."""
+    check = check_answer(annotation, markers=markers, table_genes=table_genes, species=species)
+    record = review.record()
+    names = check_answer("; ".join([record.main_cell_type, *record.sub_cell_types, *record.mixed_cell_types]),
+                         markers=markers, table_genes=table_genes, species=species)
+    reasons = list(check.reasons)
+    named = [g for g in names.invented if g not in check.invented]
+    if named:
+        reasons.append("The recorded cell-type names cite genes that are not in the cluster's marker list: "
+                       + ", ".join(named) + ". Name the type by markers the cluster has.")
+    if not review.consistent:
+        reasons.append("The markers do not support the proposed cell type: " + ("; ".join(review.concerns) or review.feedback))
+    note = name_note(record.main_cell_type, species=species) if check_ontology else None
+    return ValidationRound(
+        round=round_number, passed=not reasons, invented_genes=[*check.invented, *named],
+        unknown_cell_type=note is not None, llm=review.verdict(check.cited), reasons=reasons,
+        notes=[note] if note else [],
+    )

@@ -36,7 +36,7 @@ WORKFLOWS: dict[str, tuple[str, str, str]] = {
         "print(\"report:\", result.run_dir / \"report.html\")\n",
     ),
     "02_annotate": (
-        "Annotate with a language model (Annotator, Validator, Formatter); the key comes from the environment.",
+        "Annotate with a language model (Annotator and reviewer); the key comes from the environment.",
         PROVIDER +
         f"cassia annotate --input {MARKERS} --tissue blood --species human --provider \"$PROVIDER\" \\\n"
         "    --additional-info \"PBMCs from a healthy donor\" --out runs/annotate --resume\n",

@@ -174,7 +174,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     annotate = subparsers.add_parser(
-        "annotate", help="annotate every cluster (Annotator, Validator, Formatter)",
+        "annotate", help="annotate every cluster (Annotator, then one review call: verdict and record)",
         description="Annotate every cluster of a marker table and write a run directory "
                     "(manifest.json, results.jsonl, transcripts/, summary.csv).")
     _add_run_options(annotate, pipeline=False)

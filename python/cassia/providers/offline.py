@@ -5,9 +5,9 @@ alongside their prompts), never from the prompt prose, by scoring the curated kn
 (:mod:`cassia.knowledge`) against the ranked markers:
 
 - ``annotator`` (and ``boost``): a step-by-step evidence text (:func:`cassia.knowledge.explain.explain_call`);
-- ``validator``: :class:`~cassia.models.ValidatorOutput`, citing only input genes;
-- ``formatter``: :class:`~cassia.models.FormatterOutput`, or :class:`~cassia.models.DiagnosisOutput`
-  when that is the requested schema;
+- ``review``: :class:`~cassia.models.ReviewOutput`, the verdict (consistent when the knowledge
+  base makes a confident call) and the record (general type, subtypes, mixed types, key markers
+  from the input) in one answer;
 - ``scorer``: :class:`~cassia.models.ScorerOutput` for the annotation it is given (context keys
   ``annotation``, the general type, and ``sub_cell_types``): the evidence for that named type
   (:func:`cassia.knowledge.named.named_support`), so a wrong answer scores low.
@@ -33,7 +33,7 @@ from ..knowledge import KBCall, call_cell_type
 from ..knowledge.explain import explain_call, hits_text, summary_sentence
 from ..knowledge.named import named_support
 from ..knowledge.retrieved import call_with_retrieval, retrieval_note
-from ..models import DiagnosisOutput, Usage
+from ..models import Usage
 from .base import Completion, CompletionRequest, ProviderConfig
 
 MODEL_NAME = "cassia-kb"
@@ -41,7 +41,7 @@ PROVIDER_NAME = "offline"
 DEFAULT_CONFIG = ProviderConfig(name=PROVIDER_NAME, kind="offline", model=MODEL_NAME, max_concurrency=32)
 
 _TEXT_TASKS = {"annotator", "boost"}
-_SCHEMA_TASKS = {"validator", "formatter", "scorer"}
+_SCHEMA_TASKS = {"review", "scorer"}
 
 
 class OfflineProvider:
@@ -75,15 +75,11 @@ class OfflineProvider:
             if ctx.get("rag"):  # RAG run: say what the marker databases retrieved
                 text += "\n\n" + retrieval_note(ctx["rag"])
             return self._completion(text, None, started)
-        if task == "validator":
-            obj = validator_answer(call)
-        elif task == "scorer":
+        if task == "review":
+            obj = review_answer(call)
+        else:
             obj = scorer_answer(call, named=_opt_str(ctx.get("annotation")),
                                 subtypes=[str(t) for t in ctx.get("sub_cell_types") or []])
-        elif request.schema is not None and issubclass(request.schema, DiagnosisOutput):
-            obj = diagnosis_answer(call)
-        else:
-            obj = formatter_answer(call)
         parsed = _validate(obj, request.schema, task) if request.schema is not None else None
         return self._completion(json.dumps(obj), parsed, started)
 
@@ -102,8 +98,9 @@ class OfflineProvider:
 # ---------------------------------------------------------------- per-task answers
 
 
-def validator_answer(call: KBCall) -> dict[str, Any]:
-    """Consistent when the knowledge base makes a call; concerns list every caveat."""
+def review_answer(call: KBCall) -> dict[str, Any]:
+    """The verdict (consistent when the knowledge base makes a call; concerns list every caveat)
+    and the record, as one :class:`~cassia.models.ReviewOutput`."""
     concerns = list(call.reasons)
     if call.best is not None and call.best.negatives:
         concerns.append(f"markers arguing against {call.best.name}: {hits_text(call.best.negatives)}")
@@ -118,13 +115,7 @@ def validator_answer(call: KBCall) -> dict[str, Any]:
     else:
         feedback = ("The evidence does not support a specific cell type; report the cluster as Unknown "
                     "or gather more markers (top 50 by fold change) before naming it.")
-    return {
-        "cell_type": call.general_label,
-        "cited_genes": call.key_markers,
-        "consistent": call.confident,
-        "concerns": concerns,
-        "feedback": feedback,
-    }
+    return {"consistent": call.confident, "concerns": concerns, "feedback": feedback, **formatter_answer(call)}
 
 
 def formatter_answer(call: KBCall) -> dict[str, Any]:
@@ -138,17 +129,6 @@ def formatter_answer(call: KBCall) -> dict[str, Any]:
         "mixed_cell_types": list(call.mixed_types),
         "key_markers": call.key_markers[:10],
     }
-
-
-def diagnosis_answer(call: KBCall) -> dict[str, Any]:
-    obj = formatter_answer(call)
-    problems = list(call.reasons) or ["validation did not pass within the allowed rounds"]
-    obj["what_went_wrong"] = " ".join(p[0].upper() + p[1:] + "." for p in problems)
-    obj["what_to_do"] = (
-        "Rerun with the top 50 markers ranked by fold change and the tissue set, check the cluster for "
-        "doublets or low-quality cells, or annotate it with an LLM provider and the Annotation Boost."
-    )
-    return obj
 
 
 def scorer_answer(call: KBCall, *, named: str | None = None, subtypes: list[str] | None = None) -> dict[str, Any]:

@@ -31,8 +31,7 @@ __all__ = ["PHASES", "Timeline", "Trial", "calibrate", "kind_of", "run_trial"]
 PHASES = ("annotation", "scoring", "boost", "summary", "report")
 _KINDS = {  # the first words of each agent's system prompt
     "You are an experienced computational biologist": "annotator",
-    "You review cell-type": "validator",
-    "You turn a finished": "formatter",
+    "You review a cell-type": "review",
     "You grade the quality": "scorer",
     "You re-examine": "boost",
 }
