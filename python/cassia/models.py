@@ -53,8 +53,17 @@ class Usage(BaseModel):
 
 
 def with_example(**example: Any) -> ConfigDict:
-    """Model config carrying one example answer in the schema (what the fake server replies with)."""
-    return ConfigDict(json_schema_extra={"examples": [example]}, extra="ignore")
+    """Model config carrying one example answer in the schema (what the fake server replies with).
+
+    Property titles are left out of the schema: they only repeat the property names, and the
+    schema goes out with every structured call.
+    """
+    def extra(schema: dict[str, Any], _model: Any) -> None:
+        for prop in (schema.get("properties") or {}).values():
+            prop.pop("title", None)
+        schema["examples"] = [example]
+
+    return ConfigDict(json_schema_extra=extra, extra="ignore")
 
 
 class ValidatorOutput(BaseModel):
@@ -90,9 +99,10 @@ class FormatterOutput(BaseModel):
 
 
 class ReviewOutput(BaseModel):
-    """Review of an annotation and its structured record, in one answer."""
+    """A review verdict and the annotation's record."""
 
-    # Descriptions are short on purpose: the schema goes out with every review call.
+    # No field descriptions: the review's system prompt says what each field holds, and the
+    # schema goes out with every review call (no text sent twice in one request).
     model_config = with_example(
         consistent=True,
         concerns=[],
@@ -102,13 +112,13 @@ class ReviewOutput(BaseModel):
         mixed_cell_types=[],
         key_markers=["CD3D", "CD3E"],
     )
-    consistent: bool = Field(description="Markers support the named type")
-    concerns: list[str] = Field(description="Problems found; empty if none")
-    feedback: str = Field(description="What to reconsider, or why it is sound")
-    main_cell_type: str = Field(description="General cell type")
-    sub_cell_types: list[str] = Field(description="Up to 3 subtypes, likeliest first")
-    mixed_cell_types: list[str] = Field(description="Other types maybe mixed in")
-    key_markers: list[str] = Field(description="Input markers that decided the call")
+    consistent: bool
+    concerns: list[str]
+    feedback: str
+    main_cell_type: str
+    sub_cell_types: list[str]
+    mixed_cell_types: list[str]
+    key_markers: list[str]
 
     @field_validator("main_cell_type")
     @classmethod

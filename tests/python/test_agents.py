@@ -215,3 +215,13 @@ def test_existing_run_directory_needs_resume(tmp_path):
     again = scripted()
     result = run(again, tmp_path, resume=True)
     assert again.calls == [] and len(result.results) == 2
+
+
+def test_review_schema_is_compact():
+    """The schema goes out with every review call: no property titles, no descriptions the prompt repeats."""
+    from cassia.providers.structured import strict_schema
+
+    schema = strict_schema(cassia.models.ReviewOutput)
+    assert all(set(prop) <= {"type", "items"} for prop in schema["properties"].values())
+    system = (cassia.prompts.render("review_system.j2"))
+    assert all(name in system for name in schema["properties"])  # the prompt says what each field holds
