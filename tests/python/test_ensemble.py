@@ -48,9 +48,9 @@ def formatted(general, detailed):
 
 
 def script(server, first=FIRST):
-    def formatter(request):
+    def review(request):  # the review call answers the verdict and the record together
         general, detailed = first[cluster_of(request)][request.body["model"]]
-        return formatted(general, detailed)
+        return {"consistent": True, "concerns": [], "feedback": "Sound.", **formatted(general, detailed)}
 
     def deliberation(request):
         cluster, model = cluster_of(request), request.body["model"]
@@ -61,7 +61,7 @@ def script(server, first=FIRST):
         return {"general_type": general, "detailed_type": detailed, "changed": True,
                 "reasoning": f"{model} weighed the markers"}
 
-    server.add_rule(lambda r: schema_name(r) == "FormatterOutput", formatter)
+    server.add_rule(lambda r: schema_name(r) == "ReviewOutput", review)
     server.add_rule(lambda r: schema_name(r) == "DeliberationOutput", deliberation)
     server.add_rule(lambda r: schema_name(r) == "ArbiterOutput",
                     {"general_type": "Natural killer cell", "detailed_type": "", "reasoning": "GNLY and NKG7 lead."})
