@@ -195,8 +195,11 @@ def similarity_score(pairs: Sequence[tuple[str | None, str | None]],
 
 # ---------------------------------------------------------------- agreement across models (ensembles)
 
-NO_CALL_NAMES = frozenset({"unknown", "unknown cell", "unknown cell type", "unclassified", "unassigned", "none",
-                           "n/a", "na", "not determined", "undetermined", "no call", "uncertain"})
+# Names that say "no cell type". knowledge.named.UNKNOWN_NAMES (the offline annotator's) is a
+# subset; this layer cannot import it, so the list lives here too.
+NO_CALL_NAMES = frozenset({"unknown", "unknown cell", "unknown cell type", "unassigned", "unclassified", "unclear",
+                           "undetermined", "unresolved", "unidentified", "not determined", "ambiguous", "uncertain",
+                           "none", "na", "n/a", "no call"})
 
 
 def is_no_call(name: object, status: str = "ok") -> bool:
@@ -204,7 +207,7 @@ def is_no_call(name: object, status: str = "ok") -> bool:
     if status != "ok":
         return True
     text = text_key(name)
-    return text is None or text in NO_CALL_NAMES
+    return text is None or re.sub(r"[\s_]+", " ", text) in NO_CALL_NAMES
 
 
 def consensus_proportion(keys: Sequence[str | None], total: int | None = None) -> float | None:
