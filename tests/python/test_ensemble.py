@@ -182,7 +182,7 @@ def test_a_failing_arbiter_leaves_the_majority_unresolved(fake_server, tmp_path)
 def test_the_arbiter_choosing_a_new_type_is_noted(fake_server, tmp_path):
     script(fake_server)
     fake_server.add_rule(lambda r: schema_name(r) == "ArbiterOutput",
-                         {"general_type": "Mast cell", "detailed_type": "", "reasoning": "r"})  # after the first rule
+                         {"general_type": "Mast cell", "detailed_type": "", "reasoning": "<script>x()</script>"})
     fake_server._rules.reverse()  # the new arbiter rule first
     result = run(tmp_path, models(fake_server), clusters=["n"], rounds=0, arbiter="model-b")
     n = result.clusters[0]
@@ -190,6 +190,9 @@ def test_the_arbiter_choosing_a_new_type_is_noted(fake_server, tmp_path):
     assert not n.arbiter.proposed_by_a_model and n.arbiter.model == "model-b"
     assert any("no model proposed" in note for note in n.notes)
     assert [r.body["model"] for r in calls(fake_server, "ArbiterOutput")] == ["model-b"]
+    page = next((tmp_path / "ens" / "clusters").glob("n-*.html")).read_text()
+    assert "&lt;script&gt;x()&lt;/script&gt;" in page and "<script>x()" not in page  # model text is escaped
+    assert "no model proposed this type" in page
 
 
 def test_resume_decides_again_only_clusters_whose_first_answer_changed(fake_server, tmp_path):
