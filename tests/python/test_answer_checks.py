@@ -72,6 +72,7 @@ def test_families_aliases_and_slashes():
     "IL-2 and IFN-γ signalling; TNF-α production",
     "MHC class II, type I interferon, G2M phase, UMAP cluster, PBMC sample, FDR < 0.05",
     "CD4+ T cells, CD8 T cells, CD14 monocytes, CD56bright NK, HLA-DRhi dendritic cells",
+    "Cluster: CD8+/CD45RA+ Naive Cytotoxic; CD45RO+ memory T cells",  # isoform phenotypes (pbmc68k's labels)
     "ILC2, MAIT, Th17, cDC1 and AT2 cells; CA1 pyramidal neurons; L2/3 IT neurons",
     "The cell type is NOT a B cell. FINAL ANSWER: T cell (CL:0000084).",
 ])

@@ -81,7 +81,7 @@ dc dcs treg tregs ilc ilcs mait nkt progenitor progenitors stem subset subsets p
 _PRE_CUES = frozenset("""no not without lack lacks lacking absence absent missing neither nor negative
 expect expected expecting would unlike instead rather except excluding""".split())
 _POST_CUES = frozenset("absent missing lacking not negative undetected undetectable unexpressed none".split())
-_CD = re.compile(r"^(CD\d+[A-Z]?|HLA-?D[RPQ])$", re.IGNORECASE)
+_CD = re.compile(r"^(CD\d+[A-Z]{0,2}|HLA-?D[RPQ])$", re.IGNORECASE)  # CD8, CD11B, CD45RA (an isoform)
 _PROTEIN = re.compile(r"^[A-Z]{1,5}-\d+[A-Z]?$", re.IGNORECASE)  # IL-2, IL-7R, CTLA-4, Ki-67
 _GREEK = "αβγδεκλµμνωΑΒΓΔ"
 _TOKEN = re.compile(r"(?<![A-Za-z0-9\-])[A-Za-z0-9][A-Za-z0-9\-.]*")
