@@ -24,6 +24,7 @@ LABELS = ("general", "detailed", "ontology_id")
 SOURCE = {"general": "Predicted General Cell Type", "detailed": "Predicted Detailed Cell Type",
           "ontology_id": "Cell Ontology ID", "score": "Score"}
 OK, FAILED, KEPT, MISSING = "ok", "failed", "failed (earlier label kept)", "not annotated"
+UNVALIDATED = "unvalidated"  # labelled, but the answer never passed the Validator (summary Status)
 
 
 class AnnotationWarning(UserWarning):
@@ -68,12 +69,12 @@ def write_labels(adata: Any, summary: pd.DataFrame, *, groupby: str, key: str,
     for group in present:
         if group not in rows.index:
             status[group] = MISSING
-        elif "Status" not in rows.columns or rows.at[group, "Status"] == "ok":
-            status[group] = OK
+        elif "Status" not in rows.columns or rows.at[group, "Status"] in (OK, UNVALIDATED):
+            status[group] = rows.at[group, "Status"] if "Status" in rows.columns else OK
         else:  # failed: an earlier write's labels stay
             status[group] = KEPT if group in labelled else FAILED
     cell_status = groups.map(status)
-    fresh = cell_status.eq(OK).to_numpy()
+    fresh = cell_status.isin([OK, UNVALIDATED]).to_numpy()
     for name in (*LABELS, "score"):
         new = groups.map(rows[SOURCE[name]]) if SOURCE[name] in rows.columns else pd.Series(np.nan, index=groups.index)
         old = previous.get(name)
@@ -87,7 +88,7 @@ def write_labels(adata: Any, summary: pd.DataFrame, *, groupby: str, key: str,
         if old is not None:
             values = values.where(fresh, old.astype(object).map(_text))
         adata.obs[f"{key}_{name}"] = pd.Categorical(values)
-    adata.obs[f"{key}_status"] = pd.Categorical(cell_status, categories=[OK, KEPT, FAILED, MISSING]
+    adata.obs[f"{key}_status"] = pd.Categorical(cell_status, categories=[OK, UNVALIDATED, KEPT, FAILED, MISSING]
                                                 ).remove_unused_categories()
     failed = {g: s for g, s in status.items() if s in (KEPT, FAILED)}
     if failed:  # groups the run left out on purpose (clusters=) are not failures: their status says so

@@ -58,7 +58,9 @@ def assert_written_from(adata, result, groupby: str, key: str = "cassia") -> Non
     for group, row in summary.iterrows():
         assert general[group] == row["Predicted General Cell Type"]
         assert scores[group] == row["Score"]
-    assert set(adata.obs[f"{key}_status"]) == {"ok"}
+    # every group is labelled; an answer that never passed the Validator says so in its status
+    assert per_group(adata, groupby, f"{key}_status") == summary["Status"].to_dict()
+    assert set(adata.obs[f"{key}_status"]) <= {"ok", "unvalidated"}
 
 
 def test_bulk_labels_uses_the_stored_ranking_and_writes_every_cell(adata, tmp_path):

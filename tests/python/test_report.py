@@ -181,7 +181,7 @@ def test_sort_script_and_self_contained_output(rendered):
 def test_failed_and_unscored_clusters_are_explained(rendered):
     index, _ = rendered
     html = index.read_text(encoding="utf-8")
-    failed_section = html.split('id="failed"', 1)[1].split("<h2", 1)[0]
+    failed_section = html.split('id="untrusted"', 1)[1].split("</section>", 1)[0]
     assert "not valid JSON after one repair retry" in failed_section
     assert f'clusters/{slug("7")}.html' in failed_section
     failed_page = (index.parent / "clusters" / f"{slug('7')}.html").read_text(encoding="utf-8")

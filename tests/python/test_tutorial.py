@@ -29,6 +29,6 @@ def test_tutorial_runs_and_saves_the_umap(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a real picture, not an empty canvas
     annotated = anndata.read_h5ad(tmp_path / "out" / "pbmc68k_annotated.h5ad")
     assert annotated.obs["cassia_detailed"].notna().any()
-    assert set(annotated.obs["cassia_status"]) == {"ok"}
+    assert set(annotated.obs["cassia_status"]) <= {"ok", "unvalidated"}  # every group labelled; doubtful ones say so
     assert annotated.uns["cassia"]["groupby"] == "leiden"
     assert f"plot: {png}" in done.stdout

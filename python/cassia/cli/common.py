@@ -199,13 +199,25 @@ def say(args: argparse.Namespace, text: str) -> None:
         print(text, file=sys.stderr)
 
 
+def untrusted_lines(results) -> list[str]:
+    """The run's closing lines: every cluster whose answer must not be taken at face value, by name."""
+    lines = []
+    for outcome, what in (("unvalidated", "never passed the Validator"), ("failed", "no answer")):
+        names = [r.cluster for r in results if r.outcome == outcome]
+        if names:
+            shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+            lines.append(f"cassia: not to be taken at face value: {len(names)} {outcome} ({what}): {shown}; "
+                         "see Status in summary.csv")
+    return lines
+
+
 def result_rows(results) -> list[dict[str, Any]]:
     """One JSON-ready dict per cluster result (what --json prints)."""
     rows = []
     for r in results:
         ann = r.annotation or r.diagnosis
         rows.append({
-            "cluster": r.cluster, "status": r.status,
+            "cluster": r.cluster, "status": r.outcome,  # as summary.csv's Status: ok, unvalidated or failed
             "general": ann.main_cell_type if ann else None,
             "detailed": ann.sub_cell_types[0] if ann and ann.sub_cell_types else None,
             "mixed": list(ann.mixed_cell_types) if ann else [],

@@ -19,6 +19,7 @@ from .common import (
     say,
     selected_clusters,
     stage_backends,
+    untrusted_lines,
 )
 
 
@@ -140,6 +141,8 @@ def _print_outcome(args: argparse.Namespace, result, *, verb: str) -> None:
         print(f"  failed: {failed.cluster}: {failed.error}", file=sys.stderr)
     if result.failed and len(result.failed) < len(result.results):
         say(args, f"{len(result.failed)} cluster(s) failed; fix the cause and rerun the same command with --resume")
+    for line in untrusted_lines(result.results):  # last, and even with --quiet: these answers are not calls
+        print(line, file=sys.stderr)
 
 
 def _score(args: argparse.Namespace) -> int:

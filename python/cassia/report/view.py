@@ -111,6 +111,19 @@ def _score_value(result: ClusterResult) -> int | None:
     return result.score.score if result.score is not None else None
 
 
+def untrusted_reason(result: ClusterResult) -> str:
+    """Why a failed or unvalidated cluster's answer must not be taken at face value ("" when ok)."""
+    outcome = result.outcome
+    if outcome == "failed":
+        return redact(result.error) if result.error else "no reason recorded"
+    if outcome == "unvalidated":
+        last = result.validation[-1] if result.validation else None
+        why = " ".join(last.reasons) if last and last.reasons else (
+            result.diagnosis.what_went_wrong if result.diagnosis else "")
+        return redact(f"never passed the Validator ({result.iterations} round(s)): {why}".rstrip(": "))
+    return ""
+
+
 def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
     answer = _result_of(result)
     score = _score_value(result)
@@ -125,7 +138,8 @@ def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
         "score_class": score_class(score, threshold),
         "validated": result.validated,
         "boosted": result.boosted,
-        "status": result.status,
+        "status": result.outcome,
+        "reason": untrusted_reason(result),
         "error": redact(result.error) if result.error else "",
         "iterations": result.iterations,
         "tokens": result.tokens,
@@ -149,10 +163,11 @@ def index_view(results: Iterable[ClusterResult], manifest: dict[str, Any]) -> di
         "threshold_text": f"{threshold:g}",
         "settings": settings_rows(manifest),
         "rows": rows,
-        "failed": [row for row in rows if row["status"] == "failed"],
+        "untrusted": [row for row in rows if row["status"] != "ok"],
         "totals": {
             "clusters": len(rows),
             "ok": sum(row["status"] == "ok" for row in rows),
+            "unvalidated": sum(row["status"] == "unvalidated" for row in rows),
             "failed": sum(row["status"] == "failed" for row in rows),
             "scored": len(scores),
             "below": sum(s < threshold for s in scores),

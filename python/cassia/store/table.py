@@ -1,6 +1,8 @@
 """The summary table and spreadsheet-safe CSV writing.
 
-``summary.csv`` keeps the columns CASSIA users know. Text cells a spreadsheet would run as a
+``summary.csv`` keeps the columns CASSIA users know; ``Status`` says what a user may take from a
+row: ``ok``, ``unvalidated`` (the answer never passed the Validator: a diagnosis, not a call) or
+``failed`` (no answer). Text cells a spreadsheet would run as a
 formula (starting with ``=``, ``+``, ``-``, ``@``, a tab, ...) get a leading ``'``, the way
 spreadsheet-safe writers do; :func:`csv_unsafe` restores the original text when reading back.
 """
@@ -98,7 +100,7 @@ def summary_frame(results: Iterable[ClusterResult]) -> pd.DataFrame:
             "Subtypes": ", ".join(ann.sub_cell_types) if ann else None,
             "Validated": r.validated,
             "Boosted": r.boosted,
-            "Status": r.status,
+            "Status": r.outcome,  # ok, unvalidated (only a diagnosis) or failed
             "Error": r.error,
             "Tokens": r.tokens,
             "Cost USD": r.cost_usd,

@@ -20,8 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-from ...knowledge.named import is_unknown
-from ...ontology.compare import Answer
+from ...ontology.compare import Answer, is_no_call
 
 __all__ = ["MIN_INDEPENDENT", "counted_votes", "too_few_note"]
 
@@ -33,7 +32,7 @@ def _reason(answer: Answer, first_run: dict[str, str]) -> str | None:
         return answer.status if answer.status != "ok" else "missing"
     if not answer.validated:
         return "unvalidated"
-    if is_unknown(answer.general):
+    if is_no_call(answer.general):
         return "no call"
     if answer.fingerprint is not None and answer.fingerprint in first_run:
         return f"repeat of {first_run[answer.fingerprint]}"
