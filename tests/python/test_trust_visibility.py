@@ -2,7 +2,7 @@
 
 One pipeline run through the fake server, by the ``cassia`` command: cluster 0 is answered
 soundly, cluster 1's Annotator keeps citing genes the cluster lacks (it never passes the
-Validator), cluster 2's Formatter answers nonsense (it fails). summary.csv's Status, the report's
+Validator), cluster 2's review call answers nonsense (it fails). summary.csv's Status, the report's
 first screen and the command's last lines must each name 1 and 2 for what they are.
 """
 
@@ -29,7 +29,7 @@ def script(server) -> None:
     # cluster 1 (S100A8, LYZ, ...): the reasoning rests on T-cell genes the cluster does not have
     server.add_rule(lambda r: annotator(r) and "S100A8" in r.text, "CD3E, CD3D and CD2 are high: a T cell.")
     server.add_rule(lambda r: annotator(r) and "MS4A1" in r.text, "MS4A1 and HLA-DRA: a B cell (cluster two).")
-    server.add_rule(lambda r: "FormatterOutput" in str(r.body.get("response_format")) and "cluster two" in r.text,
+    server.add_rule(lambda r: "ReviewOutput" in str(r.body.get("response_format")) and "cluster two" in r.text,
                     {"nonsense": True})
 
 
