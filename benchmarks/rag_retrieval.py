@@ -75,8 +75,8 @@ def main() -> int:
     from cassia.knowledge import call_cell_type
     from cassia.knowledge.retrieved import call_with_retrieval
     from cassia.rag import RagRetriever
-    from cassia.rag import index as rag_index
-    from cassia.rag.retrieve import rank_candidates
+    from cassia.knowledge.markerdb import index as rag_index
+    from cassia.knowledge.markerdb.retrieve import rank_candidates
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["CASSIA_CACHE_DIR"] = cache

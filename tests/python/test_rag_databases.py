@@ -15,9 +15,9 @@ import pytest
 
 import cassia
 from cassia.errors import ConfigError, InputError
-from cassia.rag import databases, index as rag_index
-from cassia.rag.databases import DATABASES, ensure_database, read_cellmarker, read_panglaodb
-from cassia.rag.retrieve import rank_candidates
+from cassia.knowledge.markerdb import files as databases, index as rag_index
+from cassia.knowledge.markerdb.files import DATABASES, ensure_database, read_cellmarker, read_panglaodb
+from cassia.knowledge.markerdb.retrieve import rank_candidates
 
 MARKERDB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "markerdb"
 PBMC = MARKERDB.parent / "markers" / "pbmc3k_findallmarkers.csv"

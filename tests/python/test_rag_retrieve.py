@@ -9,7 +9,7 @@ import pytest
 import cassia
 from cassia import ontology
 from cassia.rag import RagRetriever, load_index, rank_candidates
-from cassia.rag.retrieve import species_view
+from cassia.knowledge.markerdb.retrieve import species_view
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MARKERDB = SHARED / "markerdb"

@@ -7,7 +7,7 @@ from ..models import Message
 from ..prompts import render
 from ..providers.base import Provider
 from ..rag.features import MAX_AXES, HierarchicalFeatures
-from ..rag.retrieve import RetrievedCandidate
+from ..knowledge.markerdb import RetrievedCandidate
 from ..rag.tree import TissueTree
 from .session import ClusterSession
 

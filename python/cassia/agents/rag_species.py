@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..models import Message
 from ..prompts import render
 from ..providers.base import Provider
-from ..rag.retrieve import RetrievedCandidate
+from ..knowledge.markerdb import RetrievedCandidate
 from ..rag.species import CrossSpeciesNotes
 from .session import ClusterSession
 

@@ -59,7 +59,7 @@ def call_with_retrieval(
     """:func:`~cassia.knowledge.call_cell_type`, refined by retrieved database candidates.
 
     ``retrieved``: dicts with at least ``name``, ``cl_id`` and ``score`` (as stored by
-    :meth:`cassia.rag.retrieve.RetrievedCandidate.as_dict`), best first.
+    :meth:`cassia.knowledge.markerdb.RetrievedCandidate.as_dict`), best first.
     """
     from .. import ontology
 

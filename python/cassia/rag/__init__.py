@@ -6,8 +6,9 @@ cross-species notes, combined into one context block for the Annotator.
 >>> from cassia.rag import RagRetriever
 >>> RagRetriever().retrieve(["CD3D", "CD3E", "IL7R", "CCR7"], tissue="blood")[0].name  # doctest: +SKIP
 
-Four parts: the Marker Database retrieval (:mod:`.retrieve`, deterministic, over the index of
-  :mod:`.index` built from :mod:`.databases`), the Ontology trees (:mod:`.tree`, deterministic), the
+Four parts: the Marker Database retrieval (:mod:`cassia.knowledge.markerdb`: deterministic, an
+index built from the database files; it lives in the knowledge package because the offline
+annotator also weighs its evidence), the Ontology trees (:mod:`.tree`, deterministic), the
 Hierarchical Features (:mod:`.features`) and the Cross-species notes (:mod:`.species`). The last two
 come from rules here, or from the run's language model through the agents
 :mod:`cassia.agents.rag_features` and :mod:`cassia.agents.rag_species`. :mod:`.context` combines
@@ -18,22 +19,25 @@ The databases are CellMarker 2.0 and PanglaoDB, downloaded on first use into the
 
 from __future__ import annotations
 
-from .context import RagContext, RagRetriever
-from .databases import (
+from ..knowledge.markerdb import (
     DATABASES,
     ENV_VAR,
     DatabaseFile,
+    MarkerEvidence,
+    MarkerIndex,
+    RetrievedCandidate,
     download_database,
     ensure_database,
+    load_index,
+    rank_candidates,
 )
+from .context import RagContext, RagRetriever
 from .features import (
     FeatureAxis,
     FeatureLevel,
     HierarchicalFeatures,
     features_from_trees,
 )
-from .index import MarkerIndex, load_index
-from .retrieve import MarkerEvidence, RetrievedCandidate, rank_candidates
 from .species import CrossSpeciesNotes, needs_cross_species, rules_cross_species
 from .tree import TissueTree, TreeNode, build_tissue_tree, candidate_branches
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 
+from ..knowledge.markerdb.files import DATABASES
+from ..knowledge.markerdb.index import MarkerIndex, load_index
+from ..knowledge.markerdb.retrieve import DEFAULT_TOP, RetrievedCandidate, rank_candidates
 from ..prompts import render
-from .databases import DATABASES
 from .features import HierarchicalFeatures, features_from_trees
-from .index import MarkerIndex, load_index
-from .retrieve import DEFAULT_TOP, RetrievedCandidate, rank_candidates
 from .species import CrossSpeciesNotes, needs_cross_species, rules_cross_species
 from .tree import TissueTree, candidate_branches
 
@@ -96,7 +96,7 @@ class RagRetriever:
     """The marker-database index for a run, and the RAG context per cluster.
 
     ``data_dir``/``download``/``client`` say where the databases come from (see
-    :mod:`cassia.rag.databases`); ``top`` is how many candidates go into the context;
+    :mod:`cassia.knowledge.markerdb.files`); ``top`` is how many candidates go into the context;
     ``use_model=False`` keeps every agent rule-based even with a language model provider.
     """
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..knowledge import normalise_species
-from .index import MarkerIndex
+from ..knowledge.markerdb import MarkerIndex
 
 REFERENCE_SPECIES = ("human", "mouse")
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .index import ANY_TISSUE, MarkerIndex, tissue_key
-from .retrieve import RetrievedCandidate, species_view
+from ..knowledge.markerdb.index import ANY_TISSUE, MarkerIndex, tissue_key
+from ..knowledge.markerdb.retrieve import RetrievedCandidate, species_view
 
 MAX_BRANCHES = 3
 MAX_NODES = 20  # per branch; the nodes nearest to the candidates are kept

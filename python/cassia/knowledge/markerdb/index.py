@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from .databases import DATABASES, READERS, DatabaseFile, ensure_database, user_cache_dir
+from .files import DATABASES, READERS, DatabaseFile, ensure_database, user_cache_dir
 
 INDEX_VERSION = 5
 SATURATE = 4  # records after which a (type, gene) pair counts fully
@@ -96,7 +96,7 @@ class MarkerIndex:
 
 def tissue_key(text: str | None) -> str | None:
     """A canonical tissue for free text: the knowledge base's tissue names, else the text itself."""
-    from ..knowledge import load_knowledge_base
+    from ..kb import load_knowledge_base
 
     if text is None or not str(text).strip():
         return None
@@ -258,7 +258,7 @@ def _type_key(name: str, db_cl_id: str) -> tuple[str, str, str | None]:
     oligodendrocyte precursor filed as radial glia), then the database's own ID (``CL_...``),
     then a looser name match; a name that maps nowhere keeps its own group.
     """
-    from .. import ontology
+    from ... import ontology
 
     given = ontology.current_id(db_cl_id) if re.match(r"^CL[:_]\d{7}$", db_cl_id) else None
     if given is not None and db_cl_id.startswith("CL:"):  # our own curated term for the name

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import httpx
 import pandas as pd
 
-from ..errors import ConfigError, InputError
+from ...errors import ConfigError, InputError
 from ._xlsx import iter_xlsx_rows
 
 ENV_VAR = "CASSIA_DATA_DIR"

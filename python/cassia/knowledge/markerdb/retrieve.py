@@ -9,7 +9,7 @@ Deterministic, no language model: the same scoring ideas as the curated knowledg
                * OFF_TISSUE when a tissue is given and T was never recorded there
 
 ``rank_weight`` and ``OFF_TISSUE`` are the knowledge base's own; ``specificity`` and ``support``
-come from the index (:mod:`cassia.rag.index`). Genes match case-insensitively, so mouse symbols
+come from the index (:mod:`cassia.knowledge.markerdb.index`). Genes match case-insensitively, so mouse symbols
 (Cd3e) find human records (CD3E) and the other way round. Every matched gene keeps its
 provenance: which database lists it for the type and the PubMed IDs behind it.
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..knowledge import normalise_species
-from ..knowledge.score import OFF_TISSUE, normalise_genes, rank_weight
+from ..kb import normalise_species
+from ..score import OFF_TISSUE, normalise_genes, rank_weight
 from .index import ANY_TISSUE, MarkerIndex, tissue_key
 
 DEFAULT_TOP = 10
