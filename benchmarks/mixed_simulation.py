@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from markerdb_env import use_marker_databases  # noqa: E402  (benchmarks/markerdb_env.py)
+
 from cassia.evaluate.simulate import reference_summary, run_simulation
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -41,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provider", default="offline")
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--databases", choices=("auto", "off"), default="auto",
+                        help="offline annotator: weigh the marker databases (../shared/data/markerdb) or not")
     args = parser.parse_args(argv)
+    print(use_marker_databases(args.databases))
     out = args.out or Path(tempfile.mkdtemp(prefix="cassia-simulation-"))
     for i, (name, (file, tissue, labels)) in enumerate(DATASETS.items()):
         started = time.perf_counter()

@@ -11,7 +11,9 @@ only: nothing here (or anywhere) tunes the knowledge base on these rows.
 
 The offline answer is graded three ways: the top subtype ("detailed", the harness default: the
 most specific call), the general type, and the better of the two ("best", lenient). The report
-and tables land in ``--out``.
+and tables land in ``--out``. ``--databases off`` measures the curated knowledge base alone
+(by default the marker databases of ``../shared/data/markerdb`` count, see
+:mod:`cassia.knowledge.database_call`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from markerdb_env import use_marker_databases  # noqa: E402  (benchmarks/markerdb_env.py)
 
 from cassia.evaluate import accuracy_table, run_benchmark
 from cassia.evaluate.harness import regrade
@@ -37,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=None, help="benchmark folder (default: a temporary one)")
     parser.add_argument("--rows", type=int, default=None, help="only the first N rows (quick look)")
+    parser.add_argument("--databases", choices=("auto", "off"), default="auto",
+                        help="weigh the marker databases (../shared/data/markerdb) or not")
     args = parser.parse_args(argv)
+    print(use_marker_databases(args.databases))
     table = pd.read_csv(args.data)
     if args.rows:
         table = table.head(args.rows)

@@ -19,27 +19,38 @@ It prints the score quantiles of each null, the Unknown rate of each null under 
 :mod:`cassia.knowledge.call` (``MIN_SCORE``, ``MIN_MARKERS``), the threshold that would leave
 99% of the random-gene lists Unknown, and, as a positive control, the call rate on the 50 real
 single-type lists of ``simulated_null.csv``.
+
+With the marker databases (``../shared/data/markerdb`` unless ``$CASSIA_DATA_DIR`` says otherwise)
+it also calibrates :mod:`cassia.knowledge.database_call`: ``DB_NULL``, the databases' best score
+that 1 in 100 lists of 10 expressed random genes reach, and ``MIN_EVIDENCE``, the combined
+evidence that leaves ``TARGET_COMBINED`` of every random-gene null Unknown; then the Unknown rate
+of each null with everything as shipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from cassia.knowledge import call_cell_type
-from cassia.knowledge.call import MIN_MARKERS, MIN_SCORE
-
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+os.environ.setdefault("CASSIA_DATA_DIR", str(SHARED / "markerdb"))
+
+from cassia.knowledge import call_cell_type, database_call  # noqa: E402
+from cassia.knowledge.call import MIN_MARKERS, MIN_SCORE  # noqa: E402
+from cassia.knowledge.markerdb import local_index  # noqa: E402
+
 TARGET = 0.99  # share of random-gene lists that must stay Unknown (the goal is >= 95%: a margin)
+TARGET_COMBINED = 0.98  # the same for the knowledge base and the databases together
 
 
 def best_evidence(genes: list[str]) -> tuple[float, int, bool]:
-    call = call_cell_type(genes)
+    call = call_cell_type(genes, databases=False)
     best = call.best
     return (best.score if best else 0.0, len(best.matched) if best else 0, call.confident)
 
@@ -91,8 +102,47 @@ def main(argv: list[str] | None = None) -> int:
     null = pd.read_csv(SHARED / "gptcelltype" / "simulated_null.csv")
     real = null[null["celltype"] != "random"]
     called = [best_evidence([g.strip() for g in genes.split(",")])[2] for genes in real["gene"]]
-    print(f"positive control: {sum(called)}/{len(called)} real single-type lists of simulated_null.csv get a call")
+    print(f"positive control: {sum(called)}/{len(called)} real single-type lists of simulated_null.csv get a call "
+          "(knowledge base alone)")
+    calibrate_databases(null_lists(args.lists, args.seed), real)
     return 0
+
+
+def calibrate_databases(nulls: dict[str, list[list[str]]], real: pd.DataFrame) -> None:
+    index = local_index()
+    if index is None:
+        print("marker databases not found (set CASSIA_DATA_DIR): database evidence not calibrated")
+        return
+    parts = {}
+    for name, lists in nulls.items():
+        rows = []
+        for genes in lists:
+            call = call_cell_type(genes, databases=False)
+            kb_part, db_part, retrieved = database_call.evidence_parts(genes, call.best, index, species=call.species,
+                                                                       tissue=None)
+            db_best = next((c.score for c in retrieved if c.cl_id), 0.0)
+            rows.append({"kb_confident": call.confident, "kb_part": kb_part, "db_part": db_part, "db_best": db_best})
+        parts[name] = pd.DataFrame(rows)
+    db_null = float(parts["expressed random (10)"]["db_best"].quantile(0.99))
+    print(f"\nmarker databases: best score on 1 in 100 lists of 10 expressed random genes {db_null:.3f} "
+          f"(DB_NULL shipped {database_call.DB_NULL})")
+    needed = {}
+    for name, f in parts.items():
+        if name == "shuffled markers":
+            continue
+        evidence = (f["kb_part"] + f["db_part"]).where(~f["kb_confident"], 0.0)
+        share_called = 1 - TARGET_COMBINED - f["kb_confident"].mean()  # what the databases may add
+        needed[name] = float(evidence.quantile(1 - max(share_called, 0.0), interpolation="higher"))
+    print(f"combined evidence a call needs so that {TARGET_COMBINED:.0%} of each random-gene null stays Unknown: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in needed.items())
+          + f"; recommended MIN_EVIDENCE (the largest, rounded up to 0.1): {math.ceil(max(needed.values()) * 10) / 10:.1f}"
+          f" (shipped {database_call.MIN_EVIDENCE})")
+    rates = {name: round(1 - sum(call_cell_type(g).confident for g in lists) / len(lists), 4)
+             for name, lists in nulls.items()}
+    print("Unknown rate of each null as shipped (knowledge base + marker databases): "
+          + ", ".join(f"{k} {v:.1%}" for k, v in rates.items()))
+    called = [call_cell_type([g.strip() for g in genes.split(",")]).confident for genes in real["gene"]]
+    print(f"positive control: {sum(called)}/{len(called)} real single-type lists get a call (with the databases)")
 
 
 if __name__ == "__main__":

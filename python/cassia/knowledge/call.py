@@ -7,8 +7,10 @@
   ("epithelial cell", "stromal cell") is the answer only when no specific type of its lineage
   would be a call on its own;
 - whether the evidence is strong enough for a call at all: random genes rarely reach two
-  matched markers and a score of ``MIN_SCORE`` (about 1 in 150 random lists of 10-50 genes do),
-  so weaker evidence becomes an explicit "unknown" answer;
+  matched markers and a score of ``MIN_SCORE`` (about 1 in 150 random lists of 10-50 genes do);
+  below that, the marker databases' evidence is added when their tables are on this machine
+  (:mod:`cassia.knowledge.database_call`, a low-confidence call when the two together exceed
+  what random genes reach), and what is still within chance becomes an explicit "unknown" answer;
 - whether another, unrelated lineage is supported by its own markers almost as well (a likely
   mixed population or doublet cluster).
 """
@@ -18,10 +20,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from .database_call import database_evidence
 from .kb import KnowledgeBase, load_knowledge_base, symbols_species
 from .score import Candidate, normalise_genes, rank_cell_types
+
+if TYPE_CHECKING:
+    from .markerdb import MarkerIndex
 
 MIN_SCORE = 0.21  # below this the best candidate is not a call (benchmarks/offline_null_calibration.py)
 MIN_MARKERS = 2  # a call needs at least this many matched markers
@@ -91,8 +97,15 @@ def call_cell_type(
     tissue: str | None = None,
     top: int = 10,
     kb: KnowledgeBase | None = None,
+    databases: "MarkerIndex | bool | None" = None,
 ) -> KBCall:
-    """Annotate one ranked marker list from the knowledge base alone (deterministic, offline)."""
+    """Annotate one ranked marker list from the knowledge base (deterministic, offline).
+
+    ``databases``: the marker-database index whose evidence counts beside the knowledge base's
+    (:mod:`cassia.knowledge.database_call`: it rescues an abstention or replaces a weaker call);
+    None (default) uses the tables if they are on this machine
+    (:func:`cassia.knowledge.markerdb.local_index`, never a download), False the knowledge base alone.
+    """
     kb = kb or load_knowledge_base()
     ranked = normalise_genes(genes)
     everything = rank_cell_types(genes, species=species, tissue=tissue, top=None, kb=kb)
@@ -106,6 +119,9 @@ def call_cell_type(
         functional=functional,
     )
     if best is None:
+        rescued = _with_databases(base, everything, None, kb, databases)
+        if rescued is not None:
+            return rescued
         return KBCall(**base, best=None, confidence="none", general_type=None, subtypes=(), mixed_types=(),
                       mixed_population=False, margin=0.0, lineage_margin=0.0,
                       reasons=("no marker of the list is in the knowledge base",))
@@ -126,6 +142,9 @@ def call_cell_type(
     confidence: Confidence
     if reasons:
         confidence = "none"
+        rescued = _with_databases(base, everything, best, kb, databases)
+        if rescued is not None:
+            return rescued
     elif best.score < 0.5 or lineage_margin < 0.15 * best.score:
         confidence = "low"
     elif best.score < 1.0 or mixed_population:
@@ -137,6 +156,12 @@ def call_cell_type(
     if mixed_population:
         names = ", ".join(f"{c.name} ({', '.join(c.matched_genes[:3])})" for c in mixed if c.lineage != best.lineage)
         reasons.append(f"an unrelated lineage is also supported by its own markers: {names}")
+    if confidence != "none" and not mixed_population:  # a mixture is the knowledge base's finding
+        changed = _with_databases(base, everything, best, kb, databases, confident=True,
+                                  reasons=tuple(f"knowledge base: {r}" for r in reasons)
+                                  + (f"knowledge base: {best.name} ({', '.join(best.matched_genes[:4])})",))
+        if changed is not None:
+            return changed
     return KBCall(
         **base,
         best=best,
@@ -149,6 +174,36 @@ def call_cell_type(
         lineage_margin=round(lineage_margin, 4),
         reasons=tuple(reasons),
     )
+
+
+def _with_databases(base: dict, everything: list[Candidate], best: Candidate | None, kb: KnowledgeBase,
+                    databases: "MarkerIndex | bool | None", *, confident: bool = False,
+                    reasons: tuple[str, ...] = ()) -> KBCall | None:
+    """The call as the marker databases change it (:mod:`cassia.knowledge.database_call`): a
+    rescued abstention or a better-supported database type; None when nothing changes or no
+    index is at hand."""
+    if databases is False:
+        return None
+    if databases is None or databases is True:
+        from .markerdb import local_index
+
+        databases = local_index()
+        if databases is None:
+            return None
+    found = database_evidence(base["genes"], best, databases, kb_confident=confident, species=base["species"],
+                              tissue=base["tissue"], kb=kb)
+    if found is None:
+        return None
+    chosen = found.best
+    family = chosen.general_type
+    if found.from_databases:
+        subtypes = (chosen.name,) if chosen.name != family else ()
+    else:
+        subtypes = tuple(c.name for c in everything
+                         if c.general_type == family and c.name != family and c.own_score > 0)[:3]
+    return KBCall(**base, best=chosen, confidence="low", general_type=family, subtypes=subtypes, mixed_types=(),
+                  mixed_population=False, margin=0.0, lineage_margin=0.0,
+                  reasons=(*reasons, found.reason, "decided with the marker databases: a low-confidence call"))
 
 
 def _prefer_specific(candidates: list[Candidate], kb: KnowledgeBase) -> Candidate | None:
