@@ -144,11 +144,32 @@ def add_backend_options(parser: argparse.ArgumentParser, *, workers: bool = True
         group.add_argument("--max-workers", type=positive_int, default=4, metavar="N", help="clusters processed at once (default 4)")
 
 
+def add_limit_options(parser: argparse.ArgumentParser, stages: tuple[str, ...] = ("",)) -> None:
+    """--max-concurrency and an output limit per stage ("" annotation, "scoring", "boost")."""
+    group = parser.add_argument_group("limits")
+    group.add_argument("--max-concurrency", type=positive_int, default=None, metavar="N",
+                       help="requests in flight per backend at most (default: as many as --max-workers sends)")
+    for stage in stages:
+        flag = f"--{stage}-max-tokens" if stage else "--max-tokens"
+        what = f"{stage} replies" if stage else "annotation replies (Annotator, Validator, Formatter)"
+        group.add_argument(flag, type=positive_int, default=None, metavar="N",
+                           help=f"output-token limit of {what} (default: the server's)")
+
+
+def limit_kwargs(args: argparse.Namespace, stages: tuple[str, ...] = ("",)) -> dict[str, Any]:
+    """The engine keywords of :func:`add_limit_options`' flags."""
+    kwargs: dict[str, Any] = {"max_concurrency": args.max_concurrency}
+    for stage in stages:
+        name = f"{stage}_max_tokens" if stage else "max_tokens"
+        kwargs[name] = getattr(args, name)
+    return kwargs
+
+
 def _needs_building(args: argparse.Namespace) -> bool:
     return bool(args.timeout is not None or args.shell_command or args.backend_arg)
 
 
-def build_backend(args: argparse.Namespace, name: Any, model: str | None):
+def build_backend(args: argparse.Namespace, name: Any, model: str | None, max_tokens: int | None = None):
     """``name`` itself for the engine to build, or a ready provider when CLI-only settings apply."""
     if not _needs_building(args):
         return name
@@ -160,7 +181,8 @@ def build_backend(args: argparse.Namespace, name: Any, model: str | None):
     name = name or auto_provider()
     options = {"extra_args": tuple(args.backend_arg)} if args.backend_arg and name in AGENT_CLIS else None
     provider = get_provider(name, model, timeout=args.timeout, options=options,
-                            command=args.shell_command if name == "shell" else None)
+                            command=args.shell_command if name == "shell" else None,
+                            max_tokens=max_tokens, max_concurrency=getattr(args, "max_concurrency", None))
     if args.no_cache or provider.config.kind == "offline":
         return provider
     return CachedProvider(provider, ResponseCache())
@@ -175,13 +197,15 @@ def main_backend(args: argparse.Namespace) -> str | None:
 def stage_backends(args: argparse.Namespace, stages: tuple[str, ...] = ()) -> dict[str, Any]:
     """``provider``/``model`` plus ``<stage>_provider``/``<stage>_model`` keyword arguments for the engine."""
     main = main_backend(args)
-    kwargs: dict[str, Any] = {"provider": build_backend(args, main, args.model), "model": args.model}
+    kwargs: dict[str, Any] = {"provider": build_backend(args, main, args.model, getattr(args, "max_tokens", None)),
+                              "model": args.model}
     for stage in stages:
         own, own_model = getattr(args, f"{stage}_provider", None), getattr(args, f"{stage}_model", None)
-        if _needs_building(args) and (own or own_model):
+        limit = getattr(args, f"{stage}_max_tokens", None)
+        if _needs_building(args) and (own or own_model or limit):
             name = own or main
             model = own_model or (args.model if own is None else None)
-            kwargs[f"{stage}_provider"] = build_backend(args, name, model)
+            kwargs[f"{stage}_provider"] = build_backend(args, name, model, limit)
             kwargs[f"{stage}_model"] = model
         else:
             kwargs[f"{stage}_provider"], kwargs[f"{stage}_model"] = own, own_model

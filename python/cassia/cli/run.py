@@ -10,9 +10,11 @@ from .common import (
     EXIT_OK,
     add_backend_options,
     add_cluster_options,
+    add_limit_options,
     add_marker_options,
     outcome_code,
     positive_int,
+    limit_kwargs,
     print_json,
     read_markers,
     result_rows,
@@ -59,6 +61,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
                           "message) and exit; no backend is called and nothing is written")
     run.add_argument("--json", action="store_true", help="print a JSON summary (or, with --dry-run, the prompts)")
     add_backend_options(parser)
+    add_limit_options(parser, ("", "scoring", "boost") if pipeline else ("",))
     if pipeline:
         stages = parser.add_argument_group("pipeline stages")
         stages.add_argument("--score-threshold", type=float, default=75, metavar="X",
@@ -114,11 +117,11 @@ def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
         batch_api={"poll_interval": args.batch_poll, "retry": args.batch_retry} if args.batch_api else None,
     )
     if pipeline:
-        kwargs.update(stage_backends(args, ("scoring", "boost")))
+        kwargs.update(stage_backends(args, ("scoring", "boost")), **limit_kwargs(args, ("", "scoring", "boost")))
         result = run_pipeline(markers, score_threshold=args.score_threshold, boost_iterations=args.boost_iterations,
                               report=not args.no_report, **kwargs)
     else:
-        kwargs.update(stage_backends(args))
+        kwargs.update(stage_backends(args), **limit_kwargs(args))
         result = run_batch(markers, **kwargs)
     _print_outcome(args, result, verb="annotated")
     return outcome_code(len(result.results), len(result.failed))
@@ -150,6 +153,7 @@ def _score(args: argparse.Namespace) -> int:
 
     backends = stage_backends(args)
     result = run_score_batch(args.run, provider=backends["provider"], model=args.model, max_workers=args.max_workers,
+                             **limit_kwargs(args, ("scoring",)),
                              use_cache=not args.no_cache, progress=not args.quiet, rescore=args.rescore,
                              report=not args.no_report)
     _print_outcome(args, result, verb="in the run")
@@ -196,6 +200,7 @@ def register(subparsers) -> None:
     score.add_argument("--no-report", action="store_true", help="do not re-render report.html")
     score.add_argument("--json", action="store_true", help="print a JSON summary")
     add_backend_options(score)
+    add_limit_options(score, ("scoring",))
     score.set_defaults(handler=_score)
 
     report = subparsers.add_parser("report", help="re-render the HTML report of a run directory",

@@ -145,6 +145,7 @@ def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
         "tokens": result.tokens,
         "cost": result.cost_usd,
         "cost_text": format_cost(result.cost_usd),
+        "saved": sum(stage.saved_usd for stage in result.stages.values()),  # answered by the response cache
         "pages": [{"title": page["title"], "href": page["href"][3:]}  # relative to the index, not clusters/
                   for page in _step_pages(result.pages) if page["href"]],
     }
@@ -174,6 +175,7 @@ def index_view(results: Iterable[ClusterResult], manifest: dict[str, Any]) -> di
             "tokens": sum(row["tokens"] for row in rows),
             "cost_text": format_cost(sum(c for c in costs if c is not None)) if any(c is not None for c in costs) else "—",
             "unpriced": sum(c is None for c in costs),
+            "saved_text": format_cost(saved) if (saved := sum(row["saved"] for row in rows)) > 0 else "",
         },
     }
 

@@ -3,12 +3,15 @@
 It speaks ``POST /v1/chat/completions``, ``POST /v1/messages`` and ``GET /v1/models``, counts
 tokens roughly (characters / 4), honours ``response_format`` json_schema and Anthropic forced
 tools, and can be scripted (``script``, ``add_rule``) or told to misbehave (``fail_next``,
-``slow_next``, ``malformed_next``, ``truncate_next``, ``garble_next``,
-``reject_response_format``). Every request is recorded with its headers in ``requests``.
+``slow_next``, ``malformed_next``, ``truncate_next``, ``garble_next``, ``empty_next``,
+``drip_next``, ``reject_response_format``, ``ignore_response_format`` (answers prose unless the
+prompt holds the schema), ``omit_usage``). ``vendor=`` makes it refuse what a real service
+refuses, in its words (:mod:`.fake_vendors`); ``refused`` counts the refusals it served.
+Every request is recorded with its headers in ``requests``.
 
 From the command line (R tests and vignettes)::
 
-    python -m cassia.testing.fake_server --port 0 --latency 0
+    python -m cassia.testing.fake_server --port 0 --latency 0 [--vendor llama-cpp]
 
 prints the OpenAI-style base URL on the first line of stdout and serves until killed.
 """
@@ -21,15 +24,16 @@ import json
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from pydantic import BaseModel
 
 from .fake_batches import FakeBatches
-from .fake_replies import default_text, example_for
+from .fake_http import Answer, Handler, Server, json_answer
+from .fake_replies import default_text, example_for, schema_in_prompt
 from .fake_request import FakeRequest
+from .fake_vendors import VENDOR_MODES, vendor_refusal
 
 __all__ = ["FakeLLMServer", "FakeRequest", "main"]
 
@@ -50,27 +54,27 @@ class _Rule:
 
 @dataclass
 class _Fault:
-    kind: str  # status | slow | malformed | truncate | garble
+    kind: str  # status | slow | malformed | truncate | garble | empty | drip
     status: int = 500
     retry_after: float | None = None
     delay: float = 0.0
-
-
-@dataclass
-class _Answer:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FakeLLMServer:
     """The fake server. Use as a context manager, or call :meth:`start` and :meth:`stop`."""
 
     def __init__(self, *, port: int = 0, latency: float = 0.0, api_key: str | None = None,
-                 reject_response_format: bool = False):
+                 reject_response_format: bool = False, vendor: str | None = None,
+                 ignore_response_format: bool = False, omit_usage: bool = False):
+        if vendor is not None and vendor not in VENDOR_MODES:
+            raise ValueError(f"unknown vendor mode {vendor!r}; use one of {', '.join(VENDOR_MODES)}")
         self.latency = latency
         self.api_key = api_key  # when set, requests without it get 401
         self.reject_response_format = reject_response_format
+        self.vendor = vendor
+        self.ignore_response_format = ignore_response_format  # a gateway that drops it: prose back
+        self.omit_usage = omit_usage  # replies without token counts
+        self.refused = 0  # requests refused by the vendor mode or reject_response_format
         self.requests: list[FakeRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -90,8 +94,8 @@ class FakeLLMServer:
     def start(self) -> "FakeLLMServer":
         if self._httpd is not None:
             return self
-        handler = type("Handler", (_Handler,), {"fake": self})
-        httpd = _Server(("127.0.0.1", self._port), handler)
+        handler = type("Handler", (Handler,), {"fake": self})
+        httpd = Server(("127.0.0.1", self._port), handler)
         self._httpd = httpd
         # A short poll interval keeps stop() quick (shutdown waits for the next poll).
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -176,6 +180,14 @@ class FakeLLMServer:
         """The next ``n`` responses are HTTP 200 with a body that is not JSON at all."""
         self._add_faults(n, _Fault("garble"))
 
+    def empty_next(self, n: int = 1) -> None:
+        """The next ``n`` replies are HTTP 200 with empty content (finish_reason "stop")."""
+        self._add_faults(n, _Fault("empty"))
+
+    def drip_next(self, n: int = 1, interval: float = 0.5) -> None:
+        """The next ``n`` replies send their body one byte every ``interval`` seconds."""
+        self._add_faults(n, _Fault("drip", delay=interval))
+
     def _add_faults(self, n: int, fault: _Fault) -> None:
         with self._lock:
             self._faults.extend([fault] * n)
@@ -189,6 +201,7 @@ class FakeLLMServer:
             self._faults.clear()
             self._fail_when.clear()
             self.max_in_flight = 0
+            self.refused = 0
 
     def enable_batches(self, **options: Any) -> FakeBatches:
         """Also serve the OpenAI Batch and Anthropic Message Batches APIs (:mod:`.fake_batches`)."""
@@ -197,49 +210,54 @@ class FakeLLMServer:
 
     # ------------------------------------------------------------ answering
 
-    def _answer(self, request: FakeRequest) -> _Answer:
+    def _answer(self, request: FakeRequest) -> Answer:
         with self._lock:
             self.requests.append(request)
             if request.method == "GET":
                 if request.path.rstrip("/") == "/v1/models":
-                    return _json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
-                return _json(404, {"error": {"message": f"no such endpoint {request.path}"}})
+                    return json_answer(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+                return json_answer(404, {"error": {"message": f"no such endpoint {request.path}"}})
             if request.path.rstrip("/") not in ("/v1/chat/completions", "/v1/messages"):
-                return _json(404, {"error": {"message": f"no such endpoint {request.path}"}})
+                return json_answer(404, {"error": {"message": f"no such endpoint {request.path}"}})
             fault = self._faults.pop(0) if self._faults else None
             for text, status in self._fail_when:
                 if fault is None and text in request.text:
                     fault = _Fault("status", status=status)
             refusal = self._refusal(request)
+            self.refused += refusal is not None and refusal.status != 401
             reply = None if refusal or (fault and fault.kind in ("status", "garble")) else self._pick(request)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            time.sleep(self.latency + (fault.delay if fault else 0.0))
+            time.sleep(self.latency + (fault.delay if fault and fault.kind == "slow" else 0.0))
             if refusal:
                 return refusal
             if fault and fault.kind == "status":
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
                 message = "rate limit reached" if fault.status == 429 else "the fake server failed on purpose"
-                return _json(fault.status, {"type": "error", "error": {"type": "fake_fault", "message": message}},
+                return json_answer(fault.status, {"type": "error", "error": {"type": "fake_fault", "message": message}},
                              headers)
             if fault and fault.kind == "garble":
-                return _Answer(200, b"<html>upstream proxy error</html>", {"Content-Type": "text/html"})
-            return self._render(request, reply, fault.kind if fault else None)
+                return Answer(200, b"<html>upstream proxy error</html>", {"Content-Type": "text/html"})
+            answer = self._render(request, reply, fault.kind if fault else None)
+            if fault and fault.kind == "drip":
+                answer.drip = fault.delay
+            return answer
         finally:
             with self._lock:
                 self.in_flight -= 1
 
-    def _refusal(self, request: FakeRequest) -> _Answer | None:
+    def _refusal(self, request: FakeRequest) -> Answer | None:
         if self.api_key is not None:
             sent = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
             if sent != self.api_key:
-                return _json(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid API key"}})
+                return json_answer(401, {"type": "error", "error": {"type": "authentication_error", "message": "invalid API key"}})
         body = request.body if isinstance(request.body, dict) else {}
         if self.reject_response_format and (body.get("response_format") or body.get("tools")):
-            return _json(400, {"error": {"type": "invalid_request_error",
-                                         "message": "response_format json_schema (and tools) are not supported"}})
-        return None
+            return json_answer(400, {"error": {"type": "invalid_request_error",
+                                               "message": "response_format json_schema (and tools) are not supported"}})
+        refusal = vendor_refusal(self.vendor, body) if self.vendor else None
+        return json_answer(*refusal) if refusal else None
 
     def _pick(self, request: FakeRequest) -> Any:
         """Scripted reply, else the first matching rule, else the default. Called under the lock."""
@@ -250,15 +268,21 @@ class FakeLLMServer:
                 if rule.times is not None:
                     rule.times -= 1
                 return _resolve(rule.reply, request)
-        wanted = request.schema()
+        if self.ignore_response_format:  # only a schema written into the prompt is seen
+            in_prompt = schema_in_prompt(request.text)
+            wanted = (in_prompt, in_prompt.get("title")) if in_prompt is not None else None
+        else:
+            wanted = request.schema()
         if wanted is not None:
             return example_for(*wanted)
         return default_text(request.last_user)
 
-    def _render(self, request: FakeRequest, reply: Any, fault: str | None) -> _Answer:
+    def _render(self, request: FakeRequest, reply: Any, fault: str | None) -> Answer:
         text = reply if isinstance(reply, str) else json.dumps(reply)
         if fault in ("malformed", "truncate"):
             text = text[: max(1, len(text) // 2)]
+        if fault == "empty":
+            text, reply = "", ""
         body = request.body if isinstance(request.body, dict) else {}
         usage_in = max(1, len(request.text) // 4)
         usage_out = max(1, len(text) // 4)
@@ -266,7 +290,7 @@ class FakeLLMServer:
         number = next(self._ids)
         if request.protocol == "anthropic":
             tool_input = None
-            if body.get("tools") and fault is None:
+            if body.get("tools") and fault in (None, "drip") and not self.ignore_response_format:
                 tool_input = reply if isinstance(reply, dict) else _json_object(text)
             if tool_input is not None:
                 name = (body.get("tool_choice") or {}).get("name") or body["tools"][0].get("name")
@@ -275,18 +299,18 @@ class FakeLLMServer:
             else:
                 content = [{"type": "text", "text": text}]
                 stop = "max_tokens" if fault == "truncate" else "end_turn"
-            return _json(200, {
+            return json_answer(200, {
                 "id": f"msg_fake_{number}", "type": "message", "role": "assistant", "model": model,
                 "content": content, "stop_reason": stop, "stop_sequence": None,
-                "usage": {"input_tokens": usage_in, "output_tokens": usage_out},
+                **({} if self.omit_usage else {"usage": {"input_tokens": usage_in, "output_tokens": usage_out}}),
             })
-        return _json(200, {
+        return json_answer(200, {
             "id": f"chatcmpl-fake-{number}", "object": "chat.completion", "created": int(time.time()),
             "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if fault == "truncate" else "stop"}],
-            "usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out,
-                      "total_tokens": usage_in + usage_out},
+            **({} if self.omit_usage else {"usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out,
+                                                     "total_tokens": usage_in + usage_out}}),
         })
 
 
@@ -306,58 +330,6 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Answer:
-    return _Answer(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (timeout) closes its socket mid-reply: expected, not worth a traceback.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    disable_nagle_algorithm = True  # headers and body go out in two writes; do not stall on ACKs
-    fake: FakeLLMServer
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.fake.batches is None or not self.fake.batches.serve(self, b""):
-            self._serve(None)
-
-    def do_POST(self) -> None:  # noqa: N802
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if self.fake.batches is not None and self.fake.batches.serve(self, raw):
-            return
-        try:
-            body = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
-            self._send(_json(400, {"error": {"message": "the request body is not JSON"}}))
-            return
-        self._serve(body)
-
-    def _serve(self, body: Any) -> None:
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        self._send(self.fake._answer(FakeRequest(self.command, self.path, headers, body)))
-
-    def _send(self, answer: _Answer) -> None:
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read stdout
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cassia.testing.fake_server",
@@ -369,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", default=None, help="answer 401 unless requests carry this key")
     parser.add_argument("--reject-response-format", action="store_true",
                         help="answer 400 to structured-output requests, like servers without schema support")
+    parser.add_argument("--vendor", choices=VENDOR_MODES, default=None,
+                        help="refuse what this real service refuses, with its status codes and error bodies")
+    parser.add_argument("--ignore-response-format", action="store_true",
+                        help="ignore response_format and tools, like a gateway that drops them (answers prose)")
+    parser.add_argument("--omit-usage", action="store_true", help="send replies without token counts")
     parser.add_argument("--fail-when", action="append", default=[], metavar="TEXT",
                         help="answer 400 to every request whose text contains TEXT (repeatable)")
     parser.add_argument("--batch-time-scale", type=float, default=None, metavar="X",
@@ -377,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     import cassia.models  # noqa: F401  (its output models supply the example replies)
 
     server = FakeLLMServer(port=args.port, latency=args.latency, api_key=args.api_key,
-                           reject_response_format=args.reject_response_format).start()
+                           reject_response_format=args.reject_response_format, vendor=args.vendor,
+                           ignore_response_format=args.ignore_response_format, omit_usage=args.omit_usage).start()
     if args.batch_time_scale is not None:
         server.enable_batches(time_scale=args.batch_time_scale)
     for text in args.fail_when:

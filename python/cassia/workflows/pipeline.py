@@ -43,7 +43,8 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
                 cancer_aware, check_ontology, rag, data_dir, out_dir, max_workers, resume, use_cache, cache_path,
                 progress, providers, score_threshold=75, scoring_provider=None, scoring_model=None,
                 boost_provider=None, boost_model=None, boost_iterations=5, boost_mode="breadth",
-                report=False, batch_api=None, manifest_extra: dict | None = None) -> RunResult:
+                report=False, batch_api=None, manifest_extra: dict | None = None, max_tokens=None,
+                scoring_max_tokens=None, boost_max_tokens=None, max_concurrency=None) -> RunResult:
     """The one annotation run behind batch, pipeline and annotate_anndata (``kind`` says which)."""
     if validator_rounds < 1:
         raise InputError(f"validator_rounds must be at least 1 (got {validator_rounds}).")
@@ -61,6 +62,8 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
         provider=provider, model=model, api_key=api_key, base_url=base_url,
         scoring_provider=scoring_provider, scoring_model=scoring_model,
         boost_provider=boost_provider, boost_model=boost_model, use_cache=use_cache, cache_path=cache_path,
+        max_tokens=max_tokens, scoring_max_tokens=scoring_max_tokens, boost_max_tokens=boost_max_tokens,
+        max_concurrency=max_concurrency,
     )
     batch_options = BatchOptions.of(batch_api)
     store = RunStore(out_dir or default_out_dir(), resume=resume)
@@ -105,6 +108,8 @@ async def arun_pipeline(
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
     boost_provider: ProviderLike = None, boost_model: str | None = None,
+    max_tokens: int | None = None, scoring_max_tokens: int | None = None, boost_max_tokens: int | None = None,
+    max_concurrency: int | None = None,
     # the agents
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     score_threshold: float = 75, boost_iterations: int = 5, boost_mode: BoostMode = "breadth",
@@ -129,6 +134,8 @@ def run_pipeline(
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
     boost_provider: ProviderLike = None, boost_model: str | None = None,
+    max_tokens: int | None = None, scoring_max_tokens: int | None = None, boost_max_tokens: int | None = None,
+    max_concurrency: int | None = None,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     score_threshold: float = 75, boost_iterations: int = 5, boost_mode: BoostMode = "breadth",
     rag: bool = False, data_dir: PathLike | None = None,
@@ -155,6 +162,10 @@ def run_pipeline(
     ``api_key``, ``base_url``; ``scoring_provider``/``scoring_model`` and
     ``boost_provider``/``boost_model`` default to the annotation backend. ``providers``: ready
     :class:`~cassia.providers.stages.StageProviders` (tests, advanced use) replace all of these.
+    Every stage takes the same forms. ``max_tokens``, ``scoring_max_tokens`` and
+    ``boost_max_tokens`` limit the replies of annotation, scoring and boost (None: the server's
+    default; a reply cut off at the limit fails with a message naming the option to raise);
+    ``max_concurrency`` limits requests in flight per backend (None: ``max_workers`` decides).
 
     The agents: ``validator_rounds`` (feedback rounds, default 3), ``cancer_aware``,
     ``check_ontology`` (the Validator checks names against the Cell Ontology),
@@ -181,7 +192,7 @@ async def arun_batch(
     n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None,
+    base_url: str | None = None, max_tokens: int | None = None, max_concurrency: int | None = None,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     rag: bool = False, data_dir: PathLike | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
@@ -201,7 +212,7 @@ def run_batch(
     n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None,
+    base_url: str | None = None, max_tokens: int | None = None, max_concurrency: int | None = None,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     rag: bool = False, data_dir: PathLike | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
@@ -210,7 +221,8 @@ def run_batch(
 ) -> RunResult:
     """Annotate every cluster (Annotator ⇄ Validator → Formatter), without scoring or boost.
 
-    The options are :func:`run_pipeline`'s, less the scoring, boost and report ones.
+    The options are :func:`run_pipeline`'s, less the scoring, boost and report ones
+    (``max_tokens`` and ``max_concurrency`` included).
     """
     options = dict(locals())
     return run_sync(lambda: arun_batch(**options))
@@ -230,7 +242,8 @@ def _boost_note(results: Iterable[ClusterResult], threshold: float) -> dict:
 @checked
 async def arun_score_batch(
     run_dir: PathLike, *, provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, rescore: bool = False, max_workers: int = 4, use_cache: bool = True,
+    base_url: str | None = None, scoring_max_tokens: int | None = None, max_concurrency: int | None = None,
+    rescore: bool = False, max_workers: int = 4, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
     providers: StageProviders | None = None,
 ) -> RunResult:
@@ -241,7 +254,8 @@ async def arun_score_batch(
         raise InputError(f"{run_dir} is not a CASSIA run directory (no manifest.json).")
     stages = providers or resolve_stages(scoring_provider=provider, scoring_model=model, provider=provider,
                                          model=model, api_key=api_key, base_url=base_url,
-                                         use_cache=use_cache, cache_path=cache_path)
+                                         use_cache=use_cache, cache_path=cache_path,
+                                         scoring_max_tokens=scoring_max_tokens, max_concurrency=max_concurrency)
     todo = [r for r in read_results(run_dir) if r.status == "ok" and (rescore or r.score is None)]
     runner = Runner(store, len(todo), max_workers=max_workers, progress=progress, label="scoring",
                      on_error=lambda base, reason: base.model_copy(update={"error": f"scoring failed: {reason}"}))
@@ -270,13 +284,15 @@ async def arun_score_batch(
 @checked
 def run_score_batch(
     run_dir: PathLike, *, provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, rescore: bool = False, max_workers: int = 4, use_cache: bool = True,
+    base_url: str | None = None, scoring_max_tokens: int | None = None, max_concurrency: int | None = None,
+    rescore: bool = False, max_workers: int = 4, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
     providers: StageProviders | None = None,
 ) -> RunResult:
     """Score the annotated clusters of an existing run directory (those not scored yet).
 
-    ``provider``/``model``/``api_key``/``base_url``: the Scorer's backend. ``rescore``: score
+    ``provider``/``model``/``api_key``/``base_url``: the Scorer's backend, ``scoring_max_tokens``
+    its output limit, ``max_concurrency`` its requests in flight. ``rescore``: score
     every ok cluster again. ``max_workers``, ``use_cache``/``cache_path``, ``progress`` and
     ``report`` as in :func:`run_pipeline`.
     """
