@@ -37,7 +37,8 @@ def test_openai_reply_shape_usage_and_genes(fake_server):
     text = content_of(response)
     assert "MS4A1, CD79A, CD19" in text
     assert data["usage"] == {"prompt_tokens": len(USER) // 4, "completion_tokens": len(text) // 4,
-                             "total_tokens": len(USER) // 4 + len(text) // 4}
+                             "total_tokens": len(USER) // 4 + len(text) // 4,
+                             "prompt_tokens_details": {"cached_tokens": 0}}  # a short prompt: nothing cached
     assert data["choices"][0]["finish_reason"] == "stop"
     assert content_of(chat(fake_server)) == text  # deterministic
 

@@ -130,7 +130,8 @@ def test_anthropic_text_request_wire_format():
     assert request.headers["anthropic-version"] == "2023-06-01"
     assert "authorization" not in request.headers
     body = rec.body()
-    assert body["system"] == "Be brief.\n\nExtra rule."  # no "system" role in the Messages API
+    # no "system" role in the Messages API; the system prompt is a prompt-cache breakpoint
+    assert body["system"] == [{"type": "text", "text": "Be brief.\n\nExtra rule.", "cache_control": {"type": "ephemeral"}}]
     assert body["messages"] == [{"role": "user", "content": "MS4A1, CD79A"}]
     assert body["max_tokens"] == 4096 and body["temperature"] == 0.2 and "seed" not in body
     assert body["model"] == "claude-sonnet-4-5" and "tools" not in body
@@ -148,7 +149,9 @@ def test_anthropic_structured_request_forces_a_tool_and_reads_its_input():
     assert body["tool_choice"] == {"type": "tool", "name": "FormatterOutput"}
     (tool,) = body["tools"]
     assert tool["name"] == "FormatterOutput" and tool["description"]
-    assert tool["input_schema"] == strict_schema(FormatterOutput)
+    schema = strict_schema(FormatterOutput)
+    assert tool["description"] == schema.pop("description")  # said once, in the tool, not again in its schema
+    assert tool["input_schema"] == schema and tool["cache_control"] == {"type": "ephemeral"}
     assert result.parsed == FormatterOutput(**FORMATTED)
     assert result.usage.total == 42
 

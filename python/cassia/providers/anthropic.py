@@ -6,6 +6,15 @@ output uses a forced tool whose ``input_schema`` is the model's schema; the answ
 ``tool_use`` block's input. A server that refuses tools gets JSON-in-prompt (remembered per
 server and model, :mod:`.negotiate`). ``max_tokens`` is always sent; temperature only where
 the model's capabilities and the server allow it; never a seed or ``response_format``.
+
+Prompt caching: Anthropic caches a prefix only where the request marks it, so every request
+carries ``cache_control: {"type": "ephemeral"}`` breakpoints on the tool (its schema), on the
+system prompt (the two are the same in every call of a stage, across clusters), and, in a
+conversation already under way (a revision round, a boost round, a repair), on its latest turn,
+so the next turn reads the whole history from the cache. Anthropic ignores a breakpoint on a
+prefix below its minimum (1,024 tokens for most models), and a server that refuses the field
+gets requests without it from then on (:mod:`.negotiate`). Cache reads come back as
+``cache_read_input_tokens`` and are priced at the cached rate.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ __all__ = ["ANTHROPIC_VERSION", "AnthropicProvider"]
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
+EPHEMERAL = {"type": "ephemeral"}  # a prompt-cache breakpoint (Anthropic's default 5-minute cache)
 
 
 class AnthropicProvider(HttpProvider):
@@ -47,22 +57,30 @@ class AnthropicProvider(HttpProvider):
         # The Messages API has no "system" role: such messages join the top-level system field.
         systems = [system] if system else []
         systems += [m.content for m in messages if m.role == "system"]
-        wire = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+        wire: list[dict[str, Any]] = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+        cache = self.sends("cache_control")
         body: dict[str, Any] = {
             "model": self.config.model,
             "max_tokens": self.output_limit(request) or DEFAULT_MAX_TOKENS,  # required by the API
             "messages": wire,
         }
         if systems:
-            body["system"] = "\n\n".join(systems)
+            text = "\n\n".join(systems)
+            body["system"] = [{"type": "text", "text": text, "cache_control": EPHEMERAL}] if cache else text
+        if cache and any(m["role"] == "assistant" for m in wire):  # a conversation under way
+            last = wire[-1]
+            wire[-1] = {**last, "content": [{"type": "text", "text": last["content"], "cache_control": EPHEMERAL}]}
         if request.temperature is not None and self.sends("temperature"):
             body["temperature"] = request.temperature
         if mode == "tool" and request.schema is not None:
             name = structured.schema_name(request.schema)
             description = (request.schema.__doc__ or "").strip() or f"Record the answer as a {name}."
-            body["tools"] = [
-                {"name": name, "description": description, "input_schema": structured.strict_schema(request.schema)}
-            ]
+            schema = structured.strict_schema(request.schema)
+            schema.pop("description", None)  # the tool's description says it already: not twice
+            tool: dict[str, Any] = {"name": name, "description": description, "input_schema": schema}
+            if cache:
+                tool["cache_control"] = EPHEMERAL
+            body["tools"] = [tool]
             body["tool_choice"] = {"type": "tool", "name": name}
         return body
 

@@ -12,6 +12,7 @@ a refusal once per model, not once per call. :func:`forget_learned` starts afres
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -38,9 +39,12 @@ _REFUSAL_WORDING = re.compile(
     r"|not implemented|invalid (?:value|parameter|type)|input should be",
     re.IGNORECASE,
 )
-# Parameters we may send, in the order a body is searched for them.
-_PARAMETERS = ("response_format", "tools", "tool_choice", "reasoning_effort", "temperature", "seed",
-               "max_completion_tokens", "max_tokens")
+# Parameters we may send, in the order a body is searched for them (cache_control first: its
+# refusal names the block it sits in, e.g. "tools.0.cache_control", and must not drop the tools).
+_PARAMETERS = ("cache_control", "response_format", "tools", "tool_choice", "reasoning_effort", "temperature",
+               "seed", "max_completion_tokens", "max_tokens")
+# Parameters that sit inside the body's blocks rather than at its top level (prompt-cache breakpoints).
+_NESTED = frozenset({"cache_control"})
 # A refusal of one of these steps the structured-output mode down instead of changing the body.
 STRUCTURED_PARAMETERS = frozenset({"response_format", "tools", "tool_choice"})
 _ALIASES = {"response_format": ("response_format", "json_schema")}
@@ -66,7 +70,8 @@ def refused_parameter(status: int | None, body: str, sent: Mapping[str, Any]) ->
         return None
     text = body.lower()
     for name in _PARAMETERS:
-        if name in sent and _mentions(text, name):
+        present = name in sent or (name in _NESTED and f'"{name}"' in json.dumps(dict(sent)))
+        if present and _mentions(text, name):
             return "tools" if name == "tool_choice" else name
     return None
 

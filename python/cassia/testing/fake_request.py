@@ -36,7 +36,7 @@ class FakeRequest:
     @property
     def text(self) -> str:
         """The system prompt and every message, joined: what rules match against."""
-        parts = [str(self.body.get("system") or "")] if isinstance(self.body, dict) else []
+        parts = [content_text(self.body.get("system"))] if isinstance(self.body, dict) else []  # str or blocks
         parts += [content_text(m.get("content")) for m in self.messages]
         return "\n".join(p for p in parts if p)
 

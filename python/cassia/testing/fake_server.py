@@ -2,8 +2,8 @@
 
 It speaks ``POST /v1/chat/completions``, ``POST /v1/messages`` and ``GET /v1/models``, counts
 tokens roughly (characters / 4), honours ``response_format`` json_schema and Anthropic forced
-tools, and can be scripted (``script``, ``add_rule``) or told to misbehave (``fail_next``,
-``slow_next``, ``malformed_next``, ``truncate_next``, ``garble_next``, ``empty_next``,
+tools, imitates prompt caching (:mod:`.fake_cache`), and can be scripted (``script``,
+``add_rule``) or told to misbehave (``fail_next``, ``slow_next``, ``malformed_next``, ``truncate_next``, ``garble_next``, ``empty_next``,
 ``drip_next``, ``reject_response_format``, ``ignore_response_format`` (answers prose unless the
 prompt holds the schema), ``omit_usage``). ``vendor=`` makes it refuse what a real service
 refuses, in its words (:mod:`.fake_vendors`); ``refused`` counts the refusals it served.
@@ -30,6 +30,7 @@ from typing import Any, Callable
 from pydantic import BaseModel
 
 from .fake_batches import FakeBatches
+from .fake_cache import PromptCache
 from .fake_http import Answer, Handler, Server, json_answer
 from .fake_replies import default_text, example_for, schema_in_prompt
 from .fake_request import FakeRequest
@@ -87,6 +88,7 @@ class FakeLLMServer:
         self._ids = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
         self.batches: FakeBatches | None = None  # the batch APIs, once enable_batches() is called
+        self.prompt_cache = PromptCache()  # providers' prompt caching, imitated (min_tokens=None: off)
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ life cycle
@@ -302,15 +304,16 @@ class FakeLLMServer:
             return json_answer(200, {
                 "id": f"msg_fake_{number}", "type": "message", "role": "assistant", "model": model,
                 "content": content, "stop_reason": stop, "stop_sequence": None,
-                **({} if self.omit_usage else {"usage": {"input_tokens": usage_in, "output_tokens": usage_out}}),
+                **({} if self.omit_usage else {"usage": self.prompt_cache.anthropic_usage(request, usage_in, usage_out)}),
             })
         return json_answer(200, {
             "id": f"chatcmpl-fake-{number}", "object": "chat.completion", "created": int(time.time()),
             "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if fault == "truncate" else "stop"}],
-            **({} if self.omit_usage else {"usage": {"prompt_tokens": usage_in, "completion_tokens": usage_out,
-                                                     "total_tokens": usage_in + usage_out}}),
+            **({} if self.omit_usage else {"usage": {
+                "prompt_tokens": usage_in, "completion_tokens": usage_out, "total_tokens": usage_in + usage_out,
+                "prompt_tokens_details": {"cached_tokens": self.prompt_cache.openai_cached(request)}}}),
         })
 
 
