@@ -171,6 +171,7 @@ class ScorerOutput(BaseModel):
 
 
 Mode = Literal["breadth", "depth"]
+Evidence = Literal["statistics", "ranked list"]  # what Annotation Boost can read for a cluster
 
 
 class GeneStat(BaseModel):
@@ -184,15 +185,22 @@ class GeneStat(BaseModel):
     pct_1: float | None = None
     pct_2: float | None = None
     p_val_adj: float | None = None
-    rank: int | None = None  # 1 = highest avg_log2FC in the cluster's table
+    rank: int | None = None  # 1 = highest avg_log2FC in the cluster's table (a ranked list: its position)
     table_size: int = 0
 
-    def describe(self) -> str:
-        """One line for the boost agent."""
+    def describe(self, evidence: "Evidence" = "statistics") -> str:
+        """One line for the boost agent. With only a ``"ranked list"`` (no statistics) a gene outside
+        the list cannot be checked, and the line says so rather than reading its absence as evidence."""
+        name = f"{self.query} (as {self.gene})" if self.found and (self.via_alias or self.gene != self.query) else self.query
+        if evidence == "ranked list":
+            if not self.found:
+                return (f"{self.query}: not in this cluster's ranked list; genes outside the list cannot be "
+                        "checked (no statistics were given), so this says nothing about its expression")
+            place = f"position {self.rank} of {self.table_size}" if self.rank else "in the list"
+            return f"{name}: in the cluster's ranked list, {place} (no statistics were given)"
         if not self.found:
             return (f"{self.query}: not in this cluster's table (not reported as differentially expressed; "
                     "it may be unexpressed, or expressed about as much in other clusters)")
-        name = f"{self.query} (as {self.gene})" if self.via_alias or self.gene != self.query else self.query
         numbers = [f"avg_log2FC {_fmt(self.avg_log2FC)}", f"pct.1 {_fmt(self.pct_1)}",
                    f"pct.2 {_fmt(self.pct_2)}", f"p_val_adj {_fmt(self.p_val_adj, p=True)}"]
         rank = f", rank {self.rank} of {self.table_size} by avg_log2FC" if self.rank else ""
@@ -227,6 +235,7 @@ class BoostDetails(BaseModel):
 
     status: Literal["ok", "failed"] = "ok"
     error: str | None = None
+    evidence: Evidence = "statistics"  # full statistics, or only a processed ranked list of genes
     mode: Mode = "breadth"
     additional_task: str | None = None
     max_iterations: int = 5

@@ -143,7 +143,7 @@ def test_malformed_request_twice_fails_gracefully(tmp_path):
     assert not kept.boosted and kept.annotation == FIRST and kept.original_annotation is None
     assert kept.error.startswith("boost failed:")
     assert [h.hypothesis for h in result.hypotheses] == ["enteric glia", "monocyte"]  # work so far kept
-    assert "The boost did not finish" in result.page.read_text()
+    assert "The boost failed." in result.page.read_text()
     assert read_results(result.run_dir)[0].boost.status == "failed"
 
 
@@ -205,8 +205,12 @@ def test_pipeline_boosts_low_scores_and_writes_them_back(tmp_path):
     assert idle.calls == [] and {r.cluster: r.boosted for r in resumed.results} == {"mystery": True, "t": False}
 
     # boosting another cluster of the same run on request appends to it and refreshes the summary
-    again = run_annotation_boost(MARKERS, "t", run_dir=run.run_dir, provider=ScriptedProvider({"boost": [CONCLUDE]}),
-                                 progress=False, use_cache=False)
+    # (with a conclusion from t's own genes: the glial one would cite genes t lacks and fail the checks)
+    t_cell = {"annotation": {"main_cell_type": "T cell", "sub_cell_types": ["naive T cell"], "mixed_cell_types": [],
+                             "key_markers": ["CD3D", "IL7R"]},
+              "confidence": "high", "summary": "CD3D, CD3E and IL7R are enriched.", "answer": ""}
+    again = run_annotation_boost(MARKERS, "t", run_dir=run.run_dir, progress=False, use_cache=False,
+                                 provider=ScriptedProvider({"boost": [{**CONCLUDE, "conclusion": t_cell}]}))
     assert again.original_annotation.main_cell_type == "T cell"
     summary = pd.read_csv(run.run_dir / "summary.csv", dtype={"Cluster ID": str}).set_index("Cluster ID")
     assert summary["Boosted"].all()

@@ -66,9 +66,21 @@ def test_auto_priority_low_scores_then_mixed_then_not_validated():
     assert choose_clusters(results, threshold=75, max_clusters=10, again=True)[0].cluster == "done"
 
 
+def conclusion_from_the_top_markers(request) -> dict:
+    """The boost agent concludes at once, citing the cluster's own two leading markers (a boosted
+    answer passes the same gene checks as the Annotator's: the schema's example cites CD3E/CD3D)."""
+    top = request.text.split("strongest first):", 1)[1].strip().splitlines()[0].split(", ")[:2]
+    return {"reasoning": "The leading markers settle it.", "verdicts": [], "action": "conclude", "checks": [],
+            "conclusion": {"annotation": {"main_cell_type": "glial cell", "sub_cell_types": [], "mixed_cell_types": [],
+                                          "key_markers": top},
+                           "confidence": "medium", "summary": f"{top[0]} and {top[1]} lead the list.", "answer": ""}}
+
+
 def test_boost_auto_and_run_through_the_fake_server(fake_server, tmp_path):
     fake_server.add_rule(lambda r: (r.schema() or ({}, None))[1] == "ScorerOutput" and "SOX10" in r.text,
                          {"score": 30, "reasoning": "glial genes contradict the call", "possible_mixed_population": False})
+    fake_server.add_rule(lambda r: (r.schema() or ({}, None))[1] in ("BoostStep", "BoostFinal"),
+                         conclusion_from_the_top_markers)
     run = tmp_path / "run"
     made = cassia(tmp_path, "pipeline", "--input", INTESTINE, "--provider", fake_server.url, "--out", run,
                   "--n-genes", "15", "--score-threshold", "0", "--clusters", f"{GLIA},plasma cell", "--quiet")

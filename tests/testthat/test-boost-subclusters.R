@@ -19,6 +19,16 @@ test_that("runCASSIA_annotationboost boosts one cluster of an earlier run, in th
   again <- utils::read.csv(file.path(cassia_run_dir(first), "summary.csv"), check.names = FALSE,
                            colClasses = c(`Cluster ID` = "character"))
   expect_identical(again$Boosted[again[["Cluster ID"]] == "0"], "True")
+
+  # the fake server's conclusion cites CD3E and CD3D: cluster "1" (monocytes) has neither, so its
+  # boost fails the code's gene checks, visibly, and the first annotation stays
+  monocytes <- runCASSIA_annotationboost(markers, cluster = "1", run_dir = first, provider = url,
+                                         use_cache = FALSE, progress = FALSE)
+  expect_identical(attr(monocytes, "boost")$status, "failed")
+  expect_match(attr(monocytes, "boost")$error, "did not pass the code's checks")
+  expect_false(monocytes$Boosted)
+  expect_identical(monocytes[["Predicted General Cell Type"]],
+                   first[["Predicted General Cell Type"]][first[["Cluster ID"]] == "1"])
 })
 
 test_that("runCASSIA_annotationboost refuses what cannot work, before any model call", {

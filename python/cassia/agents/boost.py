@@ -3,7 +3,11 @@
 Each turn the agent returns a structured :class:`BoostStep`: verdicts on what it has tested so
 far, then either gene checks (one per hypothesis: the genes to look up and why) or a
 conclusion in the Formatter's form. Checks are answered from the cluster's full table by
-:mod:`.boost_stats`, never by a model. The last allowed turn uses :class:`BoostFinal`, whose
+:mod:`.boost_stats`, never by a model; with only a processed ranked list (no statistics) the
+prompts say so, and that genes outside the list cannot be checked (``BoostDetails.evidence``).
+The conclusion passes the same hard checks as the Annotator's answer
+(:func:`.checks.check_answer` on its summary and key markers, against the cluster's input and
+table) or the boost fails, visibly, and the first answer is kept. The last allowed turn uses :class:`BoostFinal`, whose
 schema has no room for more checks, so the loop always ends with an answer.
 
 Breadth-first mode answers several hypotheses per turn; depth-first answers only the first
@@ -36,6 +40,7 @@ from ..providers.base import Provider
 from ..report.boost import render_boost_page
 from ..store import slug
 from .boost_stats import GeneIndex
+from .checks import check_answer, name_note
 from .session import ClusterSession
 
 MODES = ("breadth", "depth")
@@ -74,9 +79,9 @@ class BoostConclusion(BaseModel):
 
 _CONCLUSION_EXAMPLE = {
     "annotation": {"main_cell_type": "T cell", "sub_cell_types": ["CD8-positive, alpha-beta T cell"],
-                   "mixed_cell_types": [], "key_markers": ["CD3E", "CD8A"]},
+                   "mixed_cell_types": [], "key_markers": ["CD3E", "CD3D"]},
     "confidence": "high",
-    "summary": "CD3E and CD8A are strongly enriched; CD4 is absent from the table.",
+    "summary": "CD3E and CD3D are strongly enriched; CD4 is absent from the table.",
     "answer": "",
 }
 
@@ -134,7 +139,8 @@ def _start_message(session: ClusterSession, previous: ClusterResult, *, table_si
     return Message(role="user", content=render(
         "boost_start.j2", species=session.species, tissue=None if session.tissue_blind else session.tissue,
         additional_info=session.additional_info, cluster=session.cluster, markers=session.markers,
-        table_size=table_size, previous=as_formatter(previous.annotation or previous.diagnosis),
+        table_size=table_size, evidence=details.evidence,
+        previous=as_formatter(previous.annotation or previous.diagnosis),
         diagnosis=previous.diagnosis, score=score, reasoning=_last_reasoning(previous),
         max_iterations=details.max_iterations, final=details.max_iterations == 1,
     ))
@@ -172,7 +178,7 @@ def _answer_checks(details: BoostDetails, index: GeneIndex, checks: list[GeneChe
                                                    genes=[s.query for s in stats], rationale=check.rationale))
         details.genes.extend(CheckedGene(round=round_number, hypothesis=check.hypothesis, **s.model_dump())
                              for s in stats)
-        answered.append({"hypothesis": check.hypothesis, "lines": [s.describe() for s in stats]})
+        answered.append({"hypothesis": check.hypothesis, "lines": [s.describe(details.evidence) for s in stats]})
     return {"checks": answered, "notes": notes}
 
 
@@ -183,8 +189,8 @@ async def run_boost(
     """The loop itself. Model-output and provider failures end it gracefully (status "failed")."""
     details = BoostDetails(mode=mode, additional_task=additional_task or None, max_iterations=max_iterations,
                            original_annotation=as_formatter(previous.annotation or previous.diagnosis),
-                           table_size=index.size)
-    system = render("boost_system.j2", mode=mode, additional_task=details.additional_task,
+                           table_size=index.size, evidence=index.evidence)
+    system = render("boost_system.j2", mode=mode, additional_task=details.additional_task, evidence=details.evidence,
                     max_hypotheses=MAX_HYPOTHESES, max_genes=MAX_GENES_PER_CHECK)
     conversation = [_start_message(session, previous, table_size=index.size, details=details)]
     try:
@@ -207,7 +213,7 @@ async def run_boost(
                 break
             answered = _answer_checks(details, index, step.checks, round_number)
             conversation.append(Message(role="user", content=render(
-                "boost_results.j2", round=round_number, left=max_iterations - round_number,
+                "boost_results.j2", round=round_number, left=max_iterations - round_number, evidence=details.evidence,
                 final=round_number + 1 == max_iterations, **answered)))
     except AuthError:
         raise
@@ -242,7 +248,10 @@ async def boost_cluster(
                                                 tissue=session.tissue, species=session.species)
     details = await run_boost(session, provider, GeneIndex(cluster_markers), previous,
                               max_iterations=max_iterations, mode=mode, additional_task=additional_task)
-    update: dict[str, Any] = {"stages": {**previous.stages, **session.stages}, "boost": details}
+    notes = list(previous.notes)
+    if details.status == "ok":
+        notes += check_conclusion(details, session, cluster_markers)
+    update: dict[str, Any] = {"stages": {**previous.stages, **session.stages}, "boost": details, "notes": notes}
     if details.status == "ok":
         names = details.annotation.sub_cell_types[:1] + [details.annotation.main_cell_type]
         update.update(boosted=True, annotation=details.annotation, original_annotation=details.original_annotation,
@@ -258,10 +267,27 @@ async def boost_cluster(
     return result
 
 
+def check_conclusion(details: BoostDetails, session: ClusterSession, cluster_markers) -> list[str]:
+    """The code's checks on a boost's conclusion: every gene its summary asserts and every key
+    marker must be in the cluster's input or table, or the boost fails (``details`` updated, the
+    first answer kept). Returns the notes to keep: the Validator's advice on a name the Cell
+    Ontology does not know, which never fails a boost."""
+    revised = details.annotation
+    check = check_answer(details.summary, markers=session.markers, species=session.species,
+                         table_genes=tuple(cluster_markers.stats["gene"].astype(str)), key_markers=revised.key_markers)
+    if not check.passed:
+        details.status = "failed"
+        details.error = "the boosted conclusion did not pass the code's checks: " + " ".join(check.reasons)
+        return []
+    note = name_note(revised.main_cell_type, species=session.species or "human")
+    return [f"Boost: {note}"] if note else []
+
+
 def boost_findings(result: ClusterResult) -> Message | None:
     """What a boost found, as one message the Scorer reads after the first exchange."""
     details = result.boost
     if not result.boosted or details is None:
         return None
     return Message(role="assistant", content=render(
-        "boost_rescore.j2", summary=details.summary, genes=[g.describe() for g in details.genes]))
+        "boost_rescore.j2", summary=details.summary, evidence=details.evidence,
+        genes=[g.describe(details.evidence) for g in details.genes]))

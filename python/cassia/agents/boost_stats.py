@@ -5,6 +5,10 @@ Genes are matched case-insensitively (so ``Cd8a`` finds ``CD8A``); a short table
 and CD names that people and models habitually use instead of gene symbols (``CD16`` for
 ``FCGR3A``) is tried when the name itself is absent. A gene the table does not hold is said to
 be absent, never guessed.
+
+A processed marker list (cluster + genes, no statistics) is only a ranked list: a lookup can say
+whether a gene is in it and where (:attr:`GeneIndex.evidence` is ``"ranked list"``), and a gene
+outside it cannot be checked at all, which :meth:`~cassia.models.GeneStat.describe` says.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..markers import ClusterMarkers
-from ..models import GeneStat
+from ..models import Evidence, GeneStat
 
 # Protein / CD names -> HGNC symbol; only names that are not themselves gene symbols.
 ALIASES: dict[str, str] = {
@@ -65,8 +69,14 @@ class GeneIndex:
         for row in stats.to_dict("records"):
             self._rows.setdefault(str(row["gene"]).upper(), row)  # first occurrence wins
         fold = pd.to_numeric(stats.get("avg_log2FC"), errors="coerce") if "avg_log2FC" in stats else None
+        numbers = [pd.to_numeric(stats[c], errors="coerce") for c in ("avg_log2FC", "pct.1", "pct.2", "p_val_adj")
+                   if c in stats]
+        self.evidence: Evidence = "statistics" if any(n.notna().any() for n in numbers) else "ranked list"
         self._rank: dict[str, int] = {}
-        if fold is not None and fold.notna().any():
+        if self.evidence == "ranked list":  # the list's own order is all there is
+            for position, gene in enumerate(stats["gene"].astype(str).str.upper(), start=1):
+                self._rank.setdefault(gene, position)
+        elif fold is not None and fold.notna().any():
             ordered = stats.assign(_fc=fold).dropna(subset=["_fc"]).sort_values("_fc", ascending=False, kind="stable")
             for position, gene in enumerate(ordered["gene"].astype(str).str.upper(), start=1):
                 self._rank.setdefault(gene, position)

@@ -65,6 +65,7 @@ def boost_view(result: ClusterResult) -> dict[str, Any]:
         "original": details.get("original_annotation"),
         "score": result.score,
         "table_size": details.get("table_size", 0),
+        "ranked_list": details.get("evidence") == "ranked list",
         "hypotheses": hypotheses,
         "genes": _gene_rows(details.get("genes", [])),
         "conversation": conversation,

@@ -63,8 +63,8 @@ class BoostResult:
 
     @property
     def annotation(self) -> FormatterOutput | None:
-        """The revised annotation (None when the boost failed)."""
-        return self.details.annotation
+        """The revised annotation (None when the boost failed, also when its conclusion failed the checks)."""
+        return self.details.annotation if self.details.status == "ok" else None
 
     @property
     def original_annotation(self) -> FormatterOutput | None:
