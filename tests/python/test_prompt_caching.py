@@ -120,3 +120,10 @@ def test_a_run_records_cached_input_tokens_in_the_manifest_and_prices_them(tmp_p
     full = sum(pricing.cost_usd(s.model, s.usage.model_copy(update={"input_cached_tokens": 0})) for s in stages)
     assert result.manifest["cost_usd"] == pytest.approx(sum(s.cost_usd for s in stages), abs=1e-6)
     assert result.manifest["cost_usd"] < full
+    # per stage in the manifest and the report: who answered, calls, cached tokens, dollars
+    by_stage = result.manifest["stages"]
+    assert set(by_stage) == {"annotator", "review"} and by_stage["review"]["calls"] == 3
+    assert sum(s["usage"]["input_cached_tokens"] for s in by_stage.values()) == usage["input_cached_tokens"]
+    assert sum(s["cost_usd"] for s in by_stage.values()) == pytest.approx(result.manifest["cost_usd"], abs=1e-5)
+    report = cassia.report.render_report(result.run_dir).read_text()
+    assert "Cost by stage" in report and "of them cached" in report

@@ -18,16 +18,21 @@ from .checks import check_answer, name_note
 from .session import ClusterSession
 
 
+def prompts(session: ClusterSession, annotation: str) -> tuple[str, str]:
+    """(system, user) of the review call: the static instructions first, so providers cache that
+    prefix across clusters, then the cluster's data and the annotation, sent once."""
+    return render("review_system.j2"), render("review_user.j2", species=session.species,
+                                              tissue=None if session.tissue_blind else session.tissue,
+                                              markers=session.markers, annotation=annotation)
+
+
 async def review(session: ClusterSession, provider: Provider, annotation: str) -> ReviewOutput:
     """The reviewer's verdict and record of one annotation attempt (a malformed record is repaired
     once by the structured-output layer, then fails the cluster)."""
-    # static instructions in the system prompt, the cluster's data after it: providers cache the prefix
-    prompt = render("review_user.j2", species=session.species,
-                    tissue=None if session.tissue_blind else session.tissue,
-                    markers=session.markers, annotation=annotation)
+    system, prompt = prompts(session, annotation)
     completion = await session.call(
         provider, stage="review", task="review", schema=ReviewOutput,
-        system=render("review_system.j2"), messages=[Message(role="user", content=prompt)],
+        system=system, messages=[Message(role="user", content=prompt)],
         context=session.context(annotation=annotation),
     )
     return completion.parsed

@@ -58,10 +58,19 @@ def _add_run_options(parser: argparse.ArgumentParser, *, pipeline: bool) -> None
                           "or live at once")
     run.add_argument("--dry-run", action="store_true",
                      help="print the prompts that would be sent (system prompt once, then each cluster's first "
-                          "message) and exit; no backend is called and nothing is written")
+                          "message) and the expected calls, tokens and dollars per stage, and exit; no backend "
+                          "is called and nothing is written")
     run.add_argument("--json", action="store_true", help="print a JSON summary (or, with --dry-run, the prompts)")
     add_backend_options(parser)
     add_limit_options(parser, ("", "scoring", "boost") if pipeline else ("",))
+    review = parser.add_argument_group("review stage")
+    review.add_argument("--review-provider", default=None, metavar="NAME",
+                        help="backend of the review call (default --provider)")
+    review.add_argument("--review-model", default=None, metavar="MODEL",
+                        help="model of the review call (default: the cheaper sibling of --model on a vendor's own "
+                             "API, e.g. gpt-4.1 -> gpt-4.1-mini; else --model)")
+    review.add_argument("--one-model", action="store_true",
+                        help="use --model for review and scoring too (no cheaper sibling)")
     if pipeline:
         stages = parser.add_argument_group("pipeline stages")
         stages.add_argument("--score-threshold", type=float, default=75, metavar="X",
@@ -85,19 +94,20 @@ def _selected_markers(args: argparse.Namespace):
     return markers
 
 
-def _dry_run(args: argparse.Namespace, markers) -> int:
+def _dry_run(args: argparse.Namespace, markers, estimate) -> int:
     from ..agents.preview import preview_prompts
 
     previews = preview_prompts(markers, species=args.species, tissue=args.tissue,
                                additional_info=args.additional_info, cancer_aware=args.cancer_aware)
     if args.json:
-        print_json({"dry_run": True, "clusters": [p.to_dict() for p in previews]})
+        print_json({"dry_run": True, "clusters": [p.to_dict() for p in previews], "estimate": estimate.to_dict()})
         return EXIT_OK
     print("=== system prompt (the same for every cluster) ===")
     print(previews[0].system if previews else "")
     for preview in previews:
         print(f"\n=== cluster {preview.cluster} ({len(preview.markers)} markers): first message ===")
         print(preview.user)
+    print(f"\n=== expected cost ===\n{estimate.text()}")
     shown = f"{len(previews)} cluster" + ("" if len(previews) == 1 else "s")
     say(args, f"dry run: {shown} shown; no backend was called and nothing was written")
     return EXIT_OK
@@ -107,22 +117,23 @@ def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
     from .. import run_batch, run_pipeline
 
     markers = _selected_markers(args)
-    if args.dry_run:
-        return _dry_run(args, markers)
     kwargs = dict(
         tissue=args.tissue, species=args.species, additional_info=args.additional_info, out_dir=args.out,
         resume=args.resume, n_genes=args.n_genes, ranking=args.ranking, validator_rounds=args.validator_rounds,
         cancer_aware=args.cancer_aware, max_workers=args.max_workers, use_cache=not args.no_cache,
         progress=not args.quiet, rag=args.rag, data_dir=args.data_dir,
         batch_api={"poll_interval": args.batch_poll, "retry": args.batch_retry} if args.batch_api else None,
+        stage_models=not args.one_model, estimate_cost=args.dry_run,
     )
     if pipeline:
-        kwargs.update(stage_backends(args, ("scoring", "boost")), **limit_kwargs(args, ("", "scoring", "boost")))
+        kwargs.update(stage_backends(args, ("review", "scoring", "boost")), **limit_kwargs(args, ("", "scoring", "boost")))
         result = run_pipeline(markers, score_threshold=args.score_threshold, boost_iterations=args.boost_iterations,
                               report=not args.no_report, **kwargs)
     else:
-        kwargs.update(stage_backends(args), **limit_kwargs(args))
+        kwargs.update(stage_backends(args, ("review",)), **limit_kwargs(args))
         result = run_batch(markers, **kwargs)
+    if args.dry_run:  # an estimate came back: nothing was sent
+        return _dry_run(args, markers, result)
     _print_outcome(args, result, verb="annotated")
     return outcome_code(len(result.results), len(result.failed))
 

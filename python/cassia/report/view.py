@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from ..errors import redact
-from ..models import ClusterResult
+from ..models import ClusterResult, Usage
 from ..store import slug
 
 DEFAULT_THRESHOLD = 75.0
@@ -154,7 +154,19 @@ def cluster_row(result: ClusterResult, threshold: float) -> dict[str, Any]:
 def index_view(results: Iterable[ClusterResult], manifest: dict[str, Any]) -> dict[str, Any]:
     """Index data in one pass over the results (which may be streamed); rows in natural order."""
     threshold = threshold_from(manifest)
-    rows = sorted((cluster_row(r, threshold) for r in results), key=lambda row: natural_key(row["cluster"]))
+    stages: dict[str, dict[str, Any]] = {}
+
+    def rows_and_stages():  # one pass: the results may be streamed from disk
+        for r in results:
+            for name, info in r.stages.items():
+                total = stages.setdefault(name, {"stage": name, "provider": info.provider, "model": info.model,
+                                                 "calls": 0, "usage": Usage(), "cost": 0.0})
+                total["calls"] += info.calls
+                total["usage"] = total["usage"] + info.usage
+                total["cost"] = None if total["cost"] is None or info.cost_usd is None else total["cost"] + info.cost_usd
+            yield cluster_row(r, threshold)
+
+    rows = sorted(rows_and_stages(), key=lambda row: natural_key(row["cluster"]))
     costs = [row["cost"] for row in rows]
     scores = [row["score"] for row in rows if row["score"] is not None]
     return {
@@ -165,6 +177,9 @@ def index_view(results: Iterable[ClusterResult], manifest: dict[str, Any]) -> di
         "settings": settings_rows(manifest),
         "rows": rows,
         "untrusted": [row for row in rows if row["status"] != "ok"],
+        "stages": [{**{k: v for k, v in t.items() if k != "usage"}, "input_tokens": t["usage"].input_tokens,
+                    "input_cached_tokens": t["usage"].input_cached_tokens, "output_tokens": t["usage"].output_tokens,
+                    "cost_text": format_cost(t["cost"])} for t in stages.values()],
         "totals": {
             "clusters": len(rows),
             "ok": sum(row["status"] == "ok" for row in rows),

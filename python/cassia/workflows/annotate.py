@@ -39,7 +39,7 @@ async def run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageP
     pending_boost = {r.cluster: r for r in iter_results(store.run_dir, finished)
                      if boosting and needs_boost(r, settings.score_threshold)} if finished else {}
     todo = [c for c in markers if c.cluster not in finished or c.cluster in pending_boost]
-    team = Team(annotator=stages.annotator, reviewer=stages.annotator,
+    team = Team(annotator=stages.annotator, reviewer=stages.reviewer,
                 scorer=stages.scorer if kind == "pipeline" else None)
     store.write_manifest(build_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
                                         status="running", results=iter_results(store.run_dir, finished)))

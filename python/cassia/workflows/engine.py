@@ -237,15 +237,25 @@ def run_totals(results: Iterable[ClusterResult]) -> dict[str, Any]:
     usage = Usage()
     cost: float | None = 0.0
     saved = 0.0  # what the answers served from the response cache cost when first bought
+    stages: dict[str, dict[str, Any]] = {}  # per stage: who answered, calls, tokens, dollars
     for r in results:
         clusters += 1
         ok += r.status == "ok"
-        for stage in r.stages.values():
+        for name, stage in r.stages.items():
             usage = usage + stage.usage
             saved += stage.saved_usd
+            total = stages.setdefault(name, {"provider": stage.provider, "model": stage.model, "calls": 0,
+                                             "usage": Usage(), "cost_usd": 0.0})
+            total["calls"] += stage.calls
+            total["usage"] = total["usage"] + stage.usage
+            total["cost_usd"] = None if total["cost_usd"] is None or stage.cost_usd is None \
+                else total["cost_usd"] + stage.cost_usd
         cost = None if cost is None or r.cost_usd is None else cost + r.cost_usd
+    for total in stages.values():
+        total["usage"] = total["usage"].model_dump()
+        total["cost_usd"] = None if total["cost_usd"] is None else round(total["cost_usd"], 6)
     return {"counts": {"clusters": clusters, "ok": ok, "failed": clusters - ok},
-            "usage": usage.model_dump(),
+            "usage": usage.model_dump(), "stages": stages,
             "cost_usd": None if cost is None else round(cost, 6), "saved_usd": round(saved, 6)}
 
 

@@ -19,7 +19,8 @@ from ..agents.team import score_result
 from ..errors import InputError
 from ..models import ClusterResult
 from ..options import checked
-from ..providers.stages import StageProviders, resolve_stages
+from ..agents.estimate import CostEstimate, estimate_run
+from ..providers.stages import StageProviders, auto_provider, resolve_stages, stage_choices
 from ..store import RunStore, iter_results, now, read_results
 from .annotate import batchable, run_clusters
 from .batch_api import BatchDispatcher, BatchOptions
@@ -44,8 +45,12 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
                 progress, providers, score_threshold=75, scoring_provider=None, scoring_model=None,
                 boost_provider=None, boost_model=None, boost_iterations=5, boost_mode="breadth",
                 report=False, batch_api=None, manifest_extra: dict | None = None, max_tokens=None,
-                scoring_max_tokens=None, boost_max_tokens=None, max_concurrency=None) -> RunResult:
-    """The one annotation run behind batch, pipeline and annotate_anndata (``kind`` says which)."""
+                scoring_max_tokens=None, boost_max_tokens=None, max_concurrency=None, review_provider=None,
+                review_model=None, stage_models=True, estimate_cost=False) -> RunResult | CostEstimate:
+    """The one annotation run behind batch, pipeline and annotate_anndata (``kind`` says which).
+
+    ``estimate_cost``: return what the run would cost (:class:`CostEstimate`) and send nothing.
+    """
     if validator_rounds < 1:
         raise InputError(f"validator_rounds must be at least 1 (got {validator_rounds}).")
     marker_set = select_markers(markers, n_genes=n_genes, ranking=ranking, max_p_val_adj=max_p_val_adj,
@@ -55,6 +60,14 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
                            validator_rounds=validator_rounds, cancer_aware=cancer_aware,
                            check_ontology=check_ontology, max_workers=max_workers, score_threshold=score_threshold,
                            boost_iterations=boost_iterations, boost_mode=boost_mode, rag=bool(rag))
+    if estimate_cost and providers is None:  # before any backend is built: no key, no cache, no call
+        chosen = stage_choices(provider=provider or auto_provider(), model=model, base_url=base_url,
+                               review_provider=review_provider, review_model=review_model,
+                               scoring_provider=scoring_provider, scoring_model=scoring_model,
+                               boost_provider=boost_provider, boost_model=boost_model, stage_models=stage_models)
+        return estimate_run(marker_set, chosen, base_url=base_url, scoring=kind == "pipeline", species=species,
+                            tissue=tissue, additional_info=additional_info, cancer_aware=cancer_aware,
+                            validator_rounds=validator_rounds)
     retriever = None
     if rag:  # load (or download) the marker databases before anything is written
         retriever = await asyncio.to_thread(retriever_for_run, data_dir=data_dir)
@@ -63,8 +76,15 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
         scoring_provider=scoring_provider, scoring_model=scoring_model,
         boost_provider=boost_provider, boost_model=boost_model, use_cache=use_cache, cache_path=cache_path,
         max_tokens=max_tokens, scoring_max_tokens=scoring_max_tokens, boost_max_tokens=boost_max_tokens,
-        max_concurrency=max_concurrency,
+        max_concurrency=max_concurrency, review_provider=review_provider, review_model=review_model,
+        stage_models=stage_models,
     )
+    if estimate_cost:  # ready providers were given: estimate from their configs
+        chosen = {"annotator": stages.annotator, "review": stages.reviewer, "scorer": stages.scorer,
+                  "boost": stages.boost}
+        return estimate_run(marker_set, {k: (p, None) for k, p in chosen.items()}, scoring=kind == "pipeline",
+                            species=species, tissue=tissue, additional_info=additional_info,
+                            cancer_aware=cancer_aware, validator_rounds=validator_rounds)
     batch_options = BatchOptions.of(batch_api)
     store = RunStore(out_dir or default_out_dir(), resume=resume)
     extra: dict = dict(manifest_extra or {})
@@ -108,6 +128,7 @@ async def arun_pipeline(
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
     boost_provider: ProviderLike = None, boost_model: str | None = None,
+    review_provider: ProviderLike = None, review_model: str | None = None, stage_models: bool = True,
     max_tokens: int | None = None, scoring_max_tokens: int | None = None, boost_max_tokens: int | None = None,
     max_concurrency: int | None = None,
     # the agents
@@ -118,7 +139,8 @@ async def arun_pipeline(
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
     batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
-) -> RunResult:
+    estimate_cost: bool = False,
+) -> RunResult | CostEstimate:
     """Async :func:`run_pipeline`."""
     options = dict(locals())
     return await arun_annotation(options.pop("markers"), kind="pipeline", **options)
@@ -134,6 +156,7 @@ def run_pipeline(
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
     boost_provider: ProviderLike = None, boost_model: str | None = None,
+    review_provider: ProviderLike = None, review_model: str | None = None, stage_models: bool = True,
     max_tokens: int | None = None, scoring_max_tokens: int | None = None, boost_max_tokens: int | None = None,
     max_concurrency: int | None = None,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
@@ -142,7 +165,8 @@ def run_pipeline(
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
     batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
-) -> RunResult:
+    estimate_cost: bool = False,
+) -> RunResult | CostEstimate:
     """Annotate, score, boost and report every cluster.
 
     ``markers``: anything :func:`cassia.load_markers` reads (a path, a FindAllMarkers or
@@ -166,6 +190,11 @@ def run_pipeline(
     ``boost_max_tokens`` limit the replies of annotation, scoring and boost (None: the server's
     default; a reply cut off at the limit fails with a message naming the option to raise);
     ``max_concurrency`` limits requests in flight per backend (None: ``max_workers`` decides).
+    ``review_provider``/``review_model``: the backend of the review call (the Validator's verdict
+    and the record in one answer). Stage models that fit the work: with ``stage_models`` (the
+    default), review and scoring use the cheaper sibling of the annotation model on a vendor's own
+    API (``gpt-4.1`` -> ``gpt-4.1-mini``, ``claude-sonnet-4-5`` -> ``claude-haiku-4-5``) unless
+    their own model is named; ``stage_models=False`` keeps one model everywhere.
 
     The agents: ``validator_rounds`` (feedback rounds, default 3), ``cancer_aware``,
     ``check_ontology`` (the Validator checks names against the Cell Ontology),
@@ -179,6 +208,8 @@ def run_pipeline(
     cache), ``progress`` (a bar on a terminal), ``report`` (``report.html``), ``batch_api``
     (``True`` or a dict of :class:`~cassia.workflows.batch_api.BatchOptions`: every agent step
     goes through the OpenAI or Anthropic batch API, journaled in the run directory).
+    ``estimate_cost=True`` sends nothing and writes nothing: it returns a :class:`CostEstimate`
+    of the calls, tokens and dollars the run would take (prices from the model registry).
     """
     options = dict(locals())
     return run_sync(lambda: arun_pipeline(**options))
@@ -193,12 +224,14 @@ async def arun_batch(
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, max_tokens: int | None = None, max_concurrency: int | None = None,
+    review_provider: ProviderLike = None, review_model: str | None = None, stage_models: bool = True,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     rag: bool = False, data_dir: PathLike | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True,
     batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
-) -> RunResult:
+    estimate_cost: bool = False,
+) -> RunResult | CostEstimate:
     """Async :func:`run_batch`."""
     options = dict(locals())
     return await arun_annotation(options.pop("markers"), kind="batch", **options)
@@ -213,16 +246,19 @@ def run_batch(
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, max_tokens: int | None = None, max_concurrency: int | None = None,
+    review_provider: ProviderLike = None, review_model: str | None = None, stage_models: bool = True,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     rag: bool = False, data_dir: PathLike | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True,
     batch_api: bool | dict | BatchOptions | None = None, providers: StageProviders | None = None,
-) -> RunResult:
-    """Annotate every cluster (Annotator ⇄ Validator → Formatter), without scoring or boost.
+    estimate_cost: bool = False,
+) -> RunResult | CostEstimate:
+    """Annotate every cluster (Annotator ⇄ review: the verdict and the record in one call), without
+    scoring or boost.
 
     The options are :func:`run_pipeline`'s, less the scoring, boost and report ones
-    (``max_tokens`` and ``max_concurrency`` included).
+    (``max_tokens``, ``max_concurrency``, the review backend and ``estimate_cost`` included).
     """
     options = dict(locals())
     return run_sync(lambda: arun_batch(**options))
