@@ -178,6 +178,14 @@ def test_command_line_prints_its_url_and_serves():
         reply = httpx.post(f"{url}/chat/completions", json={"model": "m", "messages": [{"role": "user",
                            "content": "CD3D"}]}, timeout=10)
         assert "CD3D" in content_of(reply)
+        # A process that imported nothing else still answers an agent's schema with that agent's
+        # example (the R tests and vignettes talk to the server this way): BoostStep validates.
+        from cassia.agents.boost import BoostStep
+        from cassia.providers.structured import strict_schema
+        request = {"model": "m", "messages": [{"role": "user", "content": "CD3D"}], "response_format": {
+            "type": "json_schema", "json_schema": {"name": "BoostStep", "schema": strict_schema(BoostStep)}}}
+        reply = httpx.post(f"{url}/chat/completions", json=request, timeout=10)
+        BoostStep.model_validate_json(content_of(reply))
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)

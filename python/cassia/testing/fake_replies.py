@@ -8,7 +8,10 @@ A plain request gets a deterministic sentence naming genes from the last user me
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
+import pkgutil
 import re
 from typing import Any
 
@@ -78,14 +81,33 @@ def _all_models(cls: type = BaseModel) -> list[type[BaseModel]]:
     return out
 
 
+# Where CASSIA's output models live. The fake server stands in for a model that knows every
+# agent's output, but it often runs as its own program (``python -m cassia.testing.fake_server``)
+# in which nothing else was imported, and ``import cassia`` loads nothing eagerly: so the
+# modules that define output models (every agent, the grading judge) are loaded by name the
+# first time a schema is not found.
+_OUTPUT_MODULES = ("cassia.models", "cassia.evaluate.judge")
+
+
+@functools.lru_cache(maxsize=1)
+def _load_output_models() -> None:
+    agents = importlib.import_module("cassia.agents")
+    for info in pkgutil.iter_modules(agents.__path__):
+        importlib.import_module(f"cassia.agents.{info.name}")
+    for module in _OUTPUT_MODULES:
+        importlib.import_module(module)
+
+
 def _model_example(name: str | None) -> Any:
     if not name:
         return None
-    for model in _all_models():
-        if model.__name__ == name:
-            examples = model.model_json_schema().get("examples")
-            if isinstance(examples, list) and examples:
-                return examples[0]
+    for attempt in range(2):
+        for model in _all_models():
+            if model.__name__ == name:
+                examples = model.model_json_schema().get("examples")
+                return examples[0] if isinstance(examples, list) and examples else None
+        if attempt == 0:
+            _load_output_models()
     return None
 
 

@@ -354,8 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-time-scale", type=float, default=None, metavar="X",
                         help="also serve the batch APIs, X emulated seconds per real second")
     args = parser.parse_args(argv)
-    import cassia.models  # noqa: F401  (its output models supply the example replies)
-
     server = FakeLLMServer(port=args.port, latency=args.latency, api_key=args.api_key,
                            reject_response_format=args.reject_response_format, vendor=args.vendor,
                            ignore_response_format=args.ignore_response_format, omit_usage=args.omit_usage).start()
