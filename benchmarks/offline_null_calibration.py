@@ -8,9 +8,10 @@ evidence (the best candidate's score and its number of matched markers) on lists
 cell type, never on graded rows:
 
 - ``gptcelltype random``: the 50 random-gene lists of ``simulated_null.csv`` (Hou & Ji 2024);
-- ``expressed random (N)``: lists of N = 10 and 50 genes drawn at random from every gene measured
+- ``expressed random (N)``: lists of N = 10 to 100 genes drawn at random from every gene measured
   in the three real FindAllMarkers tables of ``../shared/data/markers`` (genes a single-cell
-  experiment reports);
+  experiment reports): the score a call needs grows with the length of the list
+  (``MIN_SCORE_BY_LENGTH``), because chance hits add up;
 - ``shuffled markers``: lists drawn from the pooled top-10 markers of all dev clusters (genes only,
   labels unused): each gene is a real marker of *some* cluster, so this null is much harder than
   random genes and is reported, not targeted.
@@ -42,11 +43,12 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 os.environ.setdefault("CASSIA_DATA_DIR", str(SHARED / "markerdb"))
 
 from cassia.knowledge import call_cell_type, database_call  # noqa: E402
-from cassia.knowledge.call import MIN_MARKERS, MIN_SCORE  # noqa: E402
+from cassia.knowledge.call import MIN_MARKERS, MIN_SCORE, MIN_SCORE_BY_LENGTH, min_score  # noqa: E402
 from cassia.knowledge.markerdb import local_index  # noqa: E402
 
 TARGET = 0.99  # share of random-gene lists that must stay Unknown (the goal is >= 95%: a margin)
 TARGET_COMBINED = 0.98  # the same for the knowledge base and the databases together
+LENGTHS = (10, 15, 20, 30, 50, 100)  # list lengths of the expressed-random nulls
 
 
 def best_evidence(genes: list[str]) -> tuple[float, int, bool]:
@@ -67,8 +69,8 @@ def null_lists(n: int, seed: int) -> dict[str, list[list[str]]]:
     pool = [g.strip() for m in dev["marker"] for g in m.split(",")[:10] if g.strip()]
     return {
         "gptcelltype random": gpt_random,
-        "expressed random (10)": [rng.sample(universe_list, 10) for _ in range(n)],
-        "expressed random (50)": [rng.sample(universe_list, 50) for _ in range(n // 2)],
+        **{f"expressed random ({k})": [rng.sample(universe_list, k) for _ in range(n if k <= 15 else n // 2)]
+           for k in LENGTHS},
         "shuffled markers": [rng.sample(pool, 10) for _ in range(n)],
     }
 
@@ -93,11 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     needed = {name: float((f["score"] * (f["matched"] >= MIN_MARKERS)).quantile(TARGET, interpolation="higher"))
               for name, f in frames.items() if name != "shuffled markers"}
     print(f"score a call needs so that {TARGET:.0%} of each random-gene null stays Unknown: "
-          + ", ".join(f"{k} {v:.3f}" for k, v in needed.items())
-          + f"; recommended MIN_SCORE (the largest, rounded up to 0.01): {math.ceil(max(needed.values()) * 100) / 100:.2f}")
+          + ", ".join(f"{k} {v:.3f}" for k, v in needed.items()))
+    print("by list length (recommended: rounded up to 0.01, never falling with length) against the shipped "
+          f"MIN_SCORE_BY_LENGTH {MIN_SCORE_BY_LENGTH} (MIN_SCORE {MIN_SCORE} at 50 genes):")
+    floor = 0.0
+    for k in LENGTHS:
+        floor = max(floor, math.ceil(needed[f"expressed random ({k})"] * 100) / 100)
+        print(f"  {k:>3} genes: needed {needed[f'expressed random ({k})']:.3f}, recommended {floor:.2f}, "
+              f"shipped {min_score(k):.2f}")
     sweep = pd.DataFrame([{"min_score": t, **{name: round(float(1 - ((f["matched"] >= MIN_MARKERS) & (f["score"] >= t)).mean()), 4)
-                                               for name, f in frames.items()}} for t in (0.1, 0.15, 0.2, 0.25, 0.3)])
-    print("Unknown rate of each null by MIN_SCORE:")
+                                               for name, f in frames.items()}} for t in (0.0, 0.1, 0.15, 0.2, 0.25)])
+    print("Unknown rate of each null by one length-blind score threshold:")
     print(sweep.to_string(index=False))
     null = pd.read_csv(SHARED / "gptcelltype" / "simulated_null.csv")
     real = null[null["celltype"] != "random"]

@@ -31,7 +31,7 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gptcell
 GRID = [(score, "FALLBACK_WEIGHT", (0.5, 0.75, 1.0)), (score, "NORM_MARKERS", (8, 12, 1000)),
         (score, "PROGRAM_WEIGHT", (0.25, 0.5, 1.0)),
         # marker-database evidence (cassia.knowledge.database_call; needs the tables)
-        (database_call, "MIN_EVIDENCE", (1.4, 1.8, 2.2)), (database_call, "DB_GENES", (10, 15, 25))]
+        (database_call, "MIN_EVIDENCE", (1.4, 1.8, 2.2)), (database_call, "DB_GENES", (5, 7, 10))]
 
 
 def detailed_answer(genes: list[str], tissue: str) -> str:

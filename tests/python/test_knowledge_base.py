@@ -136,3 +136,25 @@ def test_broken_files_fail_with_a_clear_message(tmp_path):
     with pytest.raises(InputError, match="cannot read knowledge base"):
         load_knowledge_base(bad)
     assert len(load_knowledge_base(_write(tmp_path, [root]))) == 1
+
+
+@pytest.mark.parametrize(("genes", "tissue", "expected"), [
+    ("SLC8A1,CALB1,TRPV5,HSD11B2,SCNN1G,KL,PAX8,CDH16,MECOM,TMEM52B", "kidney", "kidney connecting tubule epithelial cell"),
+    ("EDNRB,HPGD,SOSTDC1,TBX2,S100A3,APLN,CA4,CDH5,PECAM1,CLDN5", "lung", "alveolar capillary type 2 endothelial cell"),
+    ("FOXN1,PSMB11,PRSS16,CCL25,PAX1,LY75,KRT5,KRT8,EPCAM,CLDN4", "thymus", "epithelial cell of thymus"),
+    ("CRYBB2,CRYAA,CRYBB1,CRYBA1,CRYGC,BFSP1,MIP,LIM2,BFSP2,CRYBA4", "eye", "lens fiber cell"),
+    ("TNMD,SCX,MKX,THBS4,FMOD,COMP,DCN,COL1A1,COL3A1,CILP2", "skeletal muscle", "tendon cell"),
+])
+def test_organ_types_of_version_3_are_called(genes, tissue, expected):
+    from cassia.knowledge import call_cell_type
+
+    call = call_cell_type(genes, tissue=tissue, databases=False)
+    assert call.confident and expected in (call.best.name, *call.subtypes), (call.label, call.subtypes)
+
+
+def test_types_added_in_version_3_cite_their_sources():
+    kb = load_knowledge_base()
+    added = ["kidney connecting tubule epithelial cell", "alveolar capillary type 2 endothelial cell",
+             "epithelial cell of thymus", "lens fiber cell", "tendon cell", "hepatoblast", "keratocyte"]
+    assert kb.version >= 3
+    assert all(kb.get(name).sources for name in added)

@@ -14,8 +14,10 @@ from cassia.knowledge.markerdb import local_index
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 MARKERDB = SHARED / "markerdb"
-TENOCYTE = "TNMD,SCX,MKX,THBS4,FMOD,COMP,TNC,EGR1,COL11A1,CILP"  # tendon: no curated type
-THYMIC_EPITHELIUM = "FOXN1,PSMB11,PRSS16,CCL25,KRT8,KRT5,LY75,CD83,AIRE,FEZF2"
+# types the curated knowledge base lacks
+PURKINJE = "PCP2,CAR8,PCP4,CALB1,GRID2,ITPR1,SLC1A6,PPP1R17,GNG13,CA8"
+OLFACTORY = "OMP,GNG13,CNGA2,ADCY3,GNAL,STOML3,LHX2,EBF2,ANO2,SLC17A6"
+OSTEOCYTE = "SOST,DMP1,PHEX,MEPE,FGF23,PDPN,IRX5,DKK1,CD44,ENPP1"
 NAIVE_T = "CD3D,CD3E,IL7R,CCR7,LEF1,TCF7,CD2,CD3G,LDHB,MAL"
 
 
@@ -32,24 +34,32 @@ def test_without_the_tables_the_knowledge_base_answers_alone(monkeypatch, tmp_pa
     monkeypatch.setenv("CASSIA_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CASSIA_CACHE_DIR", str(tmp_path))
     assert local_index() is None
-    assert call_cell_type(TENOCYTE).label == call_cell_type(TENOCYTE, databases=False).label == "Unknown"
+    assert call_cell_type(PURKINJE).label == call_cell_type(PURKINJE, databases=False).label == "Unknown"
 
 
 def test_an_abstention_is_rescued_by_the_databases_with_low_confidence(index):
-    alone = call_cell_type(TENOCYTE, databases=False)
+    alone = call_cell_type(PURKINJE, databases=False)
     assert not alone.confident
-    rescued = call_cell_type(TENOCYTE, databases=index)
+    rescued = call_cell_type(PURKINJE, databases=index)
     assert rescued.confidence == "low"
-    assert rescued.best.cl_id == "CL:0000388"  # tendon cell
-    assert rescued.general_type == "fibroblast"  # under its nearest curated ancestor
-    assert rescued.subtypes == ("tendon cell",)
+    assert rescued.best.cl_id == "CL:0000121"  # Purkinje cell
+    assert rescued.general_type == "neuron"  # under its nearest curated ancestor
+    assert rescued.subtypes == ("Purkinje cell",)
     assert any("marker databases" in r for r in rescued.reasons)
 
 
 def test_a_database_type_without_a_curated_ancestor_type_falls_back_to_its_lineage(index):
-    found = call_cell_type(THYMIC_EPITHELIUM, databases=index)
-    assert found.best.cl_id == "CL:0002293" and ontology.is_ancestor("CL:0000066", found.best.cl_id)
+    found = call_cell_type(OLFACTORY, databases=index)
+    assert ontology.is_ancestor("CL:0000066", found.best.cl_id)  # an epithelial cell of the nose
     assert found.general_type == "epithelial cell"
+
+
+def test_a_better_supported_database_type_replaces_a_weak_call(index):
+    alone = call_cell_type(OSTEOCYTE, databases=False)
+    assert alone.label == "osteoblast" and alone.confidence == "low"
+    found = call_cell_type(OSTEOCYTE, databases=index)
+    assert found.best.cl_id == "CL:0000137" and found.confidence == "low"  # osteocyte
+    assert any(r.startswith("knowledge base: osteoblast") for r in found.reasons)
 
 
 def test_a_strong_knowledge_base_call_stands(index):

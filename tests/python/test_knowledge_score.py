@@ -199,3 +199,20 @@ def test_functional_programs_are_reported_with_ranks():
 def test_results_are_deterministic():
     genes = top_genes(LARGE_INTESTINE)["plasma cell"]
     assert call_cell_type(genes, tissue="colon") == call_cell_type(list(genes), tissue="colon")
+
+
+def test_the_score_a_call_needs_grows_with_the_list_length():
+    from cassia.knowledge.call import MIN_SCORE, min_score
+
+    assert min_score(5) == min_score(10) == 0.0  # two markers of one type in 10 random genes: < 1%
+    assert 0.0 < min_score(20) < min_score(40) < min_score(50) == MIN_SCORE == min_score(500)
+
+
+def test_a_short_list_with_two_markers_of_one_type_is_a_call_a_long_one_is_not():
+    from cassia.knowledge import call_cell_type
+
+    short = ["ITGA2B", "GP9", "LINC00176", "FHIT", "EPHX2", "SPOCD1", "SEC14L5", "LY6G6F", "APBA2", "C14orf64"]
+    assert call_cell_type(short[:9] + ["ADTRP"], databases=False).label in ("platelet", "megakaryocyte")
+    filler = [f"LINC{i:05d}" for i in range(60)]  # no marker anywhere: only the length changes
+    weak = call_cell_type(filler[:40] + ["ITGA2B"] + filler[40:] + ["GP9"], databases=False)
+    assert not weak.confident

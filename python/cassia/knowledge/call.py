@@ -7,7 +7,9 @@
   ("epithelial cell", "stromal cell") is the answer only when no specific type of its lineage
   would be a call on its own;
 - whether the evidence is strong enough for a call at all: random genes rarely reach two
-  matched markers and a score of ``MIN_SCORE`` (about 1 in 150 random lists of 10-50 genes do);
+  matched markers and the score :func:`min_score` asks of a list of their length (chance hits
+  add up with length: fewer than 1 in 100 random lists of up to 15 genes reach two markers of
+  one type at all, while lists of 50 need a score of ``MIN_SCORE`` to stay that rare);
   below that, the marker databases' evidence is added when their tables are on this machine
   (:mod:`cassia.knowledge.database_call`, a low-confidence call when the two together exceed
   what random genes reach), and what is still within chance becomes an explicit "unknown" answer;
@@ -29,8 +31,11 @@ from .score import Candidate, normalise_genes, rank_cell_types
 if TYPE_CHECKING:
     from .markerdb import MarkerIndex
 
-MIN_SCORE = 0.21  # below this the best candidate is not a call (benchmarks/offline_null_calibration.py)
+MIN_SCORE = 0.24  # the score a list of 50 genes or more needs for a call (benchmarks/offline_null_calibration.py)
 MIN_MARKERS = 2  # a call needs at least this many matched markers
+# (list length, score a call needs): 99% of random lists of that length stay below it (or below
+# MIN_MARKERS), measured by benchmarks/offline_null_calibration.py; interpolated in between.
+MIN_SCORE_BY_LENGTH = ((10, 0.0), (15, 0.13), (30, 0.17), (50, MIN_SCORE))
 MIXED_RATIO = 0.5  # another family this close to the best one may be mixed in
 MIXED_MAX_SHARED = 0.34  # ... if at most this share of its markers also support the best type
 UNKNOWN = "Unknown"
@@ -109,7 +114,7 @@ def call_cell_type(
     kb = kb or load_knowledge_base()
     ranked = normalise_genes(genes)
     everything = rank_cell_types(genes, species=species, tissue=tissue, top=None, kb=kb)
-    best = _prefer_specific(everything, kb)
+    best = _prefer_specific(everything, kb, min_score(len(ranked)))
     functional = _functional(ranked, kb)
     base = dict(
         genes=tuple(original for _, _, original in ranked),
@@ -135,10 +140,12 @@ def call_cell_type(
     mixed_population = any(c.lineage != best.lineage for c in mixed)
 
     reasons = []
+    needed = min_score(len(ranked))
     if len(best.matched) < MIN_MARKERS:
         reasons.append(f"only {len(best.matched)} marker of the list supports the best candidate ({best.name})")
-    if best.score < MIN_SCORE:
-        reasons.append(f"the best score {best.score:.2f} is below the {MIN_SCORE} needed for a call")
+    if best.score < needed:
+        reasons.append(f"the best score {best.score:.2f} is below the {needed:.2f} a list of {len(ranked)} genes "
+                       "needs for a call")
     confidence: Confidence
     if reasons:
         confidence = "none"
@@ -206,7 +213,18 @@ def _with_databases(base: dict, everything: list[Candidate], best: Candidate | N
                   reasons=(*reasons, found.reason, "decided with the marker databases: a low-confidence call"))
 
 
-def _prefer_specific(candidates: list[Candidate], kb: KnowledgeBase) -> Candidate | None:
+def min_score(n_genes: int) -> float:
+    """The score a call needs from a list of ``n_genes`` genes (:data:`MIN_SCORE_BY_LENGTH`)."""
+    points = MIN_SCORE_BY_LENGTH
+    if n_genes <= points[0][0]:
+        return points[0][1]
+    for (n0, s0), (n1, s1) in zip(points, points[1:]):
+        if n_genes <= n1:
+            return round(s0 + (s1 - s0) * (n_genes - n0) / (n1 - n0), 4)
+    return points[-1][1]
+
+
+def _prefer_specific(candidates: list[Candidate], kb: KnowledgeBase, needed: float) -> Candidate | None:
     """The best candidate, except that a lineage-level fallback yields to any specific type of its
     lineage that is a call on its own (enough markers and score)."""
     if not candidates:
@@ -216,7 +234,7 @@ def _prefer_specific(candidates: list[Candidate], kb: KnowledgeBase) -> Candidat
         return best
     for c in candidates[1:]:
         if (not kb.types[c.name].fallback and c.lineage == best.lineage
-                and len(c.matched) >= MIN_MARKERS and c.score >= MIN_SCORE):
+                and len(c.matched) >= MIN_MARKERS and c.score >= needed):
             return c
     return best
 

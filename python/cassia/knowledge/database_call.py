@@ -6,7 +6,7 @@ less cleanly. Each source's evidence is measured in units of what random genes r
 
     evidence = kb_score / KB_NULL + db_score / DB_NULL
 
-``KB_NULL`` is the knowledge base's abstention threshold (``MIN_SCORE``); ``DB_NULL`` is the score
+``KB_NULL`` is the knowledge base's abstention threshold for long lists (``MIN_SCORE``); ``DB_NULL`` is the score
 the databases' best candidate reaches on 1 in 100 random lists of expressed genes. The databases
 score only the list's first ``DB_GENES`` genes: their vocabulary is so wide that scattered hits
 among 50 random genes add up, while a cluster's identity is written in its top genes. A call
@@ -31,10 +31,10 @@ from .score import Candidate, MarkerHit
 if TYPE_CHECKING:
     from .markerdb import MarkerIndex, RetrievedCandidate
 
-KB_NULL = 0.21  # the knowledge base's own abstention threshold (call.MIN_SCORE)
+KB_NULL = 0.24  # the knowledge base's abstention threshold for lists of 50 genes (call.MIN_SCORE)
 DB_NULL = 0.26  # databases' best score on 1 in 100 random lists of expressed genes
 DB_GENES = 10  # the databases score the list's first genes only (a cluster's top 10)
-MIN_EVIDENCE = 1.8  # combined evidence a call needs (benchmarks/offline_null_calibration.py)
+MIN_EVIDENCE = 1.7  # combined evidence a call needs (benchmarks/offline_null_calibration.py)
 DATABASE_SOURCE = "CellMarker 2.0 / PanglaoDB"
 
 
