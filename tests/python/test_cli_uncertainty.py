@@ -53,6 +53,9 @@ def test_uncertainty_refuses_a_deterministic_backend_then_scores_existing_runs(t
     # two offline runs are one answer twice: no CS, every cluster flagged
     assert report["uncertain"] == ["0", "1", "2"]
     assert all(c["CS"] is None and "repeated word for word" in c["Notes"] for c in report["clusters"])
+    plain = cassia(tmp_path, "uncertainty", "--runs", *[r.run_dir for r in runs], "--no-agents")
+    assert plain.stdout.strip().splitlines()[-1].startswith(
+        "3 of 3 clusters below CS 75 or without a CS (3: 0, 1, 2; fewer than two independent answers")
     wrong = cassia(tmp_path, "uncertainty", "--input", SMALL, "--labels", "a,b")
     assert wrong.returncode == 2 and "--labels" in wrong.stderr
     neither = cassia(tmp_path, "uncertainty", "--n", "2")

@@ -63,7 +63,10 @@ def _uncertainty(args: argparse.Namespace) -> int:
         columns = ["Cluster ID", "Consensus General Type", "Consensus Subtype", "CS", "Uncertain"]
         print(frame[columns].to_string(index=False))
         where = f"; results in {result.out_dir}" if result.out_dir else ""
-        print(f"{len(result.uncertain)} of {len(frame)} clusters below CS {args.threshold:g}{where}")
+        missing = [c.cluster for c in result.clusters if c.cs is None]
+        without = (f" or without a CS ({len(missing)}: {', '.join(missing[:20])}; fewer than two independent "
+                   "answers, see Notes)") if missing else ""
+        print(f"{len(result.uncertain)} of {len(frame)} clusters below CS {args.threshold:g}{without}{where}")
     return _runs_code(result)
 
 

@@ -274,7 +274,9 @@ def score_runs(
     only, no LLM call), ``species``, ``tissue``, ``out_dir`` (writes uncertainty.csv,
     uncertainty.jsonl, manifest.json, uncertainty.html and the agents' transcripts),
     ``max_workers``, ``use_cache``, ``progress``, ``report``. With the offline provider the
-    agents are skipped and CS = CS_CL (said in the manifest notes).
+    agents are skipped and CS = CS_CL (said in the manifest notes). Failed, unvalidated,
+    "Unknown" and word-for-word repeated answers are not agreement (:mod:`.votes`): a cluster with
+    fewer than two independent answers gets no CS (None, uncertain, the reason in its notes).
     """
     options = dict(locals())
     return run_sync(lambda: ascore_runs(**options))
