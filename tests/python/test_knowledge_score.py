@@ -216,3 +216,15 @@ def test_a_short_list_with_two_markers_of_one_type_is_a_call_a_long_one_is_not()
     filler = [f"LINC{i:05d}" for i in range(60)]  # no marker anywhere: only the length changes
     weak = call_cell_type(filler[:40] + ["ITGA2B"] + filler[40:] + ["GP9"], databases=False)
     assert not weak.confident
+
+
+def test_the_first_subtype_is_the_best_supported_type():
+    from cassia.knowledge import call_cell_type
+
+    # a well-supported T cell whose list holds one naive marker: the call stays "T cell"
+    call = call_cell_type("CD3E,CD3D,CD3G,TRAC,CD2,CD5,CD6,CD247,SELL,ACTB", databases=False)
+    assert call.best.name == "T cell" and call.subtypes[0] == "T cell"
+    # a subtype with its own markers leads
+    naive = call_cell_type("CCR7,LEF1,SELL,TCF7,CD3E,CD3D,CD4,IL7R,MAL,LDHB", databases=False)
+    assert naive.subtypes[0] == naive.best.name != "T cell"
+    assert naive.general_type == "T cell"

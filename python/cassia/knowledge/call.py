@@ -3,7 +3,9 @@
 :func:`call_cell_type` wraps :func:`~cassia.knowledge.score.rank_cell_types` and decides
 
 - the most probable general type (the root of the best candidate's family) and up to three
-  subtypes of that family with their own supporting markers; a lineage-level fallback
+  subtypes, best-supported first: the best candidate itself (the most specific type the evidence
+  supports, which is the general type when no subtype outscores it), then other types of its
+  family with their own supporting markers; a lineage-level fallback
   ("epithelial cell", "stromal cell") is the answer only when no specific type of its lineage
   would be a call on its own;
 - whether the evidence is strong enough for a call at all: random genes rarely reach two
@@ -135,7 +137,7 @@ def call_cell_type(
     # lineage-level fallbacks never count as a competing lineage or an admixture
     others = [c for c in _best_per_other_family(everything, family) if not kb.types[c.name].fallback]
     lineage_margin = best.score - (others[0].score if others else 0.0)
-    subtypes = tuple(c.name for c in everything if c.general_type == family and c.name != family and c.own_score > 0)[:3]
+    subtypes = _subtypes(best, everything)
     mixed = [c for c in others if _supports_mixture(best, c)]
     mixed_population = any(c.lineage != best.lineage for c in mixed)
 
@@ -206,11 +208,23 @@ def _with_databases(base: dict, everything: list[Candidate], best: Candidate | N
     if found.from_databases:
         subtypes = (chosen.name,) if chosen.name != family else ()
     else:
-        subtypes = tuple(c.name for c in everything
-                         if c.general_type == family and c.name != family and c.own_score > 0)[:3]
+        subtypes = _subtypes(chosen, everything)
     return KBCall(**base, best=chosen, confidence="low", general_type=family, subtypes=subtypes, mixed_types=(),
                   mixed_population=False, margin=0.0, lineage_margin=0.0,
                   reasons=(*reasons, found.reason, "decided with the marker databases: a low-confidence call"))
+
+
+def _subtypes(best: Candidate, everything: list[Candidate]) -> tuple[str, ...]:
+    """The best candidate, then up to two other supported types of its family (best first).
+
+    The best candidate leads because it is what the evidence supports most: naming a weaker
+    subtype instead (a subtype with one supporting marker under a well-supported general type)
+    claims more than the markers show.
+    """
+    family = best.general_type
+    others = [c.name for c in everything
+              if c.general_type == family and c.name not in (family, best.name) and c.own_score > 0]
+    return (best.name, *others)[:3]
 
 
 def min_score(n_genes: int) -> float:

@@ -72,7 +72,8 @@ def call_with_retrieval(
     factor = {c.name: 1.0 + RAG_WEIGHT * agreement(c.cl_id, retrieved) for c in within}
     reranked = sorted(within, key=lambda c: (-c.score * factor[c.name], c.name))
     best = reranked[0]
-    subtypes = [c.name for c in reranked if c.name != family and c.own_score > 0]
+    # the best-supported type leads, as in call_cell_type
+    subtypes = [best.name] + [c.name for c in reranked if c.name not in (family, best.name) and c.own_score > 0]
     family_cl = kb.types[family].cl_id
     known = {t.cl_id for t in kb.types.values()}
     for r in retrieved[:5]:
