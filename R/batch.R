@@ -47,6 +47,11 @@
 #'   and, when markers were computed from a Seurat object, `markers`.
 #' @seealso [runCASSIA_pipeline()] adds scoring and the HTML report; [annotate_clusters()]
 #'   annotates a Seurat object in one call.
+#' @section Cost preview:
+#' `estimate_cost = TRUE` (passed through `...`) sends nothing and returns the expected calls,
+#' tokens and dollars per stage as a `cassia_cost_estimate` data frame (prices from the engine's
+#' model registry; review and scoring default to the cheaper sibling of `model` on a vendor's own
+#' API, `stage_models = FALSE` keeps one model, `review_model` names another).
 #' @examples
 #' \dontrun{
 #' markers <- loadExampleMarkers()

@@ -13,6 +13,11 @@
 #' @param report Write `report.html` into the run directory.
 #' @return The summary data frame described in [runCASSIA_batch()], with `Score` and
 #'   `Scoring Reasoning` filled in.
+#' @section Cost preview:
+#' `estimate_cost = TRUE` (passed through `...`) sends nothing and returns the expected calls,
+#' tokens and dollars per stage as a `cassia_cost_estimate` data frame (prices from the engine's
+#' model registry; review and scoring default to the cheaper sibling of `model` on a vendor's own
+#' API, `stage_models = FALSE` keeps one model, `review_model` names another).
 #' @examples
 #' \dontrun{
 #' res <- runCASSIA_pipeline(loadExampleMarkers(), tissue = "peripheral blood",

@@ -69,7 +69,27 @@ run_markers_verb <- function(verb, markers, options, filters, caller, cluster_co
   result <- bridge_request("run", verb = verb, markers = prepared$request, options = options,
                            filters = marker_filters(filters), caller = caller,
                            arguments = verb_arguments(caller))
+  if (!is.null(result$estimate)) return(cost_estimate(result))  # estimate_cost = TRUE: nothing was sent
   check_failures(run_result(result, prepared$table), caller)
+}
+
+#' A cost estimate as R returns it
+#'
+#' One row per stage (stage, provider, model, calls, input/output tokens, cost in US dollars);
+#' the totals and the printed text in attributes. Nothing was sent to any backend.
+#' @noRd
+cost_estimate <- function(result) {
+  table <- bridge_frame(result$estimate)
+  attr(table, "totals") <- result$totals
+  attr(table, "text") <- result$text
+  class(table) <- c("cassia_cost_estimate", "data.frame")
+  table
+}
+
+#' @export
+print.cassia_cost_estimate <- function(x, ...) {
+  cat(attr(x, "text"), "\n", sep = "")
+  invisible(x)
 }
 
 # The R arguments of a verb, for the engine's "unknown argument" message.

@@ -51,6 +51,10 @@ __all__ = ["DISTRIBUTION", "frame_from_r", "frame_to_r", "handle", "handle_base6
 # another program). The R package's cassia_install_engine() refuses to install that one.
 DISTRIBUTION = "cassia-annotate"
 
+# The columns of a cost estimate (CostEstimate.to_frame) as R gets them.
+ESTIMATE_TYPES = {"stage": "character", "provider": "character", "model": "character", "calls": "integer",
+                  "input_tokens": "integer", "output_tokens": "integer", "cost_usd": "double"}
+
 # Run verbs R may call, by the name the R functions send.
 _RUN_VERBS = {
     "annotationboost": "run_annotation_boost",
@@ -89,6 +93,12 @@ def _op_run(request: dict[str, Any]) -> dict[str, Any]:
             raise
         raise InputError(f"{unknown[1]} is not an argument of {request.get('caller') or _RUN_VERBS[verb]}(); "
                          f"{_valid_arguments(request)}") from None
+    from .agents.estimate import CostEstimate
+
+    if isinstance(result, CostEstimate):  # estimate_cost = TRUE: nothing was run
+        return {"estimate": frame_to_r(result.to_frame(), ESTIMATE_TYPES), "text": result.text(),
+                "totals": {"clusters": result.clusters, "calls": result.calls, "tokens": result.tokens,
+                           "cost_usd": result.cost_usd}}
     if verb == "annotationboost":
         return _boost_answer(result)
     if verb == "batch_n_times":

@@ -113,3 +113,21 @@ test_that("a rerun with resume = TRUE keeps finished clusters", {
                            resume = TRUE)
   expect_identical(again[["Predicted General Cell Type"]], first[["Predicted General Cell Type"]])
 })
+
+test_that("estimate_cost = TRUE returns the expected calls, tokens and dollars and sends nothing", {
+  require_engine()
+  out <- run_dir()
+  est <- runCASSIA_pipeline(loadExampleMarkers(), tissue = "peripheral blood", provider = "openai",
+                            model = "gpt-4.1", out_dir = out, estimate_cost = TRUE)  # no key needed
+  expect_s3_class(est, "cassia_cost_estimate")
+  expect_identical(est$stage, c("annotator", "review", "scorer"))
+  expect_identical(est$model, c("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-mini"))  # review and scoring: the cheaper sibling
+  expect_identical(est$calls, rep(3L, 3))
+  expect_true(all(est$cost_usd > 0) && all(est$input_tokens > 0))
+  expect_equal(attr(est, "totals")$calls, 9L)
+  expect_false(dir.exists(out))  # nothing was run or written
+  expect_output(print(est), "Estimated cost of 3 cluster")
+  one <- runCASSIA_batch(loadExampleMarkers(), provider = "openai", model = "gpt-4.1", estimate_cost = TRUE,
+                         stage_models = FALSE)
+  expect_identical(one$model, c("gpt-4.1", "gpt-4.1"))
+})
