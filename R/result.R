@@ -7,7 +7,8 @@
 #'
 #' A `runCASSIA_*()` result is the run's summary data frame with class `cassia_result`.
 #' `print()` shows one line per cluster (identity, general and detailed type, score, status)
-#' under a header with the counts, tokens, cost and where the run and its report are;
+#' under a header with the counts, tokens, cost and where the run and its report are, then the
+#' failed and the unvalidated clusters (never passed the Validator) by name;
 #' `summary()` counts the cell types and scores and lists the failures. Use
 #' `as.data.frame()` for the plain data frame with every column.
 #'
@@ -46,6 +47,12 @@ print.cassia_result <- function(x, n = 20, ...) {
   }
   if (nrow(info$failed)) {
     cat("Failed: ", paste0(info$failed$cluster, " (", info$failed$reason, ")", collapse = "; "), "\n", sep = "")
+  }
+  status <- column_or_na(x, "Status")
+  unvalidated <- !is.na(status) & status == "unvalidated"
+  if (any(unvalidated)) {  # a diagnosis, not a call: said beside the failures
+    cat("Unvalidated (never passed the Validator; not to be taken at face value): ",
+        paste(as.character(column_or_na(x, "Cluster ID"))[unvalidated], collapse = ", "), "\n", sep = "")
   }
   cat("All columns: as.data.frame(x); run folder: cassia_run_dir(x)\n")
   invisible(x)

@@ -80,3 +80,14 @@ test_that("a step that failed after annotation (scoring) is said, and the annota
                  class = "cassia_step_failure")
   expect_identical(out, res)
 })
+
+test_that("print names unvalidated clusters as not to be taken at face value", {
+  res <- structure(data.frame(
+    `Cluster ID` = c("0", "1", "2"), `Predicted General Cell Type` = c("T cell", "B cell", NA),
+    `Predicted Detailed Cell Type` = c("CD4 T cell", NA, NA), Score = c(88, 40, NA),
+    Status = c("ok", "unvalidated", "failed"), Error = c(NA, NA, "connection refused"),
+    check.names = FALSE, stringsAsFactors = FALSE), class = c("cassia_result", "data.frame"))
+  printed <- paste(capture.output(print(res)), collapse = "\n")
+  expect_match(printed, "Failed: 2 (", fixed = TRUE)
+  expect_match(printed, "Unvalidated (never passed the Validator; not to be taken at face value): 1", fixed = TRUE)
+})
