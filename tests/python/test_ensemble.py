@@ -105,7 +105,8 @@ def test_only_disputed_clusters_are_discussed_and_arbitrated(fake_server, tmp_pa
     assert len(deliberations) == 9 and {cluster_of(r) for r in deliberations} == {"m", "n"}
     assert len(calls(fake_server, "ArbiterOutput")) == 1
     # the others are named neutrally, never by model
-    first = next(r for r in deliberations if r.body["model"] == "model-a")
+    # (clusters are discussed concurrently: pick cluster m's request, whatever arrived first)
+    first = next(r for r in deliberations if r.body["model"] == "model-a" and cluster_of(r) == "m")
     assert "Annotator B" in first.text and "model-b" not in first.text and "You are Annotator A" in first.text
     assert "Macrophage" in first.text  # model-b's first answer is shown to model-a
 
