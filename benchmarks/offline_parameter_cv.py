@@ -31,7 +31,7 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gptcell
 GRID = [(score, "FALLBACK_WEIGHT", (0.5, 0.75, 1.0)), (score, "NORM_MARKERS", (8, 12, 1000)),
         (score, "PROGRAM_WEIGHT", (0.25, 0.5, 1.0)),
         # marker-database evidence (cassia.knowledge.database_call; needs the tables)
-        (database_call, "MIN_EVIDENCE", (1.4, 1.8, 2.2)), (database_call, "DB_GENES", (5, 7, 10))]
+        (database_call, "MIN_EVIDENCE", (1.4, 1.7, 2.0)), (database_call, "DB_GENES", (5, 7, 10))]
 
 
 def detailed_answer(genes: list[str], tissue: str) -> str:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         shipped = getattr(module, name)
         rows = []
-        for value in values:
+        for value in sorted(set(values) | {shipped}):  # the shipped value is always measured
             setattr(module, name, value)
             score._cached_default_index.cache_clear()
             rows.append({"value": value, **mean_grades(table)})

@@ -316,6 +316,13 @@ def test_compound_and_qualified_answers_are_different_answers_for_consensus():
     ("gCap", "CL:4028002"),
     ("Fibromyocytes", "CL:0000186"),        # closest term: myofibroblast
     ("preB", "CL:0000817"),
+    ("Ascending Thin Limb", "CL:1001107"),  # word order of the kidney atlases
+    ("atrial cardiomyocytes", "CL:0002129"),
+    ("CD56-bright natural killer", "CL:0000938"),
+    ("Granule neurons", "CL:0000120"),
+    ("Hemoglobin-producing cells", "CL:0000764"),
+    ("Immune system cells", "CL:0000738"),
+    ("conventional dendritic cell type 1", "CL:0000990"),  # a numbered subset of the term
 ])
 def test_everyday_names_map_to_their_terms(name, expected):
     assert ontology.map_name(name).cl_id == expected

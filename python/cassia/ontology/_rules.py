@@ -67,6 +67,16 @@ PHRASES: dict[str, str] = {
     "antigen presenting cell": "professional antigen presenting cell",
     "thick ascending limb": "kidney loop of henle thick ascending limb epithelial cell",
     "thin ascending limb": "kidney loop of henle thin ascending limb epithelial cell",
+    "ascending thin limb": "kidney loop of henle thin ascending limb epithelial cell",
+    "thin descending limb": "kidney loop of henle thin descending limb epithelial cell",
+    "descending thin limb": "kidney loop of henle thin descending limb epithelial cell",
+    "atrial cardiomyocyte": "regular atrial cardiac myocyte",
+    "ventricular cardiomyocyte": "regular ventricular cardiac myocyte",
+    "cd56 bright natural killer": "cd16 negative cd56 bright natural killer cell human",
+    "cd56 dim natural killer": "cd16 positive cd56 dim natural killer cell human",
+    "fast twitch muscle fiber": "fast muscle cell", "slow twitch muscle fiber": "slow muscle cell",
+    "granule neuron": "granule cell",
+    "duct cell": "duct epithelial cell",
     "loop of henle cell": "kidney loop of henle epithelial cell",
     "basal keratinocyte": "basal cell of epidermis",
     "spermatogonial stem cell": "male germ line stem cell",
@@ -77,6 +87,10 @@ PHRASES: dict[str, str] = {
     # smooth-muscle-derived cells with a fibroblast phenotype (Wirka et al., Nat Med 2019); the
     # ontology has no term, its closest is the contractile fibroblast
     "fibromyocyte": "myofibroblast cell",
+    "hemoglobin secreting cell": "erythroid lineage cell",  # "haemoglobin-producing cells"
+    "spermatogenic cell": "male germ cell",
+    "zona fasciculata cell": "cortical cell of adrenal gland",
+    "zona reticularis cell": "cortical cell of adrenal gland",
 }
 # Pancreatic islet cells are named by a letter alone ("beta cells", "δ cell", "PP cells").
 ISLET_LETTERS: dict[str, str] = {
@@ -108,7 +122,7 @@ QUALIFIERS = frozenset({
 
 # Words that only say "a group of": dropped at a small cost.
 FILLERS = frozenset({"subset", "subpopulation", "population", "lineage", "subtype", "subcluster",
-                     "type", "state", "program", "signature", "rich", "enriched", "pan"})
+                     "type", "state", "program", "signature", "rich", "enriched", "pan", "system"})
 
 _PHRASE_TOKENS = sorted(((tuple(tokens(k)), tuple(tokens(v))) for k, v in PHRASES.items()),
                         key=lambda kv: -len(kv[0]))
@@ -233,6 +247,13 @@ def drop_markers(toks: Toks) -> Toks:
     return tuple(out)
 
 
+def drop_trailing_type(toks: Toks) -> Toks:
+    """"conventional dendritic cell type 1" -> "conventional dendritic cell" (a numbered subset)."""
+    if len(toks) > 3 and toks[-2] == "type" and toks[-1].isdigit():
+        return toks[:-2]
+    return toks
+
+
 def drop_cell(toks: Toks) -> Toks:
     """"fibroblast cell" -> "fibroblast": the ontology does not repeat "cell" after a cell noun."""
     return toks[:-1] if len(toks) > 1 and toks[-1] == "cell" else toks
@@ -273,5 +294,6 @@ REWRITES = [
     (drop_signs, 0.95, False),
     (drop_markers, 0.9, False),
     (strip_qualifiers, 0.88, False),
+    (drop_trailing_type, 0.88, False),
     (drop_cell, 0.97, False),
 ]
