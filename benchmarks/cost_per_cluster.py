@@ -17,7 +17,8 @@ tokens as characters / 4, as the CASSIA 1.4.0 comparison in issue 21 did):
    answered from the offline knowledge base through the fake server (structured answers by
    schema name, so any version of the agents is answered alike; boosts get the schema example):
    how many clusters end validated, how many score below the boost threshold, how many are
-   boosted. Fewer calls must not change these.
+   boosted (fewer calls must not change these), and tokens per cluster with the input tokens the
+   provider's prompt cache would serve (revision and boost rounds re-send their history).
 
 ``--before REF`` runs the same measurements on another commit (``git archive`` into a temporary
 folder, run in a child process) and prints both, so the change is measured, not remembered.
@@ -166,14 +167,14 @@ class KnowledgeBaseServer:
         return getattr(offline, answer)(call)
 
 
-def decisions(folder: Path) -> dict:
+def decisions(folder: Path, protocol: str) -> dict:
     out = {}
     for path in sorted(DATA.glob("*_findallmarkers.csv")):
         name = path.name.removesuffix("_findallmarkers.csv")
         kb = KnowledgeBaseServer()
         with FakeLLMServer() as server:
             server.add_rule(kb.match, kb.reply)
-            result = cassia.run_pipeline(pd.read_csv(path), provider=provider_for(server, "openai"),
+            result = cassia.run_pipeline(pd.read_csv(path), provider=provider_for(server, protocol),
                                          tissue=TISSUES.get(name, "blood"), out_dir=folder / f"decide-{name}",
                                          use_cache=False, progress=False)
             results = list(result.results)
@@ -185,13 +186,16 @@ def decisions(folder: Path) -> dict:
                                       if (r.original_score or r.score) and (r.original_score or r.score).score < 75),
             "boosted": sorted(r.cluster for r in results if r.boosted),
             "calls": calls,
+            "tokens": sum(r.tokens for r in results),
+            "cached_input_tokens": sum(getattr(s.usage, "input_cached_tokens", 0) for r in results
+                                       for s in r.stages.values()),
         }
     return out
 
 
 def measure(protocol: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        return {"cost": cost(protocol, Path(tmp)), "decisions": decisions(Path(tmp))}
+        return {"cost": cost(protocol, Path(tmp)), "decisions": decisions(Path(tmp), protocol)}
 
 
 def measure_at(ref: str, protocol: str) -> dict:
@@ -219,7 +223,9 @@ def show(label: str, figures: dict) -> None:
     for name, row in figures["decisions"].items():
         print(f"  {name}: {row['clusters']} clusters, ok {row['ok']}, validated {len(row['validated'])}, "
               f"scored below 75 {len(row['below_threshold'])}, boosted {len(row['boosted'])}, "
-              f"{row['calls'] / row['clusters']:.2f} calls/cluster")
+              f"{row['calls'] / row['clusters']:.2f} calls/cluster, "
+              f"{row.get('tokens', 0) / row['clusters']:,.0f} tokens/cluster "
+              f"({row.get('cached_input_tokens', 0) / row['clusters']:,.0f} of them cached input)")
 
 
 def main() -> int:

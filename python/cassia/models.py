@@ -35,6 +35,7 @@ class Usage(BaseModel):
     output_tokens: int = 0
     input_cached_tokens: int = 0
     cached_tokens: int = 0
+    input_cache_write_tokens: int = 0  # of the input, written to the provider's prompt cache (Anthropic bills more)
 
     @property
     def total(self) -> int:
@@ -46,6 +47,7 @@ class Usage(BaseModel):
             output_tokens=self.output_tokens + other.output_tokens,
             input_cached_tokens=self.input_cached_tokens + other.input_cached_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
+            input_cache_write_tokens=self.input_cache_write_tokens + other.input_cache_write_tokens,
         )
 
 

@@ -127,3 +127,27 @@ def test_a_run_records_cached_input_tokens_in_the_manifest_and_prices_them(tmp_p
     assert sum(s["cost_usd"] for s in by_stage.values()) == pytest.approx(result.manifest["cost_usd"], abs=1e-5)
     report = cassia.report.render_report(result.run_dir).read_text()
     assert "Cost by stage" in report and "of them cached" in report
+
+
+def test_the_next_turn_of_a_conversation_reads_what_the_last_turn_marked():
+    with FakeLLMServer() as server:
+        provider = get_provider("anthropic", "claude-sonnet-4-5", base_url=server.anthropic_url)
+        history = [Message(role="user", content="Markers: CD3D, CD3E. " + LONG_SYSTEM),
+                   Message(role="assistant", content="T cell."), Message(role="user", content="Check CD3E.")]
+        first = asyncio.run(provider.complete(CompletionRequest(messages=history, system="Be brief.")))
+        longer = history + [Message(role="assistant", content="CD3E holds."), Message(role="user", content="And CD2?")]
+        second = asyncio.run(provider.complete(CompletionRequest(messages=longer, system="Be brief.")))
+    assert first.usage.input_cached_tokens == 0  # written, not read
+    # the whole first turn (system prompt and three messages) came from the cache
+    assert second.usage.input_cached_tokens >= first.usage.input_tokens - 2
+
+
+def test_anthropic_cache_writes_are_priced_at_the_cache_write_rate():
+    usage = {"input_tokens": 50, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 1200, "output_tokens": 10}
+    transport, _ = recorder((200, tool_reply(usage)))
+    provider = get_provider("anthropic", "claude-sonnet-4-5", api_key="sk-test-cache", transport=transport)
+    result = asyncio.run(provider.complete(review_request([Message(role="user", content="CD3D")])))
+    assert result.usage.input_tokens == 1250 and result.usage.input_cache_write_tokens == 1200
+    price = pricing.price_of("claude-sonnet-4-5")
+    assert price.cache_write == pytest.approx(1.25 * price.input)
+    assert result.cost_usd == pytest.approx((50 * price.input + 1200 * price.cache_write + 10 * price.output) / 1e6)

@@ -14,7 +14,8 @@ conversation already under way (a revision round, a boost round, a repair), on i
 so the next turn reads the whole history from the cache. Anthropic ignores a breakpoint on a
 prefix below its minimum (1,024 tokens for most models), and a server that refuses the field
 gets requests without it from then on (:mod:`.negotiate`). Cache reads come back as
-``cache_read_input_tokens`` and are priced at the cached rate.
+``cache_read_input_tokens`` and are priced at the cached rate; cache writes
+(``cache_creation_input_tokens``) at the model's cache-write price (1.25 times input).
 """
 
 from __future__ import annotations
@@ -117,4 +118,4 @@ def _usage(data: dict[str, Any]) -> Usage | None:
     read = int(raw.get("cache_read_input_tokens") or 0)
     written = int(raw.get("cache_creation_input_tokens") or 0)
     return usage.model_copy(update={"input_tokens": usage.input_tokens + read + written,
-                                    "input_cached_tokens": read})
+                                    "input_cached_tokens": read, "input_cache_write_tokens": written})

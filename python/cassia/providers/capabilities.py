@@ -39,11 +39,13 @@ TokenField = Literal["max_tokens", "max_completion_tokens"]
 
 @dataclass(frozen=True)
 class Price:
-    """US dollars per one million tokens; ``cached_input`` for prompt-cache hits (None: as input)."""
+    """US dollars per one million tokens; ``cached_input`` for prompt-cache hits and ``cache_write``
+    for prompt-cache writes (None: as input)."""
 
     input: float
     output: float
     cached_input: float | None = None
+    cache_write: float | None = None  # prompt-cache writes (Anthropic: 1.25 x input; None: as input)
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,13 @@ _BUILTIN: list[tuple[str, dict[str, Any]]] = [
     ("o3-mini*", {"price": Price(1.10, 4.40, 0.55)}),
     ("o4-mini*", {"price": Price(1.10, 4.40, 0.275)}),
     # Anthropic: max_tokens is required, no seed, JSON through a forced tool.
-    ("claude-*", {"seed": False, "structured": ("tool", "prompt"), "price": Price(3.00, 15.00, 0.30)}),
-    ("claude-opus-4*", {"price": Price(15.00, 75.00, 1.50)}),
-    ("claude-opus-4-5*", {"price": Price(5.00, 25.00, 0.50)}),
-    ("claude-haiku-4*", {"price": Price(1.00, 5.00, 0.10)}),
-    ("claude-3-5-haiku*", {"price": Price(0.80, 4.00, 0.08)}),
-    ("claude-3-opus*", {"price": Price(15.00, 75.00, 1.50)}),
-    ("claude-3-haiku*", {"price": Price(0.25, 1.25, 0.03)}),
+    ("claude-*", {"seed": False, "structured": ("tool", "prompt"), "price": Price(3.00, 15.00, 0.30, 3.75)}),
+    ("claude-opus-4*", {"price": Price(15.00, 75.00, 1.50, 18.75)}),
+    ("claude-opus-4-5*", {"price": Price(5.00, 25.00, 0.50, 6.25)}),
+    ("claude-haiku-4*", {"price": Price(1.00, 5.00, 0.10, 1.25)}),
+    ("claude-3-5-haiku*", {"price": Price(0.80, 4.00, 0.08, 1)}),
+    ("claude-3-opus*", {"price": Price(15.00, 75.00, 1.50, 18.75)}),
+    ("claude-3-haiku*", {"price": Price(0.25, 1.25, 0.03, 0.3125)}),
     # DeepSeek: json_object, not json_schema.
     ("deepseek-*", {"structured": ("json_object", "prompt")}),
     ("deepseek-chat*", {"price": Price(0.27, 1.10, 0.07)}),
@@ -123,7 +125,8 @@ def set_model_capabilities(pattern: str, **fields: Any) -> None:
     """Say what models matching ``pattern`` (a glob) accept; wins over the built-in rules.
 
     ``set_model_capabilities("my-llama*", structured=("json_object", "prompt"), price=(0, 0))``.
-    A ``price`` may be a :class:`Price` or a tuple (input, output[, cached input]) per 1M tokens.
+    A ``price`` may be a :class:`Price` or a tuple (input, output[, cached input[, cache write]])
+    per 1M tokens.
     """
     unknown = sorted(set(fields) - _FIELDS)
     if unknown:

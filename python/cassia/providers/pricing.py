@@ -5,7 +5,8 @@ one million tokens: input, output, cached input). A model without a price costs 
 (unknown) rather than a guess; :func:`set_price` adds or corrects one. Calls to a server on
 this machine (Ollama, vLLM, LM Studio, a local URL) cost 0. Of the input tokens, those the
 provider served from its prompt cache (``Usage.input_cached_tokens``) are charged at the cached
-price; tokens our own response cache answered (``Usage.cached_tokens``) cost nothing at all.
+price, those written to it (``Usage.input_cache_write_tokens``) at the cache-write price; tokens our
+own response cache answered (``Usage.cached_tokens``) cost nothing at all.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ def set_price(model: str, input_per_million: float, output_per_million: float,
 
 
 def usage_cost(price: Price, usage: Usage) -> float:
-    """Dollars for ``usage`` at ``price``: cached input at the cached price, the rest at list."""
+    """Dollars for ``usage`` at ``price``: cached input at the cached price, input written to the
+    prompt cache at the cache-write price, the rest at list."""
     cached = min(usage.input_cached_tokens, usage.input_tokens)
+    written = min(usage.input_cache_write_tokens, usage.input_tokens - cached)
     cached_rate = price.input if price.cached_input is None else price.cached_input
-    return ((usage.input_tokens - cached) * price.input + cached * cached_rate
+    write_rate = price.input if price.cache_write is None else price.cache_write
+    return ((usage.input_tokens - cached - written) * price.input + cached * cached_rate + written * write_rate
             + usage.output_tokens * price.output) / _MILLION
 
 

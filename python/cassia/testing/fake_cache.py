@@ -4,10 +4,11 @@ Tokens are characters / 4, as everywhere in the fake server; a prefix is cached 
 ``min_tokens`` on (1,024 by default, the usual minimum of both vendors).
 
 - **Anthropic** caches only what a request marks: the prefix up to and including a block that
-  carries ``cache_control`` (tools first, then the system prompt, then the messages). The longest
-  marked prefix seen before is reported as ``cache_read_input_tokens``; what the longest marked
-  prefix adds beyond it, the first time, as ``cache_creation_input_tokens``; ``input_tokens``
-  counts only the rest, as Anthropic's replies do.
+  carries ``cache_control`` (tools first, then the system prompt, then the messages). A hit is
+  looked for at every block boundary up to the last breakpoint (so a conversation's next turn
+  reads what the previous turn marked); the longest is reported as ``cache_read_input_tokens``,
+  what the last breakpoint's prefix adds beyond it, the first time, as
+  ``cache_creation_input_tokens``; ``input_tokens`` counts only the rest, as Anthropic's do.
 - **OpenAI** caches by itself: the longest prefix of the prompt shared with an earlier request
   to the same model, from 1,024 tokens on and in steps of 128, comes back as
   ``prompt_tokens_details.cached_tokens`` (part of ``prompt_tokens``).
@@ -38,15 +39,18 @@ class PromptCache:
 
     def anthropic_usage(self, request: FakeRequest, input_tokens: int, output_tokens: int) -> dict[str, int]:
         usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
-        prefixes = _marked_prefixes(request.body if isinstance(request.body, dict) else {})
-        if self.min_tokens is None or not prefixes:
+        prefixes = _prefixes(request.body if isinstance(request.body, dict) else {})
+        marked = [i for i, (_, _, mark) in enumerate(prefixes) if mark]
+        if self.min_tokens is None or not marked:
             return usage
+        prefixes = prefixes[: marked[-1] + 1]  # nothing after the last breakpoint is cached
         with self._lock:
-            hits = [tokens for key, tokens in prefixes if key in self._marked and tokens >= self.min_tokens]
+            # like Anthropic, look for a hit at every block boundary up to the last breakpoint
+            hits = [tokens for key, tokens, _ in prefixes if key in self._marked and tokens >= self.min_tokens]
             read = max(hits, default=0)
-            key, longest = prefixes[-1]
+            key, longest, _ = prefixes[-1]
             written = longest - read if longest >= self.min_tokens and key not in self._marked else 0
-            self._marked.update(k for k, tokens in prefixes if tokens >= self.min_tokens)
+            self._marked.update(k for k, tokens, mark in prefixes if mark and tokens >= self.min_tokens)
         usage.update(input_tokens=max(0, input_tokens - read - written), cache_read_input_tokens=read,
                      cache_creation_input_tokens=written)
         return usage
@@ -66,31 +70,29 @@ class PromptCache:
         return self.min_tokens + (tokens - self.min_tokens) // _STEP * _STEP
 
 
-def _marked_prefixes(body: dict[str, Any]) -> list[tuple[str, int]]:
-    """(cache key, tokens) of the prefix ending at each ``cache_control`` block, in request order.
+def _prefixes(body: dict[str, Any]) -> list[tuple[str, int, bool]]:
+    """(cache key, tokens, marked) of the prefix ending at each block: the tools, the system
+    prompt, each message, in request order.
 
     The key holds the tools too (another schema is another prefix); the tokens count the text
     only, as the server's ``input_tokens`` do.
     """
     tools = json.dumps(body.get("tools") or [], sort_keys=True)
-    out: list[tuple[str, int]] = []
+    out: list[tuple[str, int, bool]] = []
     parts: list[str] = []
 
-    def mark() -> None:
+    def boundary(mark: bool) -> None:
         text = "\n".join(p for p in parts if p)
-        out.append((f"{body.get('model')}\n{tools}\n{text}", len(text) // 4))
+        out.append((f"{body.get('model')}\n{tools}\n{text}", len(text) // 4, mark))
 
-    if any(isinstance(t, dict) and t.get("cache_control") for t in body.get("tools") or []):
-        mark()
+    boundary(any(isinstance(t, dict) and t.get("cache_control") for t in body.get("tools") or []))
     system = body.get("system")
     parts.append(content_text(system))
-    if _has_mark(system):
-        mark()
+    boundary(_has_mark(system))
     for message in body.get("messages") or []:
         content = message.get("content") if isinstance(message, dict) else None
         parts.append(content_text(content))
-        if _has_mark(content):
-            mark()
+        boundary(_has_mark(content))
     return out
 
 
