@@ -41,7 +41,7 @@ UNCERTAINTY_TYPES = {
 }
 CONSENSUS_TYPES = {
     "Cluster ID": "character", "Votes": "integer", "Majority Votes": "integer", "Agreement": "double",
-    "Subtype Agreement": "double",
+    "Subtype Agreement": "double", "Left Out": "character",
 }
 
 # The ensemble table: agreement figures stay doubles and counts integers, also when no model answered.

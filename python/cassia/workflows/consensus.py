@@ -12,6 +12,13 @@ the same vote. Status of a cluster, from the general-type votes:
 - ``single vote``: only one input answered the cluster;
 - ``no vote``: the cluster appears only as failed or empty answers.
 
+Only answers that are evidence vote, by the same rules as the uncertainty score
+(:mod:`.uncertainty.votes`): a failed or missing answer, one that never passed the Validator,
+one that names no cell type ("Unknown") and a word-for-word repeat of an earlier input (a
+deterministic backend or a cached replay: n copies of one answer are one answer) are left
+out, and the ``Left Out`` column says which input was left out and why. The per-input columns
+still show every input's own answer.
+
 The consensus label is the most voted name; ties go to the name that appeared first, in input
 order (and the status is then ``conflict``).
 """
@@ -23,15 +30,16 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..ontology.compare import cl_key, consensus_value, display_name
+from ..ontology.compare import Answer, cl_key, consensus_value, display_name
 from ..options import checked
 from .answers import cluster_order, load_runs
+from .uncertainty.votes import counted_votes
 
 __all__ = ["CONSENSUS_COLUMNS", "consensus", "run_consensus", "vote_status"]
 
 CONSENSUS_COLUMNS = [
     "Cluster ID", "Consensus General Type", "Consensus General CL ID", "Status", "Votes", "Majority Votes",
-    "Agreement", "Consensus Subtype", "Consensus Subtype CL ID", "Subtype Status", "Subtype Agreement",
+    "Agreement", "Consensus Subtype", "Consensus Subtype CL ID", "Subtype Status", "Subtype Agreement", "Left Out",
 ]  # then "<label> General", "<label> Subtype" per input
 
 
@@ -69,13 +77,17 @@ def consensus(inputs: Sequence[Any], *, labels: Sequence[str] | None = None) -> 
     runs = load_runs(inputs, labels=labels)
     rows = []
     for cluster in cluster_order(runs):
-        answers = [run.answers.get(cluster) for run in runs]
-        generals = [a.general if a is not None else None for a in answers]
-        subtypes = [a.subtype if a is not None and a.general else None for a in answers]
-        general, status, cast, top = vote_status([cl_key(g) for g in generals])
-        subtype, sub_status, sub_cast, sub_top = vote_status([cl_key(s) for s in subtypes])
-        names = [g for g in generals if g]
-        sub_names = [s for s in subtypes if s]
+        answers = [run.answers.get(cluster) or Answer(None, status="missing") for run in runs]
+        generals = [a.general for a in answers]
+        subtypes = [a.subtype if a.general else None for a in answers]
+        counted = counted_votes([(run.label, a) for run, a in zip(runs, answers)])
+        votes = [a for _, a, _ in counted]
+        general, status, cast, top = vote_status([cl_key(a.general) for a in votes])
+        subtype, sub_status, sub_cast, sub_top = vote_status([cl_key(a.subtype) if a.general else None
+                                                              for a in votes])
+        left_out = "; ".join(f"{label}: {reason}" for label, _, reason in counted if reason and reason != "missing")
+        names = [a.general for a in votes if a.general]
+        sub_names = [a.subtype for a in votes if a.general and a.subtype]
         row: dict[str, Any] = {
             "Cluster ID": cluster,
             "Consensus General Type": display_name(general, names),
@@ -88,6 +100,7 @@ def consensus(inputs: Sequence[Any], *, labels: Sequence[str] | None = None) -> 
             "Consensus Subtype CL ID": _cl_id(subtype),
             "Subtype Status": sub_status,
             "Subtype Agreement": round(sub_top / sub_cast, 4) if sub_cast else None,
+            "Left Out": left_out or None,
         }
         for run, g, s in zip(runs, generals, subtypes):
             row[f"{run.label} General"] = g
