@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import ontology
+from ..ontology.compare import is_no_call
 from .call import UNKNOWN, KBCall, call_cell_type
 from .kb import KnowledgeBase, load_knowledge_base
 from .score import rank_cell_types
 
-UNKNOWN_NAMES = frozenset({"unknown", "unassigned", "unclear", "undetermined", "unresolved", "na", "n/a", "none",
-                           "ambiguous", "unknown cell type", "unidentified", "not determined"})
 UNKNOWN_FITS = 70  # score of "Unknown" when no cell type is supported either
 
 
@@ -34,10 +33,6 @@ class NamedSupport:
     support: float  # best candidate score of the resolved type and its subtypes
     score: int  # 0-100
     reasoning: str
-
-
-def is_unknown(name: str | None) -> bool:
-    return not name or re.sub(r"[\s_]+", " ", str(name).strip().lower()).rstrip(".") in UNKNOWN_NAMES
 
 
 def resolve_name(name: str, kb: KnowledgeBase | None = None) -> str | None:
@@ -77,7 +72,7 @@ def named_support(name: str, genes: Sequence[str] | str, *, species: str = "huma
     kb = kb or load_knowledge_base()
     call = call or call_cell_type(genes, species=species, tissue=tissue, kb=kb)
     best = call.best
-    if is_unknown(name):
+    if is_no_call(name):  # "Unknown" and the like: one list, shared with every vote
         if not call.confident:
             return NamedSupport(name, UNKNOWN, 0.0, UNKNOWN_FITS,
                                 "No cell type is supported by the markers, so 'Unknown' matches the evidence.")

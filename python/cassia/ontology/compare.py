@@ -195,8 +195,7 @@ def similarity_score(pairs: Sequence[tuple[str | None, str | None]],
 
 # ---------------------------------------------------------------- agreement across models (ensembles)
 
-# Names that say "no cell type". knowledge.named.UNKNOWN_NAMES (the offline annotator's) is a
-# subset; this layer cannot import it, so the list lives here too.
+# Names that say "no cell type": the one list every vote and the offline scorer use.
 NO_CALL_NAMES = frozenset({"unknown", "unknown cell", "unknown cell type", "unassigned", "unclassified", "unclear",
                            "undetermined", "unresolved", "unidentified", "not determined", "ambiguous", "uncertain",
                            "none", "na", "n/a", "no call"})
