@@ -228,3 +228,23 @@ def test_the_first_subtype_is_the_best_supported_type():
     naive = call_cell_type("CCR7,LEF1,SELL,TCF7,CD3E,CD3D,CD4,IL7R,MAL,LDHB", databases=False)
     assert naive.subtypes[0] == naive.best.name != "T cell"
     assert naive.general_type == "T cell"
+
+
+def test_immunoglobulin_variable_segments_count_as_a_family_up_to_a_limit():
+    from cassia.knowledge import call_cell_type
+    from cassia.knowledge.score import FAMILY_MAX
+
+    segments = "IGKV1-6,IGHV3-21,IGKV1-39,IGLV3-27,IGLV3-19,IGLV4-69,IGKV3-15,IGHV1-18,IGHV4-34,IGLV2-23"
+    call = call_cell_type(segments, databases=False)
+    assert call.label == "plasma cell"
+    assert len(call.best.matched) == FAMILY_MAX  # each clone's segment is not a marker of its own
+    assert {h.marker for h in call.best.matched} == {"IGV"}
+    # mouse segments are the same family
+    assert call_cell_type("Ighv1-2,Igkv3-2,Iglv1,Gm1,Gm2,Gm3,Gm4,Gm5,Gm6,Gm7", databases=False).label == "plasma cell"
+
+
+def test_a_single_variable_segment_among_random_genes_is_no_call():
+    from cassia.knowledge import call_cell_type
+
+    assert not call_cell_type("TRBV20-1,LINC00176,FHIT,EPHX2,SPOCD1,SEC14L5,LY6G6F,APBA2,ADTRP,NEAT1",
+                              databases=False).confident

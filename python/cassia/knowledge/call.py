@@ -37,7 +37,7 @@ MIN_SCORE = 0.24  # the score a list of 50 genes or more needs for a call (bench
 MIN_MARKERS = 2  # a call needs at least this many matched markers
 # (list length, score a call needs): 99% of random lists of that length stay below it (or below
 # MIN_MARKERS), measured by benchmarks/offline_null_calibration.py; interpolated in between.
-MIN_SCORE_BY_LENGTH = ((10, 0.0), (15, 0.13), (30, 0.17), (50, MIN_SCORE))
+MIN_SCORE_BY_LENGTH = ((10, 0.0), (15, 0.15), (30, 0.17), (50, MIN_SCORE))
 MIXED_RATIO = 0.5  # another family this close to the best one may be mixed in
 MIXED_MAX_SHARED = 0.34  # ... if at most this share of its markers also support the best type
 UNKNOWN = "Unknown"

@@ -26,11 +26,17 @@ For every cell type of the knowledge base (restricted to the species), the evide
 - ``n / (n + 1)`` (n = matched markers, own and inherited) rewards several agreeing markers.
 - A subtype inherits part of its parent's evidence, so it outranks the parent only with its own
   supporting markers; otherwise the more general type stays on top.
+- A curated list may name a gene family by one symbol (``GENE_FAMILIES``: "IGV" for the
+  immunoglobulin variable segments, "TRV" for the T cell receptor ones). Every member in the
+  cluster's list is a hit of that symbol, up to ``FAMILY_MAX`` of them: plasma and B cell
+  clusters of many atlases rank a dozen clone-specific IGHV/IGKV/IGLV genes first, and no
+  single one of them is any type's marker.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,6 +51,8 @@ OFF_TISSUE = 0.5  # soft prior for types not expected in the given tissue
 NORM_MARKERS = 12  # markers of a type's list that set its normalisation
 FALLBACK_WEIGHT = 0.75  # a lineage-level fallback must beat specific types by this factor
 PROGRAM_WEIGHT = 0.25  # weight of a cell-state program gene (proliferation, ...) as type evidence
+GENE_FAMILIES = {"IGV": re.compile(r"^IG[HKL]V\d"), "TRV": re.compile(r"^TR[ABGD]V\d")}
+FAMILY_MAX = 3  # members of one gene family that count as separate hits
 STATE_PROGRAMS = ("proliferation", "interferon response", "stress / immediate-early response",
                   "hypoxia / glycolysis", "mitochondrial / low quality")
 
@@ -128,12 +136,17 @@ def rank_cell_types(
     ranked = normalise_genes(genes)
     index = _index_for(kb, symbols_species([original for _, _, original in ranked], species))
     canonical_tissue = kb.resolve_tissue(tissue)
-    present: dict[str, tuple[str, int]] = {}
+    present: dict[str, list[tuple[str, int]]] = {}  # KB symbol -> input genes (one, or family members)
     for key, rank, original in ranked:
         # the symbol as given first, then its current name if it is an outdated one (SDPR -> CAVIN2)
         symbols = index.lookup.get(key) or index.lookup.get(kb.symbol_aliases.get(key, "").upper(), ())
+        family = next((f for f, pattern in GENE_FAMILIES.items() if pattern.match(key)), None)
+        if not symbols and family in index.lookup:
+            symbols = (family,)
         for symbol in symbols:
-            present.setdefault(symbol, (original, rank))
+            found = present.setdefault(symbol, [])
+            if len(found) < (FAMILY_MAX if symbol in GENE_FAMILIES else 1):
+                found.append((original, rank))
 
     composite: dict[str, float] = {}
     matched: dict[str, tuple[MarkerHit, ...]] = {}
@@ -143,13 +156,14 @@ def rank_cell_types(
         prof = index.profiles[name]
         hits, total, used = [], 0.0, set()
         for symbol, imp in prof.markers:
-            if symbol in present and present[symbol][0] not in used:
-                gene, rank = present[symbol]
+            for gene, rank in present.get(symbol, ()):
+                if gene in used:
+                    continue
                 used.add(gene)  # one input gene counts once per type (mouse orthologs can overlap)
                 hits.append(MarkerHit(gene, symbol, rank, name))
                 total += rank_weight(rank) * imp * index.specificity[symbol]
         own[name] = total / prof.norm
-        negs = [MarkerHit(present[s][0], s, present[s][1], name) for s in prof.negatives if s in present]
+        negs = [MarkerHit(present[s][0][0], s, present[s][0][1], name) for s in prof.negatives if s in present]
         parent = prof.parent if prof.parent in index.profiles else None
         composite[name] = own[name] + (INHERIT * composite[parent] if parent else 0.0)
         inherited = matched[parent] if parent else ()
