@@ -89,3 +89,36 @@ def test_the_whole_file_is_scanned_in_blocks_with_exact_line_numbers(tmp_path, m
             read._scan_text(path)
     path.write_text("".join(lines))
     assert read._scan_text(path) == (lines[0], lines[1])
+
+
+def test_the_command_line_keeps_max_workers_requests_in_flight(tmp_path):
+    """No cap of 8 between `--max-workers 16` and the server: requests in flight follow the workers."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    table = tmp_path / "markers.csv"
+    markers(32).to_csv(table, index=False)
+    cli = Path(sys.executable).parent / "cassia"
+    env = {**os.environ, "PYTHONPATH": str(Path(cassia.__file__).parents[1])}
+    with FakeLLMServer() as server:
+        server.latency = 0.5
+        done = subprocess.run([str(cli), "--quiet", "annotate", "--input", str(table), "--provider", server.url,
+                               "--model", "fake-model", "--out", str(tmp_path / "run"), "--no-cache",
+                               "--max-workers", "16"], capture_output=True, text=True, env=env, timeout=240)
+        assert done.returncode == 0, done.stderr
+        assert 8 < server.max_in_flight <= 16
+
+
+def test_the_offline_annotator_scores_each_marker_list_once(tmp_path, monkeypatch):
+    """Every agent of a cluster asks the knowledge base about the same list: it is scored once."""
+    from cassia.knowledge import call
+
+    scored = []
+    real = call.rank_cell_types
+    monkeypatch.setattr(call, "rank_cell_types", lambda genes, **kw: scored.append(tuple(genes)) or real(genes, **kw))
+    result = cassia.run_batch(markers(5), provider="offline", out_dir=tmp_path / "run", progress=False,
+                              tissue="an organ of run %s" % tmp_path.name)  # a tissue no earlier call used
+    assert [r.status for r in result.results] == ["ok"] * 5
+    assert len(scored) == len(set(scored)) == 5

@@ -40,6 +40,7 @@ Comparison is case-insensitive and ignores hyphens, dots and clone versions (``H
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ _LINK = re.compile(r"^[\s,/&()#\d]*(?:\b(?:and|or|nor|as well as|plus)\b[\s,/&()
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-']*")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # an atlas cluster's table has thousands of genes, checked every round
 def gene_key(symbol: str) -> str:
     """The comparison key of a symbol: upper case, without a clone version (``AC090679.1``), hyphens and dots."""
     return re.sub(r"[-.]", "", re.sub(r"\.\d+$", "", str(symbol).strip())).upper()

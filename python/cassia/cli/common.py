@@ -226,8 +226,12 @@ def say(args: argparse.Namespace, text: str) -> None:
 def untrusted_lines(results) -> list[str]:
     """The run's closing lines: every cluster whose answer must not be taken at face value, by name."""
     lines = []
+    found: dict[str, list[str]] = {"unvalidated": [], "failed": []}
+    for r in results:  # one pass: ``results`` may be streamed from the run directory
+        if r.outcome in found:
+            found[r.outcome].append(r.cluster)
     for outcome, what in (("unvalidated", "never passed the Validator"), ("failed", "no answer")):
-        names = [r.cluster for r in results if r.outcome == outcome]
+        names = found[outcome]
         if names:
             shown = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
             lines.append(f"cassia: not to be taken at face value: {len(names)} {outcome} ({what}): {shown}; "

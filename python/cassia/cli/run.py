@@ -134,11 +134,12 @@ def _run(args: argparse.Namespace, *, pipeline: bool) -> int:
         result = run_batch(markers, **kwargs)
     if args.dry_run:  # an estimate came back: nothing was sent
         return _dry_run(args, markers, result)
-    _print_outcome(args, result, verb="annotated")
-    return outcome_code(len(result.results), len(result.failed))
+    failed = _print_outcome(args, result, verb="annotated")
+    return outcome_code(result.manifest.get("counts", {}).get("clusters", 0), len(failed))
 
 
-def _print_outcome(args: argparse.Namespace, result, *, verb: str) -> None:
+def _print_outcome(args: argparse.Namespace, result, *, verb: str) -> list:
+    """Print the run's closing lines; returns its failed clusters (results are streamed, not loaded)."""
     manifest = result.manifest
     counts = manifest.get("counts", {})
     report = result.run_dir / "report.html"
@@ -151,12 +152,14 @@ def _print_outcome(args: argparse.Namespace, result, *, verb: str) -> None:
         print(f"{counts.get('ok', 0)} of {counts.get('clusters', 0)} clusters {verb}; results in {result.run_dir}")
         if report.exists() and not args.quiet:
             print(f"report: {report}")
-    for failed in result.failed:
-        print(f"  failed: {failed.cluster}: {failed.error}", file=sys.stderr)
-    if result.failed and len(result.failed) < len(result.results):
-        say(args, f"{len(result.failed)} cluster(s) failed; fix the cause and rerun the same command with --resume")
-    for line in untrusted_lines(result.results):  # last, and even with --quiet: these answers are not calls
+    failed = result.failed
+    for one in failed:
+        print(f"  failed: {one.cluster}: {one.error}", file=sys.stderr)
+    if failed and len(failed) < counts.get("clusters", 0):
+        say(args, f"{len(failed)} cluster(s) failed; fix the cause and rerun the same command with --resume")
+    for line in untrusted_lines(result.iter_results()):  # last, and even with --quiet: these answers are not calls
         print(line, file=sys.stderr)
+    return failed
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -22,6 +22,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -113,7 +115,41 @@ def call_cell_type(
     None (default) uses the tables if they are on this machine
     (:func:`cassia.knowledge.markerdb.local_index`, never a download), False the knowledge base alone.
     """
-    kb = kb or load_knowledge_base()
+    if kb is None:  # the shipped knowledge base: every agent of a cluster asks about the same list
+        kb = load_knowledge_base()
+        index = _resolve_index(databases)
+        key = (genes if isinstance(genes, str) else tuple(genes), species, tissue, top, id(kb), id(index))
+        with _recent_lock:
+            hit = _recent.get(key)
+            if hit is not None:
+                _recent.move_to_end(key)
+                return hit[-1]
+        call = _call(genes, species=species, tissue=tissue, top=top, kb=kb, databases=index or False)
+        with _recent_lock:
+            _recent[key] = (kb, index, call)  # kb and index kept alive, so their ids cannot be reused
+            while len(_recent) > RECENT_CALLS:
+                _recent.popitem(last=False)
+        return call
+    return _call(genes, species=species, tissue=tissue, top=top, kb=kb, databases=databases)
+
+
+# The latest calls on the shipped knowledge base (a KBCall is immutable, so it can be shared).
+RECENT_CALLS = 1024
+_recent: OrderedDict = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _resolve_index(databases: "MarkerIndex | bool | None") -> "MarkerIndex | None":
+    """The marker-database index a call uses (None: the knowledge base alone)."""
+    if databases is None or databases is True:
+        from .markerdb import local_index
+
+        return local_index()
+    return databases or None
+
+
+def _call(genes: Sequence[str] | str, *, species: str, tissue: str | None, top: int, kb: KnowledgeBase,
+          databases: "MarkerIndex | bool | None") -> KBCall:
     ranked = normalise_genes(genes)
     everything = rank_cell_types(genes, species=species, tissue=tissue, top=None, kb=kb)
     best = _prefer_specific(everything, kb, min_score(len(ranked)))

@@ -133,7 +133,7 @@ class HttpProvider:
                 verify=_shared_ssl_context() if self._transport is None else True,
                 timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
                 limits=httpx.Limits(max_connections=None if n is None else max(100, n),
-                                    max_keepalive_connections=max(20, n or 0)),
+                                    max_keepalive_connections=None if n is None else max(20, n)),
             )
             semaphore = asyncio.Semaphore(n) if n is not None else None
             state = _LoopState(loop, client, semaphore, _close_at_loop_end(client))

@@ -138,9 +138,9 @@ class RunStore:
     def transcript(self, cluster: str, task: str, record: dict[str, Any]) -> Path:
         folder = self.run_dir / "transcripts" / slug(cluster)
         with self._lock:
-            folder.mkdir(parents=True, exist_ok=True)
             number = self._call_numbers.get(cluster)
-            if number is None:  # continue numbering after a resumed run's files
+            if number is None:  # the cluster's first call: its folder, numbering after a resumed run's files
+                folder.mkdir(parents=True, exist_ok=True)
                 number = len(list(folder.glob("*.json")))
             number += 1
             self._call_numbers[cluster] = number

@@ -51,7 +51,7 @@ async def run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageP
         session = ClusterSession(cluster=cm.cluster, markers=list(cm.genes), species=settings.species,
                                  tissue=settings.tissue, additional_info=settings.additional_info,
                                  cancer_aware=settings.cancer_aware, store=store,
-                                 table_genes=tuple(cm.stats["gene"].astype(str)))
+                                 table_genes=cm.table_genes())
 
         def base() -> ClusterResult:  # built at failure time, so it keeps what the cluster spent
             return ClusterResult(cluster=cm.cluster, status="failed", markers=list(cm.genes), tissue=settings.tissue,

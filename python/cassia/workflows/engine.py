@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Iterator, TypeVar
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -67,9 +67,14 @@ class RunResult:
             return summary_frame(iter_results(self.run_dir, self._clusters))
         return summary_frame(self._results)
 
+    def iter_results(self) -> Iterator[ClusterResult]:
+        """The results one at a time: read from the run directory unless already loaded."""
+        return iter(self._results) if self._results is not None else iter_results(self.run_dir, self._clusters)
+
     @property
     def failed(self) -> list[ClusterResult]:
-        return [r for r in self.results if r.status == "failed"]
+        # streamed: a 10,000-cluster run keeps only its failures in memory
+        return [r for r in self.iter_results() if r.status == "failed"]
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunResult:
@@ -195,7 +200,8 @@ class Runner:
                 result = on_error(base_of(), f"{type(err).__name__}: {err}")
             except Exception as err:  # a bug in one cluster must not sink the run; the reason is kept
                 result = on_error(base_of(), redact(f"unexpected {type(err).__name__}: {err}"))
-            self.store.append(result)
+            # fsync'd, so off the event loop: thousands of clusters must not stall the requests in flight
+            await asyncio.to_thread(self.store.append, result)
             if advance:
                 self.bar.update(1)
             return result
