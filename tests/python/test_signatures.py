@@ -14,9 +14,11 @@ from cassia.options import checked, did_you_mean
 PUBLIC = {
     "run_pipeline": {"tissue", "species", "n_genes", "ranking", "max_p_val_adj", "min_log2fc", "min_pct1",
                      "provider", "model", "scoring_provider", "scoring_model", "boost_provider", "boost_model",
-                     "score_threshold", "out_dir", "max_workers", "resume", "report"},
+                     "score_threshold", "out_dir", "max_workers", "resume", "report", "review_provider",
+                     "review_model", "stage_models", "estimate_cost"},
     "arun_pipeline": {"tissue", "scoring_provider", "boost_provider", "min_pct1"},
-    "run_batch": {"tissue", "species", "n_genes", "max_p_val_adj", "provider", "model", "out_dir"},
+    "run_batch": {"tissue", "species", "n_genes", "max_p_val_adj", "provider", "model", "out_dir", "review_model",
+                  "estimate_cost"},
     "arun_batch": {"tissue", "min_log2fc", "provider"},
     "run_score_batch": {"provider", "model", "rescore", "report"},
     "arun_score_batch": {"provider", "rescore"},
@@ -32,7 +34,7 @@ PUBLIC = {
     "arun_ensemble": {"models", "threshold", "arbiter"},
     "merge_annotations": {"levels", "column", "provider"},
     "annotate_anndata": {"groupby", "key_added", "rank_key", "gene_symbols", "provider", "tissue", "n_genes",
-                         "min_pct1", "scoring_provider", "out_dir"},
+                         "min_pct1", "scoring_provider", "out_dir", "review_model", "stage_models"},
 }
 
 
