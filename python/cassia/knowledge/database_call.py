@@ -6,8 +6,9 @@ less cleanly. Each source's evidence is measured in units of what random genes r
 
     evidence = kb_score / KB_NULL + db_score / DB_NULL
 
-``KB_NULL`` is the knowledge base's abstention threshold for long lists (``MIN_SCORE``); ``DB_NULL`` is the score
-the databases' best candidate reaches on 1 in 100 random lists of expressed genes. The databases
+``KB_NULL`` is the knowledge base's abstention threshold for long lists (``MIN_SCORE``);
+``DB_NULL`` is the score the databases' best candidate reaches on 1 in 100 random lists of
+expressed genes. The databases
 score only the list's first ``DB_GENES`` genes: their vocabulary is so wide that scattered hits
 among 50 random genes add up, while a cluster's identity is written in its top genes. A call
 the knowledge base would abstain on (too few curated markers, a score random genes reach) is
@@ -40,7 +41,7 @@ DATABASE_SOURCE = "CellMarker 2.0 / PanglaoDB"
 
 @dataclass(frozen=True)
 class DatabaseEvidence:
-    """What the databases add to an abstaining knowledge-base call."""
+    """What the databases change: a rescued abstention or a better-supported type."""
 
     best: Candidate  # the answer: the knowledge base's candidate or the databases' type
     from_databases: bool  # True when the databases' type is the answer
