@@ -160,3 +160,10 @@ def test_types_added_in_version_3_cite_their_sources():
              "epithelial cell of thymus", "lens fiber cell", "tendon cell", "hepatoblast", "keratocyte"]
     assert kb.version >= 3
     assert all(kb.get(name).sources for name in added)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("AdultKidney", "kidney"), ("FetalLiver", "liver"), ("Adult-Lung", "lung"), ("fetal_stomach", "stomach"),
+])
+def test_atlas_sample_names_resolve_to_their_tissue(text, expected):
+    assert load_knowledge_base().resolve_tissue(text) == expected

@@ -105,7 +105,9 @@ class KnowledgeBase:
         """Map free text ("Large Intestine", "PBMC") to a canonical tissue, or None (tissue-blind)."""
         if tissue is None:
             return None
-        text = re.sub(r"[\s_]+", " ", str(tissue).strip().lower())
+        # "AdultKidney", "FetalLiver" (atlas sample names written in camel case) read as words
+        text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(tissue).strip())
+        text = re.sub(r"[\s_]+", " ", text.lower())
         if text in _BLIND_TISSUES:
             return None
         best: tuple[int, str] | None = None
