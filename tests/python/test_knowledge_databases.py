@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cassia import ontology
-from cassia.knowledge import call_cell_type, call, database_call
+from cassia.knowledge import call, call_cell_type, database_call, load_knowledge_base
 from cassia.knowledge.markerdb import local_index
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -78,3 +78,14 @@ def test_random_genes_stay_unknown_with_the_databases(index):
 
 def test_the_knowledge_base_unit_is_its_abstention_threshold():
     assert database_call.KB_NULL == call.MIN_SCORE
+
+
+def test_the_scorer_judges_a_name_against_a_database_decided_call(index):
+    from cassia.knowledge.named import named_support
+
+    call = call_cell_type(PURKINJE, databases=index)
+    assert call.best.name not in load_knowledge_base().types  # decided by the databases
+    right = named_support("Purkinje cell", PURKINJE, call=call)
+    general = named_support("neuron", PURKINJE, call=call)
+    wrong = named_support("T cell", PURKINJE, call=call)
+    assert right.score == general.score == call.quality > wrong.score

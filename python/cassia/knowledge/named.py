@@ -80,6 +80,8 @@ def named_support(name: str, genes: Sequence[str] | str, *, species: str = "huma
         return NamedSupport(name, UNKNOWN, 0.0, value,
                             f"'Unknown' although the markers support {call.label}: "
                             f"{', '.join(call.key_markers[:6])}.")
+    if best is not None and call.confident and best.name not in kb.types:
+        return _database_support(name, call)
     resolved = resolve_name(name, kb)
     if resolved is None:
         cap = min(call.quality, 40)
@@ -103,3 +105,16 @@ def named_support(name: str, genes: Sequence[str] | str, *, species: str = "huma
     if resolved not in (best.name, *kb.ancestors(best.name)) and best.name not in family:
         reasoning += f" The markers favour {call.label} instead."
     return NamedSupport(name, resolved, round(support, 4), max(0, min(100, value)), reasoning)
+
+
+def _database_support(name: str, call: KBCall) -> NamedSupport:
+    """A call the marker databases decided (a type the knowledge base does not curate): its own
+    name, or a Cell Ontology ancestor of it, is supported as the call is; any other name is not."""
+    best = call.best
+    match = ontology.map_name(name)
+    genes = ", ".join(call.key_markers[:6])
+    if match.cl_id and best.cl_id and ontology.is_ancestor(match.cl_id, best.cl_id):
+        return NamedSupport(name, best.name, best.score, call.quality,
+                            f"'{name}' covers {best.name}, which the marker databases support with {genes}.")
+    return NamedSupport(name, None, 0.0, min(call.quality, 20),
+                        f"The markers point to {best.name} (marker databases: {genes}), not '{name}'.")
