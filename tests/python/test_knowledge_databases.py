@@ -89,3 +89,13 @@ def test_the_scorer_judges_a_name_against_a_database_decided_call(index):
     general = named_support("neuron", PURKINJE, call=call)
     wrong = named_support("T cell", PURKINJE, call=call)
     assert right.score == general.score == call.quality > wrong.score
+
+
+def test_rag_refinement_leaves_a_database_decided_call_alone(index):
+    from cassia.knowledge.markerdb import rank_candidates
+    from cassia.knowledge.retrieved import call_with_retrieval
+
+    for genes in (PURKINJE, OLFACTORY):
+        retrieved = [c.as_dict() for c in rank_candidates(genes.split(","), index, top=5)]
+        refined = call_with_retrieval(genes, retrieved=retrieved)
+        assert refined.best.name == call_cell_type(genes, databases=index).best.name

@@ -65,7 +65,8 @@ def call_with_retrieval(
 
     kb = kb or load_knowledge_base()
     call = call_cell_type(genes, species=species, tissue=tissue, top=max(top, 25), kb=kb)
-    if not call.confident or call.best is None or not retrieved:
+    if not call.confident or call.best is None or not retrieved or call.best.name not in kb.types:
+        # (a type the knowledge base does not curate: the marker databases decided the call already)
         return dataclasses.replace(call, candidates=call.candidates[:top])
     family = call.general_type
     within = [c for c in call.candidates if c.general_type == family]
