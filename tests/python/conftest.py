@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cassia.providers import clear_api_keys, forget_learned
@@ -30,6 +32,23 @@ def _fresh_negotiation():
     yield
     forget_learned()
     reset_model_capabilities()
+
+
+# As the session found it, before any test embedded R.
+_LIBRARY_PATH = os.environ.get("LD_LIBRARY_PATH")
+
+
+@pytest.fixture(autouse=True)
+def _library_path_as_found():
+    """Embedding R (rpy2, in a module-scoped fixture) points LD_LIBRARY_PATH at R's libraries for
+    the rest of the process; child processes of later tests (the CLI, servers) would then load
+    the system's libssl into this interpreter and fail to import ssl. R needs it only while
+    loading, so after each test the variable is put back as the session found it."""
+    yield
+    if _LIBRARY_PATH is None:
+        os.environ.pop("LD_LIBRARY_PATH", None)
+    else:
+        os.environ["LD_LIBRARY_PATH"] = _LIBRARY_PATH
 
 
 @pytest.fixture()

@@ -22,10 +22,8 @@ LARGE_INTESTINE = DATA / "large_intestine_findallmarkers.csv"
 
 
 def _child_env() -> dict[str, str]:
-    """This cassia for child processes; without LD_LIBRARY_PATH, which an embedded R (rpy2, in
-    test_r_package) leaves pointing at libraries that do not match this interpreter."""
-    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
-    return {**env, "PYTHONPATH": str(Path(cassia.__file__).parents[1])}
+    """This cassia for child processes (conftest keeps an embedded R's LD_LIBRARY_PATH out)."""
+    return {**os.environ, "PYTHONPATH": str(Path(cassia.__file__).parents[1])}
 
 
 def _clusters() -> set[str]:
