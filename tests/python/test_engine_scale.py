@@ -122,3 +122,11 @@ def test_the_offline_annotator_scores_each_marker_list_once(tmp_path, monkeypatc
                               tissue="an organ of run %s" % tmp_path.name)  # a tissue no earlier call used
     assert [r.status for r in result.results] == ["ok"] * 5
     assert len(scored) == len(set(scored)) == 5
+
+
+def test_a_finished_run_is_shown_without_reading_its_clusters_back(tmp_path):
+    """asyncio shows a finished task's result: that must not load every cluster into memory."""
+    result = cassia.run_batch(markers(3), provider="offline", out_dir=tmp_path / "run", progress=False)
+    assert repr(result) == f"RunResult(run_dir={str(tmp_path / 'run')!r}, clusters=3, failed=0)"
+    assert result._results is None  # still streamed from the run directory
+    assert [r.cluster for r in result.iter_results()] == ["c0", "c1", "c2"]

@@ -106,7 +106,12 @@ class RunResult:
                             or "cassia", record=record)
 
     def __repr__(self) -> str:
-        return f"RunResult(run_dir={str(self.run_dir)!r}, clusters={len(self.results)}, failed={len(self.failed)})"
+        # from the manifest's counts: asyncio shows a finished task's result, and reading every
+        # cluster back for that kept a 10,000-cluster run in memory until the process ended
+        counts = self.manifest.get("counts") or {}
+        if self._results is not None or not counts:
+            counts = {"clusters": len(self.results), "failed": len(self.failed)}
+        return f"RunResult(run_dir={str(self.run_dir)!r}, clusters={counts.get('clusters')}, failed={counts.get('failed')})"
 
 
 @dataclass
