@@ -39,7 +39,9 @@
 #' @param find_markers_args When `markers` is a Seurat object: arguments for
 #'   `Seurat::FindAllMarkers()`, overriding CASSIA's defaults (`only.pos = TRUE`,
 #'   `verbose = FALSE`).
-#' @param ... Further named arguments passed to the engine unchanged.
+#' @param ... Further named arguments passed to the engine unchanged, e.g. the output limits
+#'   `max_tokens` (the pipeline also takes `scoring_max_tokens` and `boost_max_tokens`) and
+#'   `max_concurrency` (requests in flight per backend; default: as many as `max_workers` sends).
 #' @return A data frame with one row per cluster (the run's `summary.csv`: `Cluster ID`,
 #'   `Predicted General Cell Type`, `Predicted Detailed Cell Type`, `Possible Mixed Cell Types`,
 #'   `Marker Number`, `Marker List`, ..., `Cell Ontology ID`, `Subtypes`, ...). Attributes:
