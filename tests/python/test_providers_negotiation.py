@@ -140,7 +140,7 @@ def test_a_dripping_server_cannot_hold_a_call_past_the_deadline():
 def test_truncation_names_the_stage_option_in_the_users_spelling():
     with FakeLLMServer() as server:
         provider = get_provider(server.url, "m")
-        server.truncate_next(1)
+        server.truncate_next(2)
         with pytest.raises(ModelOutputError, match="raise scoring_max_tokens"):
             run(provider, ask(max_tokens_option="scoring_max_tokens"))
         server.truncate_next(1)

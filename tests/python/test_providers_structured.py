@@ -149,11 +149,14 @@ def test_malformed_json_twice_is_a_model_output_error(fake_server):
 
 
 @pytest.mark.parametrize("make", [openai, anthropic])
-def test_truncated_structured_reply_names_the_option_to_raise(fake_server, make):
+def test_truncated_structured_reply_is_repaired_once_then_names_the_option_to_raise(fake_server, make):
     fake_server.truncate_next(1)
+    assert asyncio.run(make(fake_server).complete(ask())).attempts == 2  # the repair asks for a shorter object
+    assert "cut off at the output-token limit" in fake_server.requests[1].last_user
+    fake_server.truncate_next(2)
     with pytest.raises(ModelOutputError, match="output-token limit.*raise max_tokens") as info:
         asyncio.run(make(fake_server).complete(ask()))
-    assert info.value.attempts == 1 and len(fake_server.requests) == 1  # no repair under the same limit
+    assert info.value.attempts == 2
 
 
 @pytest.mark.parametrize("make", [openai, anthropic])

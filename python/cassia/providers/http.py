@@ -39,7 +39,7 @@ from .wire import error_detail, error_text, parse_retry_after, snippet, usage_fr
 
 __all__ = ["HttpProvider", "parse_retry_after", "usage_from"]  # the last two re-exported from .wire
 
-_STEPPABLE = ("temperature", "seed", "reasoning_effort", "token field")  # what a refusal may change
+_STEPPABLE = ("temperature", "seed", "reasoning_effort", "token field", "cache_control")  # what a refusal may change
 
 
 class _TimedOut(TransientProviderError):

@@ -140,7 +140,8 @@ def _read(reply: RawReply, schema: type[BaseModel]) -> tuple[BaseModel | None, s
         data = reply.data if reply.data is not None else parse_json_text(reply.text)
     except ValueError as err:
         if reply.truncated:
-            return None, "the reply was cut off at the output-token limit before the JSON was complete"
+            return None, ("the reply was cut off at the output-token limit before the JSON was complete; "
+                          "keep every text and list short")
         return None, str(err)
     try:
         return schema.model_validate(data), ""
@@ -234,13 +235,13 @@ async def _validated(send: SendFn, request: CompletionRequest, system: str | Non
         parsed, problem = _read(reply, schema)
         if parsed is not None:
             return _completion(replies, parsed)
-        if reply.truncated:  # a repair under the same limit would be cut off again
-            raise _truncated(request, option, _completion(replies).usage, len(replies))
         messages = messages + [
             Message(role="assistant", content=reply.text or "(empty reply)"),
             Message(role="user", content=_repair_prompt(problem, schema)),
         ]
     last = replies[-1]
+    if last.truncated:  # cut off twice (the repair asked for a shorter object): the limit is the problem
+        raise _truncated(request, option, _completion(replies).usage, len(replies))
     hint = "Try a stronger model, or one whose server supports structured output."
     snippet = " ".join(last.text.split())[:200]
     err = ModelOutputError(
