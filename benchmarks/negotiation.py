@@ -56,7 +56,7 @@ def real_run(table: pd.DataFrame, workers: int) -> dict:
         with RealServer(log_path=log) as server:
             result = cassia.run_pipeline(table, tissue="blood", provider=server.url, model="smollm2-135m",
                                          max_tokens=1536, scoring_max_tokens=768, boost_max_tokens=1024,
-                                         validator_rounds=2, boost_iterations=1, out_dir=Path(tmp) / "run",
+                                         validator_rounds=1, boost_iterations=1, out_dir=Path(tmp) / "run",
                                          max_workers=workers, progress=False, use_cache=False)
         text = log.read_text(errors="replace")
         requests = len(re.findall(r'"POST /v1/chat/completions HTTP/1.1" \d+', text))

@@ -62,6 +62,11 @@ def test_parse_json_text_reads_plain_fenced_and_embedded_json():
         parse_json_text('{"a": ')
 
 
+def test_parse_json_text_takes_raw_control_characters_inside_strings():
+    # llama.cpp's JSON grammar lets a small model write a raw newline or tab inside a string
+    assert parse_json_text('{"feedback": "line one\nline two\tend"}') == {"feedback": "line one\nline two\tend"}
+
+
 @pytest.mark.parametrize("make", [openai, anthropic])
 def test_native_structured_output_through_the_fake_server(fake_server, make):
     fake_server.script([SCORED])

@@ -127,7 +127,7 @@ def parse_json_text(text: str) -> Any:
     first_error: json.JSONDecodeError | None = None
     for candidate in candidates:
         try:
-            return json.loads(candidate)
+            return json.loads(candidate, strict=False)  # raw newlines or tabs inside strings, as small models write
         except json.JSONDecodeError as err:
             first_error = first_error or err
     detail = f" ({first_error.msg} at line {first_error.lineno} column {first_error.colno})" if first_error else ""
