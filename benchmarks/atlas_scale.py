@@ -49,7 +49,7 @@ CASSIA = [sys.executable, "-c", (
     "        pass\n"
     "atexit.register(peak)\n"
     "from cassia.cli import main\n"
-    "sys.exit(main(sys.argv[1:]))\n"), "cassia"]
+    "sys.exit(main(sys.argv[1:]))\n")]
 
 
 def _environment(pycache: str) -> dict[str, str]:
