@@ -17,7 +17,6 @@ Tokens are characters / 4, as everywhere in the fake server; a prefix is cached 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from typing import Any
 
@@ -34,7 +33,7 @@ class PromptCache:
     def __init__(self, min_tokens: int | None = 1024):
         self.min_tokens = min_tokens  # None: no prompt caching at all
         self._marked: set[str] = set()
-        self._prompts: list[str] = []
+        self._openai: set[int] = set()  # prefixes of earlier OpenAI prompts, at the reportable lengths
         self._lock = threading.Lock()
 
     def anthropic_usage(self, request: FakeRequest, input_tokens: int, output_tokens: int) -> dict[str, int]:
@@ -61,13 +60,19 @@ class PromptCache:
             return 0
         model = str((request.body or {}).get("model") or "") if isinstance(request.body, dict) else ""
         prompt = f"{model}\n{request.text}"
+        head = len(model) + 1
+        # Only prefixes of min_tokens + k steps can be reported, so only those are remembered
+        # (a hash each): a lookup costs the same on the 10,000th request as on the first.
+        steps = range(self.min_tokens, (len(prompt) - head) // 4 + 1, _STEP)
+        keys = [hash(prompt[: head + 4 * tokens]) for tokens in steps]
+        cached = 0
         with self._lock:
-            shared = max((len(os.path.commonprefix([prompt, seen])) for seen in self._prompts), default=0)
-            self._prompts.append(prompt)
-        tokens = max(0, shared - len(model) - 1) // 4
-        if tokens < max(self.min_tokens, 1):
-            return 0
-        return self.min_tokens + (tokens - self.min_tokens) // _STEP * _STEP
+            for tokens, key in zip(steps, keys):
+                if key not in self._openai:
+                    break
+                cached = tokens
+            self._openai.update(keys)
+        return cached
 
 
 def _prefixes(body: dict[str, Any]) -> list[tuple[str, int, bool]]:
