@@ -107,12 +107,18 @@ class GeneMention:
     protein_style: bool = False  # IL-2, HLA-DR, TNF-α: counted only when the input supports it
 
 
+@functools.lru_cache(maxsize=256)  # one cluster's input and table genes are checked every round
+def _gene_keys(genes: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The sorted comparison keys of ``genes``, and the same as a set."""
+    keys = tuple(sorted({gene_key(g) for g in genes if str(g).strip()}))
+    return keys, frozenset(keys)
+
+
 class _Reference:
     """The genes an answer may cite: the input markers plus the full table, compared by key."""
 
     def __init__(self, genes: Iterable[str]):
-        self.keys = sorted({gene_key(g) for g in genes if str(g).strip()})
-        self._set = set(self.keys)
+        self.keys, self._set = _gene_keys(tuple(genes))
 
     def supports(self, symbol: str) -> bool:
         key = gene_key(symbol)
@@ -172,7 +178,7 @@ def cited_genes(text: str, *, species: str = "human", known: Iterable[str] = ())
     Deterministic; the rules are in the module documentation.
     """
     species = _species(species)
-    known_keys = {gene_key(g) for g in known if str(g).strip()}
+    known_keys = _gene_keys(tuple(known))[1]
     text = _ONTOLOGY_ID.sub(lambda m: " " * len(m.group(0)), text or "")
     raw: list[tuple[str, int, int, bool, bool]] = []  # symbol, start, end, negative, protein_style
     previous: str | None = None
