@@ -88,3 +88,68 @@ def test_a_password_in_the_url_never_reaches_the_run_directory(tmp_path):
         if path.is_file():
             assert "pw-4-secret-xyz" not in path.read_text(errors="replace"), path
     assert "pw-4-secret-xyz" not in (tmp_path / "c.sqlite").read_bytes().decode("latin-1")
+
+
+def _openai_on(server, monkeypatch):
+    """The vendor 'openai' answered by the fake server: stage models apply to a vendor's own API only."""
+    import dataclasses
+
+    from cassia.providers.registry import VENDORS
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-stage-wire-0000")
+    monkeypatch.setitem(VENDORS, "openai", dataclasses.replace(VENDORS["openai"], base_url=server.url))
+
+
+def _models_by_call(server) -> dict[str, set[str]]:
+    seen: dict[str, set[str]] = {}
+    for r in server.requests:
+        wanted = r.schema()
+        seen.setdefault(wanted[1] if wanted else "annotator", set()).add(r.body["model"])
+    return seen
+
+
+@pytest.mark.parametrize("flags", [[], ["--timeout", "45"]], ids=["names", "timeout"])
+def test_the_cli_sends_the_review_model_on_the_wire_whatever_other_flags_it_has(tmp_path, monkeypatch, flags):
+    # --timeout once made the CLI build the provider itself, and a ready provider served every
+    # stage with the named model: the review and scoring calls went out as gpt-4.1
+    with FakeLLMServer() as server:
+        _openai_on(server, monkeypatch)
+        command = ["pipeline", "--input", str(PBMC), "--clusters", "0,1", "--provider", "openai", "--model",
+                   "gpt-4.1", "--no-cache", "--quiet", "--json", *flags]
+        assert main([*command, "--out", str(tmp_path / "staged")]) == 0
+        assert _models_by_call(server) == {"annotator": {"gpt-4.1"}, "ReviewOutput": {"gpt-4.1-mini"},
+                                           "ScorerOutput": {"gpt-4.1-mini"}}
+        manifest = json.loads((tmp_path / "staged" / "manifest.json").read_text())
+        assert {p["timeout"] for p in manifest["providers"].values()} == {45.0 if flags else 120.0}
+        server.reset()
+        assert main([*command, "--one-model", "--out", str(tmp_path / "one")]) == 0
+        assert {m for models in _models_by_call(server).values() for m in models} == {"gpt-4.1"}
+        server.reset()
+        assert main([*command, "--review-model", "gpt-4o", "--out", str(tmp_path / "named")]) == 0
+        assert _models_by_call(server)["ReviewOutput"] == {"gpt-4o"}
+
+
+def test_cli_settings_reach_every_stage_backend_the_cli_names(tmp_path, monkeypatch):
+    with FakeLLMServer() as server:
+        _openai_on(server, monkeypatch)
+        assert main(["pipeline", "--input", str(PBMC), "--clusters", "0", "--provider", "openai", "--model",
+                     "gpt-4.1", "--scoring-provider", server.url, "--scoring-model", "judge", "--timeout", "33",
+                     "--no-cache", "--quiet", "--json", "--out", str(tmp_path / "run")]) == 0
+        assert _models_by_call(server)["ScorerOutput"] == {"judge"}
+    providers = json.loads((tmp_path / "run" / "manifest.json").read_text())["providers"]
+    assert providers["scorer"]["name"] == "custom" and providers["scorer"]["timeout"] == 33.0
+    assert providers["review"]["model"] == "gpt-4.1-mini" and providers["review"]["timeout"] == 33.0
+
+
+def test_a_config_is_judged_like_the_name_it_configures():
+    from cassia.errors import ConfigError
+    from cassia.providers.registry import resolve_config
+    from cassia.providers.stages import stage_choices
+    from cassia.workflows.uncertainty.runs import check_independent
+
+    with pytest.raises(ConfigError, match="deterministic"):  # `cassia uncertainty --provider offline --timeout 5`
+        check_independent(3, resolve_config("offline", timeout=5))
+    config = resolve_config("anthropic", timeout=5)
+    assert stage_choices(provider=config, model="claude-opus-4-1")["review"] == (config, "claude-haiku-4-5")
+    elsewhere = resolve_config("openai", base_url="http://127.0.0.1:9/v1")  # a custom URL may not serve the sibling
+    assert stage_choices(provider=elsewhere, model="gpt-4.1")["review"][1] == "gpt-4.1"

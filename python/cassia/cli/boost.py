@@ -21,7 +21,7 @@ from .common import (
     EXIT_OK,
     add_backend_options,
     add_marker_options,
-    build_backend,
+    backend_spec,
     comma_list,
     main_backend,
     outcome_code,
@@ -82,7 +82,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _boost_kwargs(args: argparse.Namespace) -> dict:
-    return dict(provider=build_backend(args, main_backend(args), args.model), model=args.model,
+    return dict(provider=backend_spec(args, main_backend(args)), model=args.model,
                 max_iterations=args.max_iterations, mode=args.mode, use_cache=not args.no_cache,
                 progress=not args.quiet)
 

@@ -1,11 +1,12 @@
 """Options and helpers shared by the ``cassia`` sub-commands.
 
 Backends are named on the command line (``--provider openai``, ``--provider claude-cli``, a
-base URL, ``offline``); the engine builds them. Only when the command line carries settings a
-name cannot (``--timeout``, ``--shell-command``, ``--backend-arg``) does the CLI build the
-provider itself and hand the engine the object, wrapped in the response cache like the engine
-would. Keys are never taken on the command line (they would show in ``ps`` and shell history):
-they come from the environment.
+base URL, ``offline``); the engine builds them. When the command line carries settings a name
+cannot (``--timeout``, ``--shell-command``, ``--backend-arg``), the CLI hands the engine a
+:class:`~cassia.providers.ProviderConfig` instead: still a spec, never a built provider, so the
+engine builds each stage from it the same way (stage models, response cache, output limits)
+whatever flags are given. Keys are never taken on the command line (they would show in ``ps``
+and shell history): they come from the environment.
 """
 
 from __future__ import annotations
@@ -165,27 +166,24 @@ def limit_kwargs(args: argparse.Namespace, stages: tuple[str, ...] = ("",)) -> d
     return kwargs
 
 
-def _needs_building(args: argparse.Namespace) -> bool:
+def _needs_config(args: argparse.Namespace) -> bool:
     return bool(args.timeout is not None or args.shell_command or args.backend_arg)
 
 
-def build_backend(args: argparse.Namespace, name: Any, model: str | None, max_tokens: int | None = None):
-    """``name`` itself for the engine to build, or a ready provider when CLI-only settings apply."""
-    if not _needs_building(args):
+def backend_spec(args: argparse.Namespace, name: Any):
+    """``name`` for the engine to build, or, when CLI-only settings apply, a config of it that
+    carries them (the engine builds every stage from either, with its own model and limits)."""
+    if not _needs_config(args):
         return name
-    from ..providers import get_provider
     from ..providers.agent_cli import AGENT_CLIS
-    from ..providers.cache import CachedProvider, ResponseCache
+    from ..providers.registry import resolve_config
     from ..providers.stages import auto_provider
 
-    name = name or auto_provider()
+    name = auto_provider() if name in (None, "auto") else name
     options = {"extra_args": tuple(args.backend_arg)} if args.backend_arg and name in AGENT_CLIS else None
-    provider = get_provider(name, model, timeout=args.timeout, options=options,
-                            command=args.shell_command if name == "shell" else None,
-                            max_tokens=max_tokens, max_concurrency=getattr(args, "max_concurrency", None))
-    if args.no_cache or provider.config.kind == "offline":
-        return provider
-    return CachedProvider(provider, ResponseCache())
+    if name == "shell" and args.shell_command:
+        options = {**(options or {}), "command": args.shell_command}
+    return resolve_config(name, timeout=args.timeout, options=options)
 
 
 def main_backend(args: argparse.Namespace) -> str | None:
@@ -196,19 +194,11 @@ def main_backend(args: argparse.Namespace) -> str | None:
 
 def stage_backends(args: argparse.Namespace, stages: tuple[str, ...] = ()) -> dict[str, Any]:
     """``provider``/``model`` plus ``<stage>_provider``/``<stage>_model`` keyword arguments for the engine."""
-    main = main_backend(args)
-    kwargs: dict[str, Any] = {"provider": build_backend(args, main, args.model, getattr(args, "max_tokens", None)),
-                              "model": args.model}
+    kwargs: dict[str, Any] = {"provider": backend_spec(args, main_backend(args)), "model": args.model}
     for stage in stages:
-        own, own_model = getattr(args, f"{stage}_provider", None), getattr(args, f"{stage}_model", None)
-        limit = getattr(args, f"{stage}_max_tokens", None)
-        if _needs_building(args) and (own or own_model or limit):
-            name = own or main
-            model = own_model or (args.model if own is None else None)
-            kwargs[f"{stage}_provider"] = build_backend(args, name, model, limit)
-            kwargs[f"{stage}_model"] = model
-        else:
-            kwargs[f"{stage}_provider"], kwargs[f"{stage}_model"] = own, own_model
+        own = getattr(args, f"{stage}_provider", None)
+        kwargs[f"{stage}_provider"] = backend_spec(args, own) if own is not None else None
+        kwargs[f"{stage}_model"] = getattr(args, f"{stage}_model", None)
     return kwargs
 
 

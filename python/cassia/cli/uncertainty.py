@@ -15,6 +15,7 @@ from .common import (
     EXIT_OK,
     add_backend_options,
     add_marker_options,
+    backend_spec,
     comma_list,
     outcome_code,
     positive_int,
@@ -52,7 +53,7 @@ def _uncertainty(args: argparse.Namespace) -> int:
         if args.labels:
             raise InputError("--labels names existing runs; use it with --runs")
         result = run_uncertainty(read_markers(args, args.input), n=args.n, temperature=args.temperature, seed=args.seed,
-                                 unify_provider=args.unify_provider, unify_model=args.unify_model,
+                                 unify_provider=backend_spec(args, args.unify_provider) if args.unify_provider else None, unify_model=args.unify_model,
                                  resume=args.resume, n_genes=args.n_genes, ranking=args.ranking,
                                  additional_info=args.additional_info, **common)
     frame = result.to_frame()

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..errors import InputError
+from ..providers.base import config_of
 from ..store import slug
 from .grade import grade
 from .judge import Judge
@@ -176,7 +177,7 @@ def _gold_tuple(value) -> tuple[str, ...]:
 
 
 def _method_label(provider, model) -> str:
-    name = provider if isinstance(provider, str) else getattr(getattr(provider, "config", None), "name", None)
+    name = provider if isinstance(provider, str) else getattr(config_of(provider), "name", None)
     name = name or "auto"
     return f"{name}/{model}" if model else str(name)
 

@@ -71,6 +71,11 @@ class ProviderConfig:
         }
 
 
+
+def config_of(spec: Any) -> ProviderConfig | None:
+    """The config of a backend spec given as a config or a ready provider; None for a name."""
+    return spec if isinstance(spec, ProviderConfig) else getattr(spec, "config", None)
+
 @dataclass
 class CompletionRequest:
     """One agent call, independent of the backend."""

@@ -105,18 +105,30 @@ def stage_choices(*, provider, model=None, base_url=None, review_provider=None, 
                   stage_models: bool = True) -> dict[str, tuple[Any, str | None]]:
     """(backend spec, model) of each stage: what the user named, else the annotation backend's,
     with its cheaper sibling for review and scoring (see the module). Needs no key."""
-    light = None
-    if stage_models and isinstance(provider, str) and base_url is None:  # a custom URL may not serve it
-        from .registry import resolve_config
-
-        config = resolve_config(provider, model)  # the vendor's name and default model
-        light = lighter_model(config.model) if config.name in _OWN_APIS else None
+    light = _lighter_for(provider, model) if stage_models and base_url is None else None  # a custom URL may not serve it
 
     def own(spec, stage_model, lighter):
         return spec or provider, stage_model or ((lighter or model) if spec is None else None)
 
     return {"annotator": (provider, model), "review": own(review_provider, review_model, light),
             "scorer": own(scoring_provider, scoring_model, light), "boost": own(boost_provider, boost_model, None)}
+
+
+def _lighter_for(provider, model: str | None) -> str | None:
+    """The cheaper sibling for a name or a config on its vendor's own API, else None.
+
+    A config is a spec like a name (the CLI passes one to carry ``--timeout`` and agent-CLI
+    settings), so it gets the same stage models; a ready provider is used as it is.
+    """
+    if not isinstance(provider, (str, ProviderConfig)):
+        return None
+    from .registry import VENDORS, resolve_config
+
+    config = resolve_config(provider, model)  # the vendor's name and default model
+    vendor = VENDORS.get(config.name)
+    if config.name not in _OWN_APIS or vendor is None or config.base_url != vendor.base_url:
+        return None
+    return lighter_model(config.model)
 
 
 def resolve_stages(*, provider=None, model=None, api_key=None, base_url=None, scoring_provider=None,
@@ -128,8 +140,9 @@ def resolve_stages(*, provider=None, model=None, api_key=None, base_url=None, sc
     backend reuse annotation's.
 
     Every stage takes the same forms: a vendor name, an OpenAI-compatible base URL,
-    ``"offline"``, an agent CLI (``"claude-cli"``, ...), a :class:`ProviderConfig`, or a ready
-    provider (used as it is). ``max_tokens`` limits the annotation stage's replies,
+    ``"offline"``, an agent CLI (``"claude-cli"``, ...), a :class:`ProviderConfig` (a name with
+    settings such as ``timeout`` or an agent CLI's options: it gets the stage models as the name
+    would), or a ready provider (used as it is, for every stage it is given to). ``max_tokens`` limits the annotation stage's replies,
     ``scoring_max_tokens`` and ``boost_max_tokens`` those of scoring and boost (None: the
     server's default); ``max_concurrency`` limits requests in flight per backend.
     ``review_provider``/``review_model`` choose the review call's backend (default: the

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from ...errors import ConfigError, InputError
 from ...options import checked
-from ...providers.base import Completion, CompletionRequest, Provider
+from ...providers.base import Completion, CompletionRequest, Provider, config_of
 from ...providers.cache import CachedProvider
 from ...providers.stages import StageProviders, auto_provider, resolve_stages
 from ..engine import RunResult, run_sync
@@ -74,7 +74,7 @@ def check_independent(n: int, provider: ProviderLike) -> None:
     if isinstance(n, int) and not isinstance(n, bool) and n < 2:
         raise ConfigError(f"an uncertainty analysis needs n >= 2 runs (got n={n}): the CS measures how much "
                           "independent answers agree, and one run agrees with itself by construction.")
-    kind = provider if isinstance(provider, str) else getattr(getattr(provider, "config", None), "kind", None)
+    kind = provider if isinstance(provider, str) else getattr(config_of(provider), "kind", None)
     if kind == "offline":
         raise ConfigError("the offline annotator is deterministic: its n runs would repeat one answer, which is "
                           "not agreement. Measure uncertainty with a language model (provider= a vendor or an "
