@@ -15,7 +15,8 @@ tokens as characters / 4, as the CASSIA 1.4.0 comparison in issue 21 did):
    apart. CASSIA 1.4.0's figures on the same server (issue 21): batch 3,246, pipeline 8,099.
 2. **Decisions**: ``run_pipeline`` on every table in ``../shared/data/markers``, every agent
    answered from the offline knowledge base through the fake server (structured answers by
-   schema name, so any version of the agents is answered alike; boosts get the schema example):
+   schema name, so any version of the agents is answered alike; a boost concludes at once with
+   the knowledge base's call, citing the cluster's own markers, so the code's checks pass it):
    how many clusters end validated, how many score below the boost threshold, how many are
    boosted (fewer calls must not change these), and tokens per cluster with the input tokens the
    provider's prompt cache would serve (revision and boost rounds re-send their history).
@@ -139,7 +140,8 @@ class KnowledgeBaseServer:
         wanted = request.schema()
         return _is_annotator(request) or (wanted is not None and wanted[1] in self.ANSWERS)
 
-    ANSWERS = ("ValidatorOutput", "FormatterOutput", "DiagnosisOutput", "ReviewOutput", "ScorerOutput")
+    ANSWERS = ("ValidatorOutput", "FormatterOutput", "DiagnosisOutput", "ReviewOutput", "ScorerOutput",
+               "BoostStep", "BoostFinal")
 
     def reply(self, request):
         from cassia.knowledge import call_cell_type
@@ -162,6 +164,13 @@ class KnowledgeBaseServer:
             named = final.group(1).strip() if final else None
             subtypes = [s.strip() for s in (final.group(2) or "").split(";") if s.strip()] if final else []
             return offline.scorer_answer(call, named=named, subtypes=subtypes)
+        if name in ("BoostStep", "BoostFinal"):
+            record = offline.formatter_answer(call)
+            cited = ", ".join(record["key_markers"][:3]) or "the ranked markers"
+            conclusion = {"annotation": record, "confidence": "medium", "answer": "",
+                          "summary": f"{cited} lead the list and support {record['main_cell_type']}."}
+            step = {"reasoning": "The first annotation holds up.", "verdicts": [], "conclusion": conclusion}
+            return {**step, "action": "conclude", "checks": []} if name == "BoostStep" else step
         answer = {"ValidatorOutput": "validator_answer", "FormatterOutput": "formatter_answer",
                   "DiagnosisOutput": "diagnosis_answer", "ReviewOutput": "review_answer"}[name]
         return getattr(offline, answer)(call)
