@@ -1,6 +1,11 @@
 """Calls and tokens per cluster (JSON schemas included) for batch and pipeline, beside CASSIA 1.4.0.
 
-    .venv/bin/python benchmarks/cost_per_cluster.py [--before REF] [--protocol openai|anthropic]
+    .venv/bin/python benchmarks/cost_per_cluster.py [--before REF] [--protocol PROTOCOL]
+
+``--protocol``: ``openai`` (json_schema), ``anthropic`` (forced tool), ``json_object`` (a model
+whose rule says json_object with the schema in the prompt, as DeepSeek's), ``llama-cpp`` (the fake
+server's llama-cpp mode: json_schema refused once, then json_object; the schema beside it as a
+grammar) or ``prompt`` (JSON in the prompt).
 
 Two measurements, both against the fake server (``cassia.testing.FakeLLMServer``, which counts
 tokens as characters / 4, as the CASSIA 1.4.0 comparison in issue 21 did):
@@ -12,7 +17,8 @@ tokens as characters / 4, as the CASSIA 1.4.0 comparison in issue 21 did):
    (input + output) plus the JSON schemas sent with structured calls (``response_format`` /
    Anthropic ``tools``), which the server's count leaves out but providers bill. Cached input
    tokens (providers' prefix caching, emulated by the fake server when it supports it) are shown
-   apart. CASSIA 1.4.0's figures on the same server (issue 21): batch 3,246, pipeline 8,099.
+   apart, and so are the characters of the request bodies (schemas in any form included).
+   CASSIA 1.4.0's figures on the same server (issue 21): batch 3,246, pipeline 8,099.
 2. **Decisions**: ``run_pipeline`` on every table in ``../shared/data/markers``, every agent
    answered from the offline knowledge base through the fake server (structured answers by
    schema name, so any version of the agents is answered alike; a boost concludes at once with
@@ -97,17 +103,29 @@ def _is_annotator(request) -> bool:
     return request.schema() is None and request.text.startswith(ANNOTATOR)
 
 
+PROTOCOLS = ("openai", "anthropic", "json_object", "llama-cpp", "prompt")
+_MODELS = {"openai": "gpt-4o", "json_object": "deepseek-chat", "llama-cpp": "plain-model", "prompt": "plain-model"}
+
+
+def fake_server(protocol: str) -> FakeLLMServer:
+    if protocol == "prompt":
+        from cassia.providers import set_model_capabilities
+
+        set_model_capabilities("plain-model", structured=("prompt",))
+    return FakeLLMServer(vendor="llama-cpp") if protocol == "llama-cpp" else FakeLLMServer()
+
+
 def provider_for(server: FakeLLMServer, protocol: str):
     if protocol == "anthropic":
         return cassia.get_provider("anthropic", "claude-sonnet-4-5", base_url=server.anthropic_url)
-    return cassia.get_provider(server.url, "gpt-4o")
+    return cassia.get_provider(server.url, _MODELS[protocol])
 
 
 def cost(protocol: str, folder: Path) -> dict:
     markers = pd.read_csv(PBMC)
     out = {}
     for kind in ("batch", "pipeline"):
-        with FakeLLMServer() as server:
+        with fake_server(protocol) as server:
             server.add_rule(_is_annotator, lambda r: annotator_text(markers_of(r.text)))
             run = cassia.run_batch if kind == "batch" else cassia.run_pipeline
             result = run(markers, provider=provider_for(server, protocol), tissue="blood", species="human",
@@ -120,6 +138,7 @@ def cost(protocol: str, folder: Path) -> dict:
             n = len(results)
             out[kind] = {
                 "clusters": n, "calls": len(calls) / n, "tokens": (billed + schemas) / n, "schema_tokens": schemas / n,
+                "request_chars": sum(len(json.dumps(r.body)) for r in calls) / n,
                 "cached_input_tokens": cached / n, "validated": sum(r.validated for r in results),
                 "boosted": sum(r.boosted for r in results),
                 "first_pass_calls": len(calls) / n if all(r.iterations == 1 for r in results) else None,
@@ -181,7 +200,7 @@ def decisions(folder: Path, protocol: str) -> dict:
     for path in sorted(DATA.glob("*_findallmarkers.csv")):
         name = path.name.removesuffix("_findallmarkers.csv")
         kb = KnowledgeBaseServer()
-        with FakeLLMServer() as server:
+        with fake_server(protocol) as server:
             server.add_rule(kb.match, kb.reply)
             result = cassia.run_pipeline(pd.read_csv(path), provider=provider_for(server, protocol),
                                          tissue=TISSUES.get(name, "blood"), out_dir=folder / f"decide-{name}",
@@ -223,11 +242,12 @@ def measure_at(ref: str, protocol: str) -> dict:
 
 def show(label: str, figures: dict) -> None:
     print(f"\n{label}")
-    print(f"  {'':9} {'calls/cl':>8} {'tokens/cl':>9} {'schema':>7} {'cached':>7} {'vs CASSIA 1.4':>13}")
+    print(f"  {'':9} {'calls/cl':>8} {'tokens/cl':>9} {'schema':>7} {'cached':>7} {'chars/cl':>8} {'vs CASSIA 1.4':>13}")
     for kind, row in figures["cost"].items():
         ratio = row["tokens"] / CASSIA_1_4[kind]
         print(f"  {kind:9} {row['calls']:8.2f} {row['tokens']:9,.0f} {row['schema_tokens']:7,.0f} "
-              f"{row['cached_input_tokens']:7,.0f} {ratio:12.2f}x   (CASSIA {CASSIA_1_4[kind]:,}; "
+              f"{row['cached_input_tokens']:7,.0f} {row.get('request_chars', 0):8,.0f} {ratio:12.2f}x   "
+              f"(CASSIA {CASSIA_1_4[kind]:,}; "
               f"validated {row['validated']}/{row['clusters']}, boosted {row['boosted']})")
     for name, row in figures["decisions"].items():
         print(f"  {name}: {row['clusters']} clusters, ok {row['ok']}, validated {len(row['validated'])}, "
@@ -240,7 +260,7 @@ def show(label: str, figures: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", metavar="REF", help="also measure this commit (e.g. the one before a change)")
-    parser.add_argument("--protocol", choices=["openai", "anthropic"], default="openai")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="openai")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     args = parser.parse_args()
     after = measure(args.protocol)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -65,7 +66,8 @@ def test_llama_cpp_500_validation_body_steps_down_to_json_object_with_the_schema
     assert refused.body["response_format"]["type"] == "json_schema"
     assert taken.body["response_format"]["type"] == "json_object"
     assert taken.body["response_format"]["schema"]["title"] == "ScorerOutput"  # llama.cpp makes a grammar of it
-    assert SCHEMA_MARKER in taken.text  # and the prompt holds it too
+    assert SCHEMA_MARKER not in taken.text  # and the prompt does not repeat it, only names the object
+    assert "Answer with one ScorerOutput JSON object." in taken.text
     vendor_server.reset()
     run(get_provider(vendor_server.url, "smollm2"), ask())
     assert len(vendor_server.requests) == 1 and vendor_server.refused == 0
@@ -77,7 +79,15 @@ def test_deepseek_refuses_json_schema_unless_the_registry_knows_the_model(vendor
     assert vendor_server.refused == 0 and vendor_server.requests[0].body["response_format"]["type"] == "json_object"
     vendor_server.reset()
     run(get_provider(vendor_server.url, "some-deepseek-finetune"), ask())
-    assert vendor_server.refused == 1 and len(vendor_server.requests) == 2
+    # json_schema refused; json_object taken with the schema beside it, which DeepSeek ignores:
+    # its prose reply is repaired with the schema written out, and that is learned
+    refused, ignored, repaired = vendor_server.requests
+    assert vendor_server.refused == 1 and ignored.body["response_format"]["schema"]["title"] == "ScorerOutput"
+    assert SCHEMA_MARKER in repaired.messages[-1]["content"]
+    vendor_server.reset()
+    run(get_provider(vendor_server.url, "some-deepseek-finetune"), ask())
+    (taken,) = vendor_server.requests  # the schema in the prompt at once, none beside response_format
+    assert taken.body["response_format"] == {"type": "json_object"} and SCHEMA_MARKER in taken.text
 
 
 @pytest.mark.parametrize("vendor_server", ["no-structured"], indirect=True)
@@ -88,6 +98,42 @@ def test_422_detail_list_steps_all_the_way_down_to_json_in_the_prompt(vendor_ser
     assert len(refused) == 2 and vendor_server.refused == 2
     assert "response_format" not in taken.body and SCHEMA_MARKER in taken.text
     assert provider.structured_modes() == ["prompt"]
+
+
+def _schema_copies(body) -> int:
+    """How often ScorerOutput's strict schema is in a request body, in whatever form (structure or
+    text): each copy closes its one object with additionalProperties."""
+    return json.dumps(body).count("additionalProperties")
+
+
+def _answer(kind):
+    return lambda server: get_provider(server.url, "probe-model") if kind == "openai" else \
+        get_provider("anthropic", "claude-haiku-4-5", base_url=server.anthropic_url)
+
+
+@pytest.mark.parametrize("structured, grammar, kind, where", [
+    (("json_schema",), True, "openai", "response_format"),
+    (("json_object",), True, "openai", "response_format"),  # beside json_object: llama.cpp's grammar
+    (("json_object",), False, "openai", "messages"),  # a server that ignores it: in the prompt
+    (("prompt",), True, "openai", "messages"),
+    (("tool",), True, "anthropic", "tools"),
+    (("prompt",), True, "anthropic", "system"),
+], ids=["json_schema", "json_object-grammar", "json_object-prompt", "prompt", "tool", "anthropic-prompt"])
+def test_every_request_carries_the_schema_once_in_every_mode_and_its_repair(structured, grammar, kind, where):
+    set_model_capabilities("probe-model" if kind == "openai" else "claude-*", structured=(*structured, "prompt"),
+                           grammar=grammar)
+    with FakeLLMServer() as server:
+        server.script([{"score": 300, "reasoning": "x", "possible_mixed_population": False}])  # out of range
+        provider = _answer(kind)(server)
+        result = run(provider, ask(system="You score."))
+        assert isinstance(result.parsed, ScorerOutput) and result.attempts == 2
+        run(provider, ask(system="You score."))  # a value out of range is no sign of an ignored schema:
+        first, repair, later = server.requests  # the next call goes out the same way
+    assert _schema_copies(later.body[where]) == 1
+    for body in (first.body, repair.body):
+        assert _schema_copies(body) == 1, body
+        assert _schema_copies(body[where]) == 1  # where the model or the server reads it
+    assert "less than or equal to 100" in json.dumps(repair.messages[-1])  # the repair names the problem
 
 
 def test_a_gateway_that_ignores_response_format_gets_one_repair_with_the_schema():

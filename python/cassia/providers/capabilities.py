@@ -50,12 +50,19 @@ class Price:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What one model accepts. ``structured``: the ways to get JSON out, best first."""
+    """What one model accepts. ``structured``: the ways to get JSON out, best first.
+
+    ``grammar``: in ``json_object`` mode, send the schema beside ``response_format`` (llama.cpp's
+    servers hold the reply to it as a grammar) rather than in the prompt; a reply that shows the
+    server ignored it turns this off for the (server, model) (:mod:`.http`). A request carries
+    the schema once either way.
+    """
 
     temperature: bool = True  # a temperature other than the server default is accepted
     seed: bool = True
     token_field: TokenField = "max_tokens"
     structured: tuple[StructuredMode, ...] = ("json_schema", "json_object", "tool", "prompt")
+    grammar: bool = True
     reasoning_effort: bool = False  # takes OpenAI's ``reasoning_effort``
     price: Price | None = None  # None: unknown, the cost of a call is unknown too
 
@@ -91,8 +98,8 @@ _BUILTIN: list[tuple[str, dict[str, Any]]] = [
     ("claude-3-5-haiku*", {"price": Price(0.80, 4.00, 0.08, 1)}),
     ("claude-3-opus*", {"price": Price(15.00, 75.00, 1.50, 18.75)}),
     ("claude-3-haiku*", {"price": Price(0.25, 1.25, 0.03, 0.3125)}),
-    # DeepSeek: json_object, not json_schema.
-    ("deepseek-*", {"structured": ("json_object", "prompt")}),
+    # DeepSeek: json_object, not json_schema, and no grammar: its json_object needs the schema in the prompt.
+    ("deepseek-*", {"structured": ("json_object", "prompt"), "grammar": False}),
     ("deepseek-chat*", {"price": Price(0.27, 1.10, 0.07)}),
     ("deepseek-reasoner*", {"temperature": False, "price": Price(0.55, 2.19, 0.14)}),
     # Google Gemini (through OpenRouter or Google's OpenAI-compatible endpoint).

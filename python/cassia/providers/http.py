@@ -10,7 +10,9 @@ redacted and say what to do. It also negotiates with the server: the model's cap
 (:mod:`.capabilities`) decide what is sent, a refused parameter is dropped or swapped and the
 call sent again at once, and a refused structured-output mode steps down
 json_schema -> json_object -> JSON in the prompt (Anthropic: tool -> prompt), remembered per
-(server, model) (:mod:`.negotiate`).
+(server, model) (:mod:`.negotiate`). json_object sends the schema beside ``response_format``
+(llama.cpp makes a grammar of it) until a reply shows the server ignored it; from then on the
+schema goes into the prompt instead: never both.
 """
 
 from __future__ import annotations
@@ -173,17 +175,29 @@ class HttpProvider:
             return self.finish(await structured.complete_text(self._sender(request, None), request, option))
         while True:
             mode = self.structured_modes()[0]
+            wire = self.wire_mode(mode)
+            send, first = structured.keeping_first(self._sender(request, wire))
             try:
-                if mode in structured.NATIVE_MODES:
-                    completion = await structured.complete_native(self._sender(request, mode), request, option)
+                if wire in structured.NATIVE_MODES:
+                    completion = await structured.complete_native(send, request, option)
                 else:
-                    completion = await structured.complete_json_in_prompt(self._sender(request, mode), request, option)
+                    completion = await structured.complete_json_in_prompt(send, request, option)
             except ParameterRefused as err:
                 if mode == "prompt" or err.parameter not in STRUCTURED_PARAMETERS:
                     raise
                 self.learned.refused_modes.add(mode)  # this (server, model) cannot do it: next mode
                 continue
+            finally:
+                if wire == "grammar" and first and structured.schema_ignored(first[0], request.schema):
+                    self.learned.grammar_ignored = True  # taken, not honoured: the schema goes into the prompt
             return self.finish(completion)
+
+    def wire_mode(self, mode: str) -> str:
+        """How ``mode`` goes out: json_object carries the schema beside it (``grammar``) unless the
+        model's rule or the server's replies say it is ignored, then in the prompt."""
+        if mode == "json_object" and self.capabilities.grammar and not self.learned.grammar_ignored:
+            return "grammar"
+        return mode
 
     def _sender(self, request: CompletionRequest, mode: str | None) -> structured.SendFn:
         async def send(messages: list[Message], system: str | None) -> RawReply:

@@ -83,6 +83,7 @@ class Learned:
     dropped: set[str] = field(default_factory=set)  # parameters no longer sent
     token_field: str | None = None  # the output-limit field the server wants, once it said so
     refused_modes: set[str] = field(default_factory=set)  # structured-output modes it refused
+    grammar_ignored: bool = False  # it took json_object's schema without holding the reply to it
 
     def step(self, parameter: str, current_token_field: str) -> None:
         """Change what is sent after ``parameter`` was refused (the caller checks for progress)."""

@@ -4,8 +4,9 @@ Wire format: ``POST {base_url}/chat/completions`` with ``Authorization: Bearer <
 header at all for a local server without a key). What goes into a body follows the model's
 capabilities (:mod:`.capabilities`) and what the server refused before (:mod:`.negotiate`):
 the token-limit field, temperature and seed. Structured requests step down through
-``response_format`` json_schema, then json_object (with the schema in the prompt and also as
-``response_format.schema``, which llama.cpp turns into a grammar), then JSON in the prompt.
+``response_format`` json_schema, then json_object, then JSON in the prompt. In json_object mode
+the schema goes beside ``response_format`` (wire mode ``grammar``: llama.cpp's servers hold the
+reply to it) or, for servers that ignore it, into the prompt: each request carries it once.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class OpenAICompatProvider(HttpProvider):
     def build_body(
         self, request: CompletionRequest, messages: list[Message], system: str | None, *, mode: str | None = None
     ) -> dict[str, Any]:
+        if request.schema is not None and mode == "grammar":
+            # The server holds the reply to the schema; the prompt names what to write (servers
+            # that follow OpenAI's json_object rule want the word JSON in it) and no more.
+            note = f"Answer with one {structured.schema_name(request.schema)} JSON object."
+            system = f"{system}\n\n{note}" if system else note
         wire = [{"role": "system", "content": system}] if system else []
         wire += [{"role": m.role, "content": m.content} for m in messages]
         body: dict[str, Any] = {"model": self.config.model, "messages": wire}
@@ -59,8 +65,10 @@ class OpenAICompatProvider(HttpProvider):
                     "strict": True,
                 },
             }
-        elif request.schema is not None and mode == "json_object":
+        elif request.schema is not None and mode == "grammar":
             body["response_format"] = {"type": "json_object", "schema": structured.strict_schema(request.schema)}
+        elif request.schema is not None and mode == "json_object":
+            body["response_format"] = {"type": "json_object"}  # the schema is in the prompt: once is enough
         return body
 
     def reply_problem(self, data: dict[str, Any]) -> str | None:

@@ -2,11 +2,15 @@
 
 Each backend supplies a ``send(messages, system) -> RawReply`` coroutine; this module does the
 rest the same way for all of them. Natively (``response_format`` json_schema, Anthropic's
-forced tool) the backend attaches the schema itself; in JSON-in-prompt mode the schema goes
-into the system prompt as text and the JSON is read from the reply (also from a ```json
-fence). Either way the result is validated with pydantic and, when it does not fit, the model
-gets exactly one chance to repair it (its bad reply plus the problem, asked again) before
-:class:`~cassia.errors.ModelOutputError` is raised.
+forced tool, json_object with the schema beside it as llama.cpp's grammar) the backend
+attaches the schema itself; in the JSON-in-prompt modes (plain prompting, and json_object for
+servers that ignore a schema beside it) the schema goes into the system prompt as text and the
+JSON is read from the reply (also from a ```json fence). A request carries the schema once:
+where the server holds it, or in the prompt, never both. Either way the result is validated
+with pydantic and, when it does not fit, the model gets exactly one chance to repair it (its
+bad reply plus the problem, asked again) before :class:`~cassia.errors.ModelOutputError` is
+raised; the repair turn writes the schema out only when a native reply shows the model never
+saw it (a gateway that ignored ``response_format``), never when the prompt carries it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ __all__ = [
     "complete_native",
     "complete_text",
     "json_instructions",
+    "keeping_first",
     "parse_json_text",
+    "schema_ignored",
     "schema_name",
     "strict_schema",
 ]
@@ -44,8 +50,9 @@ SCHEMA_MARKER = "must match this JSON schema:"
 # Keywords that strict servers refuse ("'examples' is not permitted") and that add nothing.
 _DROP_KEYWORDS = frozenset({"default", "examples"})
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-# Modes where the server itself holds the reply to the schema; the others put it in the prompt.
-NATIVE_MODES = frozenset({"json_schema", "tool"})
+# Wire modes where the schema travels outside the prompt for the server to hold the reply to
+# (``grammar``: json_object with the schema beside it); the others write it into the prompt.
+NATIVE_MODES = frozenset({"json_schema", "grammar", "tool"})
 
 
 @dataclass
@@ -152,13 +159,37 @@ def _read(reply: RawReply, schema: type[BaseModel]) -> tuple[BaseModel | None, s
         return None, f"the JSON does not match {schema_name(schema)}: " + "; ".join(problems)
 
 
-def _repair_prompt(problem: str, schema: type[BaseModel]) -> str:
-    # The schema again: a gateway that ignored response_format never showed it to the model.
-    return (
-        f"That reply could not be used: {problem}. "
-        f"Answer again with only the corrected {schema_name(schema)} JSON object, complete and concise.\n"
-        f"{json_instructions(schema)}"
-    )
+def schema_ignored(reply: RawReply, schema: type[BaseModel]) -> bool:
+    """Whether a complete reply shows that the model never saw the schema: no JSON object, or
+    not the schema's properties (a server holding the reply to the schema allows neither)."""
+    if reply.truncated:
+        return False
+    try:
+        data = reply.data if reply.data is not None else parse_json_text(reply.text)
+    except ValueError:
+        return True
+    return not isinstance(data, dict) or set(data) != set(strict_schema(schema).get("properties", {}))
+
+
+def keeping_first(send: SendFn) -> tuple[SendFn, list[RawReply]]:
+    """``send``, and a list that gets its first reply (to judge afterwards how the server took the request)."""
+    first: list[RawReply] = []
+
+    async def kept(messages: list[Message], system: str | None) -> RawReply:
+        reply = await send(messages, system)
+        if not first:
+            first.append(reply)
+        return reply
+
+    return kept, first
+
+
+def _repair_prompt(problem: str, schema: type[BaseModel], *, repeat_schema: bool) -> str:
+    ask = (f"That reply could not be used: {problem}. "
+           f"Answer again with only the corrected {schema_name(schema)} JSON object, complete and concise.")
+    # The schema again only when the model evidently never saw it (a gateway that ignored
+    # response_format); a prompt that carries it, or a server that held the reply to it, has it once.
+    return f"{ask}\n{json_instructions(schema)}" if repeat_schema else ask
 
 
 def _truncated(request: CompletionRequest, option: str, reply_usage: Usage, attempts: int) -> ModelOutputError:
@@ -206,7 +237,7 @@ async def complete_text(send: SendFn, request: CompletionRequest, option: str = 
 
 async def complete_native(send: SendFn, request: CompletionRequest, option: str = "max_tokens") -> Completion:
     """Structured output where ``send`` makes the server enforce the schema itself."""
-    return await _validated(send, request, request.system, option)
+    return await _validated(send, request, request.system, option, schema_in_prompt=False)
 
 
 async def complete_json_in_prompt(send_text: SendFn, request: CompletionRequest,
@@ -220,10 +251,11 @@ async def complete_json_in_prompt(send_text: SendFn, request: CompletionRequest,
         raise ValueError("complete_json_in_prompt needs a request with a schema")
     instructions = json_instructions(request.schema)
     system = f"{request.system}\n\n{instructions}" if request.system else instructions
-    return await _validated(send_text, request, system, option)
+    return await _validated(send_text, request, system, option, schema_in_prompt=True)
 
 
-async def _validated(send: SendFn, request: CompletionRequest, system: str | None, option: str) -> Completion:
+async def _validated(send: SendFn, request: CompletionRequest, system: str | None, option: str, *,
+                     schema_in_prompt: bool) -> Completion:
     schema = request.schema
     assert schema is not None
     messages = list(request.messages)
@@ -237,7 +269,8 @@ async def _validated(send: SendFn, request: CompletionRequest, system: str | Non
             return _completion(replies, parsed)
         messages = messages + [
             Message(role="assistant", content=reply.text or "(empty reply)"),
-            Message(role="user", content=_repair_prompt(problem, schema)),
+            Message(role="user", content=_repair_prompt(
+                problem, schema, repeat_schema=not schema_in_prompt and schema_ignored(reply, schema))),
         ]
     last = replies[-1]
     if last.truncated:  # cut off twice (the repair asked for a shorter object): the limit is the problem

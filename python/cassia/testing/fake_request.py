@@ -45,13 +45,19 @@ class FakeRequest:
         users = [content_text(m.get("content")) for m in self.messages if m.get("role") == "user"]
         return users[-1] if users else ""
 
-    def schema(self) -> tuple[dict[str, Any], str | None] | None:
-        """(schema, name) when the request asks for structured output, natively or in the prompt."""
+    def schema(self, *, grammar: bool = True) -> tuple[dict[str, Any], str | None] | None:
+        """(schema, name) when the request asks for structured output, natively or in the prompt.
+
+        ``grammar``: a ``schema`` beside ``response_format`` json_object counts (llama.cpp's
+        servers make a grammar of it; other servers ignore it).
+        """
         body = self.body if isinstance(self.body, dict) else {}
         response_format = body.get("response_format") or {}
         if response_format.get("type") == "json_schema":
             spec = response_format.get("json_schema") or {}
             return spec.get("schema") or {}, spec.get("name")
+        if grammar and response_format.get("type") == "json_object" and isinstance(response_format.get("schema"), dict):
+            return response_format["schema"], response_format["schema"].get("title")
         if body.get("tools"):
             wanted = (body.get("tool_choice") or {}).get("name")
             tool = next((t for t in body["tools"] if t.get("name") == wanted), body["tools"][0])

@@ -34,7 +34,7 @@ from .fake_cache import PromptCache
 from .fake_http import Answer, Handler, Server, json_answer
 from .fake_replies import default_text, example_for, schema_in_prompt
 from .fake_request import FakeRequest
-from .fake_vendors import VENDOR_MODES, vendor_refusal
+from .fake_vendors import IGNORE_GRAMMAR, VENDOR_MODES, vendor_refusal
 
 __all__ = ["FakeLLMServer", "FakeRequest", "main"]
 
@@ -274,7 +274,7 @@ class FakeLLMServer:
             in_prompt = schema_in_prompt(request.text)
             wanted = (in_prompt, in_prompt.get("title")) if in_prompt is not None else None
         else:
-            wanted = request.schema()
+            wanted = request.schema(grammar=self.vendor not in IGNORE_GRAMMAR)
         if wanted is not None:
             return example_for(*wanted)
         return default_text(request.last_user)

@@ -8,8 +8,9 @@ servers send them, so the adapter's reading of refusals is tested against the re
 ``anthropic``         Messages API: 400 ``max_tokens: Field required``; ``seed`` or
                       ``response_format``: 400 ``Extra inputs are not permitted``
 ``llama-cpp``         llama-cpp-python's server: 500 with a validation body for ``json_schema``
-                      (``json_object`` with a ``schema`` is taken)
-``deepseek``          400 for ``json_schema`` (``json_object`` is taken)
+                      (``json_object`` is taken, and a ``schema`` beside it held as a grammar)
+``deepseek``          400 for ``json_schema``; ``json_object`` is taken and a ``schema`` beside
+                      it ignored without a word
 ``no-structured``     a FastAPI server without structured output: 422 ``detail`` list for any
                       ``response_format`` or ``tools``
 """
@@ -18,9 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["VENDOR_MODES", "vendor_refusal"]
+__all__ = ["IGNORE_GRAMMAR", "VENDOR_MODES", "vendor_refusal"]
 
 VENDOR_MODES = ("openai-reasoning", "anthropic", "llama-cpp", "deepseek", "no-structured")
+# Modes that take ``response_format`` json_object but ignore a ``schema`` beside it (only
+# llama.cpp's servers make a grammar of it; the fake server by default does as they do).
+IGNORE_GRAMMAR = frozenset({"deepseek"})
 
 Refusal = tuple[int, dict[str, Any]]
 
