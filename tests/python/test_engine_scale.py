@@ -66,6 +66,28 @@ def test_the_full_table_is_kept_once_and_compactly(tmp_path):
     assert first.genes == ("G0", "G1", "G2", "G3", "G4")
 
 
+def test_the_compact_reader_fills_its_columns_across_chunks(tmp_path, monkeypatch):
+    """Columns sized from the line count: blank lines trimmed, chunk seams exact, clusters in first-appearance order."""
+    from cassia.markers import read
+
+    monkeypatch.setattr(read, "_CHUNK", 4)  # chunks end inside clusters
+    lines = ['"","p_val","avg_log2FC","pct.1","pct.2","p_val_adj","cluster","gene"']
+    for i in range(9):  # clusters interleaved: z, a, z, a, ...
+        cluster = "z" if i % 2 == 0 else "a"
+        lines.append(f'"r{i}",1e-{100 + i},{1 + i / 10},0.5,0.1,1e-{90 + i},"{cluster}","G{i}"')
+        if i == 4:
+            lines += ["", ""]
+    path = tmp_path / "m.csv"
+    path.write_text("\n".join(lines) + "\n\n")
+    frame = read.read_source(path).frame
+    assert len(frame) == 9 and frame["gene"].tolist() == [f"G{i}" for i in range(9)]
+    assert frame["p_val"].tolist() == [float(f"1e-{100 + i}") for i in range(9)]
+    assert frame["avg_log2FC"].dtype == np.float32 and frame["cluster"].tolist()[:3] == ["z", "a", "z"]
+    ms = cassia.load_markers(path, n_genes=2)
+    assert ms.cluster_ids() == ["z", "a"]
+    assert ms["z"].genes == ("G8", "G6") and ms["a"].genes == ("G7", "G5")  # largest fold change first
+
+
 def test_markers_are_read_once_per_run(tmp_path):
     """The CLI reads the table; the engine handed that MarkerSet keeps it, with no copy of the table."""
     from cassia.workflows.inputs import select_markers
@@ -88,7 +110,9 @@ def test_the_whole_file_is_scanned_in_blocks_with_exact_line_numbers(tmp_path, m
         with pytest.raises(InputError, match=needle):
             read._scan_text(path)
     path.write_text("".join(lines))
-    assert read._scan_text(path) == (lines[0], lines[1])
+    assert read._scan_text(path) == (lines[0], lines[1], 31)  # the line count sizes the compact reader's columns
+    path.write_text("".join(lines).rstrip("\n"))
+    assert read._scan_text(path)[2] == 31  # an unterminated last line counts
 
 
 def test_the_command_line_keeps_max_workers_requests_in_flight(tmp_path):

@@ -95,7 +95,7 @@ def as_text(values: pd.Series, what: str, label: str) -> pd.Series:
         names = pd.Series(uniques, dtype=object)
     text = names.astype("string").str.strip()
     empty = text.isna() | text.str.lower().isin({"", "na", "nan", "<na>"})  # R writes NA bare
-    missing = (codes < 0) | empty.to_numpy()[np.maximum(codes, 0)]
+    missing = (codes < 0) | empty.to_numpy()[np.maximum(codes, 0)] if empty.any() else codes < 0
     if missing.any():
         position = int(np.flatnonzero(missing)[0])
         raise InputError(
@@ -103,8 +103,11 @@ def as_text(values: pd.Series, what: str, label: str) -> pd.Series:
             f"{position + 1}); fill in or remove those rows"
         )
     check_names(text, what, label, codes)
+    stripped = text.astype(object)
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object and stripped.equals(names):
+        return values  # already distinct, stripped strings: no new codes for every row
     # stripping can make two spellings one name: map codes onto the distinct stripped names
-    inverse, merged = pd.factorize(text.astype(object))
+    inverse, merged = pd.factorize(stripped)
     return pd.Series(pd.Categorical.from_codes(inverse[codes], categories=pd.Index(merged, dtype=object)),
                      index=values.index)
 
@@ -121,6 +124,8 @@ def check_names(names: pd.Series, what: str, label: str, codes: np.ndarray | Non
         (text.str.len() > MAX_NAME_CHARS[what], f"is longer than {MAX_NAME_CHARS[what]} characters"),
     ):
         bad = bad.fillna(False).to_numpy(dtype=bool)
+        if not bad.any():  # the usual case: no array of rows built
+            continue
         rows = bad if codes is None else (codes >= 0) & bad[np.maximum(codes, 0)]
         if rows.any():
             position = int(np.flatnonzero(rows)[0])
@@ -157,8 +162,10 @@ def check_duplicates(frame: pd.DataFrame, label: str) -> None:
     if isinstance(cluster.dtype, pd.CategoricalDtype) and isinstance(gene.dtype, pd.CategoricalDtype):
         # one integer per (cluster, gene) pair, sorted: on an atlas table a second, not the
         # several that hashing row tuples takes; the rows are located only when there is a repeat
-        pairs = np.sort(cluster.cat.codes.to_numpy(np.int64) * len(gene.cat.categories)
-                        + gene.cat.codes.to_numpy(np.int64))
+        pairs = cluster.cat.codes.to_numpy(np.int64)  # built in place: one int64 array, not four
+        pairs *= len(gene.cat.categories)
+        pairs += gene.cat.codes.to_numpy()
+        pairs.sort()
         if not (pairs[1:] == pairs[:-1]).any():
             return
     dup = frame.duplicated(["cluster", "gene"], keep="first")

@@ -107,13 +107,15 @@ def _open_binary(path: Path):
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
 
 
-def _scan_text(path: Path) -> tuple[str, str]:
-    """Check the whole file once (NUL bytes, line length, gzip integrity); returns its first two lines.
+def _scan_text(path: Path) -> tuple[str, str, int]:
+    """Check the whole file once (NUL bytes, line length, gzip integrity); returns its first two
+    lines and its number of lines (counting an unterminated last one).
 
     pandas' parser stops a field at a NUL byte and takes minutes over a megabyte header, so both
     are refused here, before parsing, with the line they are on. The file is scanned in blocks
     with vectorised searches (an atlas table has millions of lines: a Python loop per line
-    cost seconds).
+    cost seconds). The line count bounds the rows, so the compact reader can allocate its
+    columns once.
     """
     try:
         with _open_binary(path) as handle:
@@ -127,7 +129,8 @@ def _scan_text(path: Path) -> tuple[str, str]:
         raise InputError(f"cannot read {path} ({err}); the file is damaged or truncated: check that it is a "
                          "complete text (or gzipped text) table") from None
     header, first_row = first
-    return header.decode("utf-8-sig", errors="replace"), first_row.decode("utf-8", errors="replace")
+    lines = number - 1 + (run > 0)
+    return header.decode("utf-8-sig", errors="replace"), first_row.decode("utf-8", errors="replace"), lines
 
 
 def _check_block(path: Path, block: bytes, number: int, run: int) -> tuple[int, int]:
@@ -156,14 +159,14 @@ def sniff_delimiter(header: str) -> str:
 
 
 def _read_text(path: Path) -> pd.DataFrame:
-    header, first_row = _scan_text(path)
+    header, first_row, lines = _scan_text(path)
     if not header.strip():
         raise InputError(f"{path} is empty; it needs a header line and one row per marker gene")
     sep = sniff_delimiter(header)
     if header.count(sep) + 1 > MAX_FIELDS:
         raise InputError(f"the header of {path} has {header.count(sep) + 1:,} fields (at most {MAX_FIELDS:,}); "
                          "check the file is a marker table with one row per gene")
-    typed = _read_typed(path, sep, header, first_row)
+    typed = _read_typed(path, sep, header, first_row, lines)
     if typed is not None:
         return typed
     try:
@@ -182,15 +185,17 @@ def _read_text(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_typed(path: Path, sep: str, header: str, first_row: str) -> pd.DataFrame | None:
+def _read_typed(path: Path, sep: str, header: str, first_row: str, lines: int) -> pd.DataFrame | None:
     """A statistics table read compactly, in chunks: numbers as floats, text as categories.
 
     An atlas table has millions of rows; as Python strings every cell costs ~50 bytes, as a
-    float 4-8 and as a category code 4. Each chunk is converted before the next is read, so
-    the peak is the compact table plus one chunk. R's row-name column (unique per row, never
-    used) is skipped. Returns None when the table does not fit this fast path (no statistic
-    columns, rows longer than the header, a value that is not a number): the general string
-    reader then reads it and the checks explain what is wrong.
+    float 4-8 and as a category code 4. Each column is allocated once for ``lines`` (the file's
+    line count bounds its rows) and every chunk is converted into it before the next is read,
+    so the peak is the compact table plus one chunk (no list of chunks joined at the end, no
+    copy into the frame). R's row-name column (unique per row, never used) is skipped. Returns
+    None when the table does not fit this fast path (no statistic columns, rows longer than
+    the header, a value that is not a number): the general string reader then reads it and the
+    checks explain what is wrong.
     """
     names = [n.strip() for n in next(csv.reader([header.rstrip("\r\n")], delimiter=sep, skipinitialspace=True))]
     fields = next(csv.reader([first_row.rstrip("\r\n")], delimiter=sep), [])
@@ -200,9 +205,11 @@ def _read_typed(path: Path, sep: str, header: str, first_row: str) -> pd.DataFra
     skip = names[0] if names[0].lower() in ROWNAME_HEADERS else None
     text = [n for n in names if n != skip and n not in numeric]
     na = sorted(NA_TEXT | {v.upper() for v in NA_TEXT} | {v.capitalize() for v in NA_TEXT})
-    numbers: dict[str, list[np.ndarray]] = {n: [] for n in numeric}
-    codes: dict[str, list[np.ndarray]] = {n: [] for n in text}
+    # p-values keep double precision (below 1e-38 is common); other numbers are float32
+    columns = {n: np.empty(lines, dtype=np.float64 if key(n) in EXACT_KEYS else np.float32) for n in numeric}
+    columns.update({n: np.empty(lines, dtype=np.int32) for n in text})
     vocab: dict[str, dict[str, int]] = {n: {} for n in text}
+    filled = 0
     try:
         chunks = pd.read_csv(
             path, sep=sep, usecols=[n for n in names if n != skip], encoding="utf-8-sig",
@@ -210,24 +217,26 @@ def _read_typed(path: Path, sep: str, header: str, first_row: str) -> pd.DataFra
             na_values={n: na for n in numeric}, dtype={**{n: "float64" for n in numeric}, **{n: "category" for n in text}},
         )
         for chunk in chunks:
-            for n in numeric:  # p-values keep double precision (below 1e-38 is common)
-                values = chunk[n].to_numpy()
-                numbers[n].append(values if key(n) in EXACT_KEYS else values.astype(np.float32))
+            end = filled + len(chunk)  # never past ``lines``: a row takes at least one line
+            for n in numeric:
+                columns[n][filled:end] = chunk[n].to_numpy()
             for n in text:  # the parser hashes the raw text: one Python string per distinct name
                 local = chunk[n].array
                 ids = vocab[n]
                 mapping = np.array([ids.setdefault(u, len(ids)) for u in local.categories] + [-1], dtype=np.int32)
-                codes[n].append(mapping[local.codes])  # -1 (missing) picks the trailing -1
+                columns[n][filled:end] = mapping[local.codes]  # -1 (missing) picks the trailing -1
+            filled = end
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, TypeError):
         return None
-    frame = pd.DataFrame(index=pd.RangeIndex(sum(len(part) for part in next(iter(numbers.values())))))
-    for n in names:  # one column at a time, its chunks dropped as soon as they are joined
-        if n in numbers:
-            frame[n] = np.concatenate(numbers.pop(n) or [np.array([], dtype=np.float32)])
-        elif n in codes:
-            joined = np.concatenate(codes.pop(n) or [np.array([], dtype=np.int32)])
-            frame[n] = pd.Categorical.from_codes(joined, categories=pd.Index(list(vocab[n]), dtype=object))
-    return frame
+    data = {}
+    for n in names:
+        if n not in columns:
+            continue
+        values = columns.pop(n)
+        values = values[:filled].copy() if filled < lines else values  # blank lines, quoted line breaks
+        data[n] = (pd.Categorical.from_codes(values, categories=pd.Index(list(vocab[n]), dtype=object))
+                   if n in vocab else values)
+    return pd.DataFrame(data, copy=False)
 
 
 def _read_rds(path: Path) -> pd.DataFrame:

@@ -117,39 +117,68 @@ def _filter_masks(prepared: Prepared, filters: MarkerFilters, notes: list[str]) 
     return masks
 
 
-def _ranked(prepared: Prepared, ranking: Ranking, rows: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``rows`` (positions) sorted by cluster (first appearance), then best gene first.
+def _rank_keys(prepared: Prepared, ranking: Ranking, table: pd.DataFrame) -> list[np.ndarray]:
+    """Sort keys over ``table``'s rows for ``np.lexsort`` (least significant first), best first.
 
-    Ties keep input order; NaN sorts last either way (a descending key is negated). One stable
-    ``np.lexsort`` over plain arrays of only the rows that passed the filters: pandas' multi-key
-    sort factorizes every key first, seconds on an atlas table.
+    NaN sorts last either way (a descending key is negated). Keys keep the column's own float
+    type (float32 for fold changes): a float64 copy of a column costs 40 MB on an atlas.
     """
-    frame = prepared.frame
-    keys: list[np.ndarray] = []  # least significant first, as np.lexsort takes them
+    keys: list[np.ndarray] = []
 
     def add(values: pd.Series, ascending: bool) -> None:
-        values = values.to_numpy(dtype=np.float64, na_value=np.nan)[rows]
-        keys.append(values if ascending else -values)
+        if values.dtype.kind == "f":  # numpy floats, NaN already: copied once, negated in place
+            values = values.to_numpy(copy=True)
+        else:
+            values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        keys.append(values if ascending else np.negative(values, out=values))
 
     primary = ranking.name == "pct_diff" or ranking.column is not None
     if primary and ranking.column != "avg_log2FC" and _present(prepared, "avg_log2FC"):
-        add(frame["avg_log2FC"], False)  # ties (p_val_adj == 0 is common) go to the larger change
+        add(table["avg_log2FC"], False)  # ties (p_val_adj == 0 is common) go to the larger change
     if ranking.name == "pct_diff":
-        add(frame["pct.1"] - frame["pct.2"], False)
+        add(table["pct.1"] - table["pct.2"], False)
     elif ranking.column is not None:
-        add(frame[ranking.column], ranking.ascending)
-    keys.append(codes[rows])
-    return rows[np.lexsort(keys)]
+        add(table[ranking.column], ranking.ascending)
+    return keys
 
 
-def _top(order: np.ndarray, codes: np.ndarray, n_genes: int) -> np.ndarray:
-    """The first ``n_genes`` rows of each cluster's run in ``order`` (grouped by cluster)."""
-    if not len(order):
-        return order
-    grouped = codes[order]
-    run_starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    start_of = np.repeat(run_starts, np.diff(np.r_[run_starts, len(order)]))
-    return order[np.arange(len(order)) - start_of < n_genes]
+def _top_rows(passes: np.ndarray, keys: list[np.ndarray], start: int, end: int, n_genes: int) -> np.ndarray:
+    """Positions of the best ``n_genes`` passing rows of one cluster's rows ``start:end``.
+
+    A stable sort of that cluster's rows only (ties keep input order): a sort of the whole
+    table at once held several table-long index arrays, the peak of reading an atlas.
+    """
+    rows = np.flatnonzero(passes[start:end])
+    if keys and len(rows) > 1:
+        rows = rows[np.lexsort([key[start:end][rows] for key in keys])]
+    return rows[:n_genes] + start
+
+
+def _gene_codes(genes: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, names) with ``names[codes]`` each row's gene as text, without a table-long object array."""
+    if isinstance(genes.dtype, pd.CategoricalDtype):
+        return genes.cat.codes.to_numpy(), np.asarray(genes.cat.categories.astype(str), dtype=object)
+    return np.arange(len(genes)), genes.astype(str).to_numpy(dtype=object)
+
+
+def _cluster_codes(clusters: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's cluster as an int32 code in first-appearance order, and the names in that order.
+
+    A categorical column (what :func:`checks.as_text` makes) is recoded from its own small codes:
+    a category's first row starts a run, so only run starts are looked at. ``pd.factorize``
+    would hash every row into int64 codes, 40 MB an atlas.
+    """
+    if not isinstance(clusters.dtype, pd.CategoricalDtype):
+        codes, names = pd.factorize(clusters)
+        return codes.astype(np.int32), pd.Index(names)
+    own = clusters.cat.codes.to_numpy()
+    if not len(own):
+        return own.astype(np.int32), pd.Index([], dtype=object)
+    starts = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
+    seen = pd.unique(own[starts])  # category codes in order of first appearance
+    recode = np.full(len(clusters.cat.categories), -1, dtype=np.int32)
+    recode[seen] = np.arange(len(seen), dtype=np.int32)
+    return recode[own], pd.Index(clusters.cat.categories[seen])
 
 
 def _emptied_message(cluster: str, part: pd.DataFrame, removed: dict[str, int],
@@ -181,13 +210,7 @@ def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: Marker
     passes = pd.Series(True, index=frame.index)
     for mask in masks.values():
         passes &= mask
-    codes, names = pd.factorize(frame["cluster"])  # first-appearance order
-    chosen = _top(_ranked(prepared, rank, np.flatnonzero(passes.to_numpy()), codes), codes, int(n_genes))
-    cuts = np.flatnonzero(np.diff(codes[chosen])) + 1  # chosen is grouped by cluster
-    genes = np.split(np.asarray(frame["gene"].take(chosen), dtype=object), cuts)
-    genes_of = {int(codes[part[0]]): tuple(found) for part, found in zip(np.split(chosen, cuts), genes) if len(part)}
-    selected = np.zeros(len(frame), dtype=bool)
-    selected[chosen] = True
+    codes, names = _cluster_codes(frame["cluster"])
     # One table for every cluster, its rows grouped by cluster (first appearance order, input
     # order inside a cluster): each ClusterMarkers is a slice of it, not a copy.
     if len(codes) < 2 or bool((codes[1:] >= codes[:-1]).all()):  # FindAllMarkers order: already grouped
@@ -197,17 +220,23 @@ def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: Marker
         rows = np.argsort(codes, kind="stable")
         full = frame.take(rows).reset_index(drop=True)
     full["passes_filters"] = passes.to_numpy()[rows]
-    full["selected"] = selected[rows]
     sizes = np.bincount(codes, minlength=len(names))
     starts = np.concatenate([[0], np.cumsum(sizes)])
     after_by = np.bincount(codes, weights=passes.to_numpy(), minlength=len(names)).astype(int)
     removed_by = {f: np.bincount(codes, weights=(~m).to_numpy(), minlength=len(names)).astype(int)
                   for f, m in masks.items()}
+    del codes, passes, masks
+    keys = _rank_keys(prepared, rank, full)
+    kept = full["passes_filters"].to_numpy()
+    selected = np.zeros(len(full), dtype=bool)
+    gene_codes, gene_names = _gene_codes(full["gene"])
 
     clusters, report, problems = [], [], []
     for i, cluster in enumerate(names):
         cluster = str(cluster)
-        genes = genes_of.get(i, ())
+        top = _top_rows(kept, keys, int(starts[i]), int(starts[i + 1]), int(n_genes))
+        selected[top] = True
+        genes = tuple(gene_names[gene_codes[top]])
         clusters.append(ClusterMarkers(cluster=cluster, genes=genes, table=full,
                                        rows=slice(int(starts[i]), int(starts[i + 1]))))
         counts = {f: int(n[i]) for f, n in removed_by.items()}
@@ -216,6 +245,7 @@ def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: Marker
                        "removed_by": {FILTERS[f][0]: n for f, n in counts.items()}})
         if after_by[i] == 0:
             problems.append(_emptied_message(cluster, full.iloc[starts[i]:starts[i + 1]], counts, filters))
+    full["selected"] = selected
     prepared = Prepared(full, prepared.source_format, dict(prepared.columns), prepared.label,
                         list(prepared.notes), dict(prepared.suspects))
     marker_set = MarkerSet(
