@@ -5,7 +5,9 @@ Runs the pipeline on the pbmc3k clusters through the fake server in each strict 
 learned beforehand, and counts the HTTP requests the server received. A refusal is learned per
 (server, model) the first time, so the extra requests are the refusals themselves: at most one
 per refused parameter or structured mode, plus the calls already in flight when the first
-refusal came back; none after. Prints, per mode: requests per cluster, refusals, and the
+refusal came back; none after. A server that takes json_object's schema but ignores it
+(``deepseek`` mode with a model the registry does not know) costs one repair per call in flight
+when that shows, once, the same way. Prints, per mode: requests per cluster, refusals, and the
 extra requests against the same run on a server that refuses nothing.
 
     .venv/bin/python benchmarks/negotiation.py                 # fake server modes (seconds)
@@ -85,7 +87,8 @@ def main() -> None:
         print(f"{row['mode']:<34} {row['requests']:>8} {row['requests'] / n:>11.2f} {row['refused']:>7} "
               f"{row['extra']:>5} {row['ok']:>3}")
     print("extra = requests beyond the run on a server that refuses nothing (real server: its refusals);"
-          f" at most (refused modes or parameters) x {args.workers} calls in flight, whatever the cluster count")
+          f" at most (refused or ignored modes and parameters) x {args.workers} calls in flight, whatever the"
+          " cluster count")
 
 
 if __name__ == "__main__":
