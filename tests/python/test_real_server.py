@@ -46,6 +46,7 @@ def test_pipeline_on_pbmc3k_through_a_real_llama_cpp_server(real_server, tmp_pat
             "--model", "smollm2-135m", "--out", str(run_dir), "--validator-rounds", "1", "--boost-iterations", "1",
             "--max-workers", "1", "--no-cache", *LIMITS, "--quiet", "--json"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=3500)
+    assert real_server.died() is None, real_server.died()  # a crashed server is not CASSIA's protocol
     assert done.returncode in (0, 3), done.stderr[-3000:]  # 3: some clusters failed, judged below
     calls = check_run(run_dir)
     posts = real_server.log_path.read_text(errors="replace").count("POST /v1/chat/completions")

@@ -111,6 +111,17 @@ class RealServer:
         raise RuntimeError(f"the llama-cpp-python server did not answer within {self.startup_timeout:g} s"
                            f"{self._log_hint()}")
 
+    def died(self) -> str | None:
+        """Why the server is gone (its exit code or signal and the end of its log), or None while it runs."""
+        if self._process is None or self._process.poll() is None:
+            return None
+        code = self._process.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        tail = ""
+        if self.log_path and self.log_path.exists():
+            tail = "; its log ends:\n" + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
+        return f"the llama-cpp-python server {how} during the run{tail}"
+
     def _log_hint(self) -> str:
         return f" (its output: {self.log_path})" if self.log_path else ""
 
