@@ -208,7 +208,21 @@ def _journal_events(run: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_sigkill_mid_batch_then_resume_polls_without_resubmitting(tmp_path):
+def _submitted_bodies(url: str, batches: list[dict]) -> list[str]:
+    """Every request body the server was sent in a batch, one entry per submission (from the input files)."""
+    bodies = []
+    for batch in batches:
+        content = httpx.get(f"{url}/files/{batch['input_file_id']}/content").text
+        bodies += [json.dumps(json.loads(line)["body"], sort_keys=True) for line in content.splitlines() if line.strip()]
+    return bodies
+
+
+@pytest.mark.parametrize("kill_after", [("create", 1), ("submitted", 1), ("ended", 1)],
+                         ids=["step-journaled", "mid-batch", "between-steps"])
+def test_sigkill_then_resume_polls_without_resubmitting(tmp_path, kill_after):
+    """SIGKILL while the first step is being created/sent, while it runs, or once it ended: resume
+    finishes the run and no request ever reaches the provider twice."""
+    event, count = kill_after
     server = subprocess.Popen([sys.executable, "-m", "cassia.testing.fake_server", "--port", "0",
                                "--batch-time-scale", "200"], stdout=subprocess.PIPE, text=True)
     try:
@@ -222,18 +236,20 @@ def test_sigkill_mid_batch_then_resume_polls_without_resubmitting(tmp_path):
         env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
         first = subprocess.Popen(command, env=env)
         deadline = time.time() + 120
-        while not any(e["event"] == "submitted" for e in _journal_events(run)) and time.time() < deadline:
-            time.sleep(0.05)
-        first.send_signal(signal.SIGKILL)  # mid-batch: submitted, not ended (a batch takes 3 s here)
+        while sum(e["event"] == event for e in _journal_events(run)) < count and time.time() < deadline:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)  # a batch takes 3 s here: the run is mid-step or between steps
         first.wait()
-        killed_at = len([e for e in _journal_events(run) if e["event"] == "submitted"])
-        assert killed_at >= 1
+        assert first.returncode == -signal.SIGKILL  # killed, not finished
+        assert any(e["event"] == event for e in _journal_events(run))
         done = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         listed = httpx.get(f"{url}/batches", params={"limit": 100}).json()["data"]
         journal = BatchJournal(run)
         ids = [r.batch_id for r in journal.records.values() if r.batch_id]
         assert sorted(b["id"] for b in listed) == sorted(ids) and len(set(ids)) == len(ids)
+        bodies = _submitted_bodies(url, listed)
+        assert bodies and len(bodies) == len(set(bodies))  # zero duplicate submissions
         summary = pd.read_csv(run / "summary.csv")
         assert (summary["Status"] == "ok").all() and len(summary) == 5
         status = subprocess.run([str(ROOT / ".venv" / "bin" / "cassia"), "batch", "status", str(run), "--json"],

@@ -166,7 +166,7 @@ def _read_text(path: Path) -> pd.DataFrame:
     if header.count(sep) + 1 > MAX_FIELDS:
         raise InputError(f"the header of {path} has {header.count(sep) + 1:,} fields (at most {MAX_FIELDS:,}); "
                          "check the file is a marker table with one row per gene")
-    typed = _read_typed(path, sep, header, first_row, lines)
+    typed = _read_typed(path, sep, header, first_row, lines - 1)  # the rows are at most the lines after the header
     if typed is not None:
         return typed
     try:
@@ -185,12 +185,12 @@ def _read_text(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_typed(path: Path, sep: str, header: str, first_row: str, lines: int) -> pd.DataFrame | None:
+def _read_typed(path: Path, sep: str, header: str, first_row: str, rows: int) -> pd.DataFrame | None:
     """A statistics table read compactly, in chunks: numbers as floats, text as categories.
 
     An atlas table has millions of rows; as Python strings every cell costs ~50 bytes, as a
-    float 4-8 and as a category code 4. Each column is allocated once for ``lines`` (the file's
-    line count bounds its rows) and every chunk is converted into it before the next is read,
+    float 4-8 and as a category code 4. Each column is allocated once for ``rows`` (the file's
+    line count bounds them) and every chunk is converted into it before the next is read,
     so the peak is the compact table plus one chunk (no list of chunks joined at the end, no
     copy into the frame). R's row-name column (unique per row, never used) is skipped. Returns
     None when the table does not fit this fast path (no statistic columns, rows longer than
@@ -206,9 +206,9 @@ def _read_typed(path: Path, sep: str, header: str, first_row: str, lines: int) -
     text = [n for n in names if n != skip and n not in numeric]
     na = sorted(NA_TEXT | {v.upper() for v in NA_TEXT} | {v.capitalize() for v in NA_TEXT})
     # p-values keep double precision (below 1e-38 is common); other numbers are float32
-    columns = {n: np.empty(lines, dtype=np.float64 if key(n) in EXACT_KEYS else np.float32) for n in numeric}
-    columns.update({n: np.empty(lines, dtype=np.int32) for n in text})
-    vocab: dict[str, dict[str, int]] = {n: {} for n in text}
+    columns = {n: np.empty(rows, dtype=np.float64 if key(n) in EXACT_KEYS else np.float32) for n in numeric}
+    columns.update({n: np.empty(rows, dtype=np.int32) for n in text})
+    vocab = {n: pd.Index([], dtype=object) for n in text}  # every distinct name so far, in order met
     filled = 0
     try:
         chunks = pd.read_csv(
@@ -217,13 +217,17 @@ def _read_typed(path: Path, sep: str, header: str, first_row: str, lines: int) -
             na_values={n: na for n in numeric}, dtype={**{n: "float64" for n in numeric}, **{n: "category" for n in text}},
         )
         for chunk in chunks:
-            end = filled + len(chunk)  # never past ``lines``: a row takes at least one line
+            end = filled + len(chunk)  # never past ``rows``: a row takes at least one line
             for n in numeric:
                 columns[n][filled:end] = chunk[n].to_numpy()
             for n in text:  # the parser hashes the raw text: one Python string per distinct name
                 local = chunk[n].array
-                ids = vocab[n]
-                mapping = np.array([ids.setdefault(u, len(ids)) for u in local.categories] + [-1], dtype=np.int32)
+                known = vocab[n].get_indexer(local.categories)  # the chunk's names in the run's vocabulary
+                new = known < 0
+                if new.any():
+                    known[new] = np.arange(len(vocab[n]), len(vocab[n]) + int(new.sum()))
+                    vocab[n] = vocab[n].append(local.categories[new].astype(object))
+                mapping = np.append(known, -1).astype(np.int32)
                 columns[n][filled:end] = mapping[local.codes]  # -1 (missing) picks the trailing -1
             filled = end
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, TypeError):
@@ -233,8 +237,8 @@ def _read_typed(path: Path, sep: str, header: str, first_row: str, lines: int) -
         if n not in columns:
             continue
         values = columns.pop(n)
-        values = values[:filled].copy() if filled < lines else values  # blank lines, quoted line breaks
-        data[n] = (pd.Categorical.from_codes(values, categories=pd.Index(list(vocab[n]), dtype=object))
+        values = values[:filled].copy() if filled < rows else values  # blank lines, quoted line breaks
+        data[n] = (pd.Categorical.from_codes(values, categories=vocab[n])
                    if n in vocab else values)
     return pd.DataFrame(data, copy=False)
 
