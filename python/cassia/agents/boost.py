@@ -274,7 +274,7 @@ def check_conclusion(details: BoostDetails, session: ClusterSession, cluster_mar
     Ontology does not know, which never fails a boost."""
     revised = details.annotation
     check = check_answer(details.summary, markers=session.markers, species=session.species,
-                         table_genes=tuple(cluster_markers.stats["gene"].astype(str)), key_markers=revised.key_markers)
+                         table_genes=cluster_markers.table_genes(), key_markers=revised.key_markers)
     if not check.passed:
         details.status = "failed"
         details.error = "the boosted conclusion did not pass the code's checks: " + " ".join(check.reasons)

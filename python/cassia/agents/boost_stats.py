@@ -51,49 +51,60 @@ def _number(value) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _exact(stats: pd.DataFrame) -> pd.DataFrame:
-    """float32 columns (the compact table) as the decimals they stand for: 2.2, not 2.2000000476837."""
-    float32 = [c for c in stats.columns if stats[c].dtype == np.float32]
-    if not float32:
-        return stats
-    return stats.assign(**{c: stats[c].astype(str).astype(float) for c in float32})
+def _exact(value) -> float | None:
+    """A float32 (the compact table) as the decimal it stands for: 2.2, not 2.2000000476837."""
+    return _number(str(value)) if isinstance(value, np.float32) else _number(value)
 
 
 class GeneIndex:
-    """Case-insensitive access to one cluster's full statistics table, built once per cluster."""
+    """Case-insensitive access to one cluster's full statistics table, built once per cluster.
+
+    Holds one position per gene and the cluster's statistic columns (views of the shared table
+    where pandas allows): a row becomes numbers only when asked for. A record per row for a
+    4,700-gene atlas cluster was megabytes, times every cluster boosted at once.
+    """
 
     def __init__(self, cluster_markers: ClusterMarkers):
-        stats = _exact(cluster_markers.stats)
-        self.size = len(stats)
-        self._rows: dict[str, dict] = {}
-        for row in stats.to_dict("records"):
-            self._rows.setdefault(str(row["gene"]).upper(), row)  # first occurrence wins
-        fold = pd.to_numeric(stats.get("avg_log2FC"), errors="coerce") if "avg_log2FC" in stats else None
-        numbers = [pd.to_numeric(stats[c], errors="coerce") for c in ("avg_log2FC", "pct.1", "pct.2", "p_val_adj")
-                   if c in stats]
-        self.evidence: Evidence = "statistics" if any(n.notna().any() for n in numbers) else "ranked list"
+        genes = cluster_markers.table_genes()
+        self.size = len(genes)
+        self._genes = genes
+        self._position: dict[str, int] = {}
+        for i, gene in enumerate(genes):
+            self._position.setdefault(gene.upper(), i)  # first occurrence wins
+        present = set(cluster_markers.table.columns)
+        self._columns = {c: pd.to_numeric(cluster_markers.column(c), errors="coerce").to_numpy()
+                         for c in SHOWN if c in present}
+        self.evidence: Evidence = ("statistics" if any((~np.isnan(v)).any() for v in self._columns.values())
+                                   else "ranked list")
         self._rank: dict[str, int] = {}
+        fold = self._columns.get("avg_log2FC")
         if self.evidence == "ranked list":  # the list's own order is all there is
-            for position, gene in enumerate(stats["gene"].astype(str).str.upper(), start=1):
-                self._rank.setdefault(gene, position)
-        elif fold is not None and fold.notna().any():
-            ordered = stats.assign(_fc=fold).dropna(subset=["_fc"]).sort_values("_fc", ascending=False, kind="stable")
-            for position, gene in enumerate(ordered["gene"].astype(str).str.upper(), start=1):
-                self._rank.setdefault(gene, position)
+            order = range(len(genes))
+        elif fold is not None and not np.isnan(fold).all():
+            known = np.flatnonzero(~np.isnan(fold))
+            order = known[np.argsort(-fold[known], kind="stable")]  # largest change first, ties in table order
+        else:
+            order = ()
+        for position, row in enumerate(order, start=1):
+            self._rank.setdefault(genes[row].upper(), position)
+
+    def _value(self, column: str, row: int) -> float | None:
+        values = self._columns.get(column)
+        return None if values is None else _exact(values[row])
 
     def lookup(self, query: str) -> GeneStat:
         asked = str(query).strip()
         key = asked.upper()
         via_alias = False
-        if key not in self._rows and key in ALIASES:
+        if key not in self._position and key in ALIASES:
             key, via_alias = ALIASES[key], True
-        row = self._rows.get(key)
+        row = self._position.get(key)
         if row is None:
             return GeneStat(query=asked, table_size=self.size)
         return GeneStat(
-            query=asked, gene=str(row["gene"]), found=True, via_alias=via_alias,
-            avg_log2FC=_number(row.get("avg_log2FC")), pct_1=_number(row.get("pct.1")),
-            pct_2=_number(row.get("pct.2")), p_val_adj=_number(row.get("p_val_adj")),
+            query=asked, gene=self._genes[row], found=True, via_alias=via_alias,
+            avg_log2FC=self._value("avg_log2FC", row), pct_1=self._value("pct.1", row),
+            pct_2=self._value("pct.2", row), p_val_adj=self._value("p_val_adj", row),
             rank=self._rank.get(key), table_size=self.size,
         )
 

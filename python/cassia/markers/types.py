@@ -69,8 +69,15 @@ class ClusterMarkers:
 
     def table_genes(self) -> tuple[str, ...]:
         """Every gene of :attr:`stats`, in its order, without copying the table."""
-        column = self.table["gene"] if self.rows is None else self.table["gene"].iloc[self.rows]
-        return tuple(column.astype(str))
+        return tuple(self.column("gene").astype(str))
+
+    def column(self, name: str) -> pd.Series:
+        """One column of :attr:`stats` (reset index), without copying the other columns.
+
+        A view of the shared table where pandas allows one: for reading, never for writing.
+        """
+        column = self.table[name] if self.rows is None else self.table[name].iloc[self.rows]
+        return column.reset_index(drop=True)
 
     def lookup(self, genes: Iterable[str]) -> pd.DataFrame:
         """Statistics of ``genes`` in this cluster, matched case-insensitively.
