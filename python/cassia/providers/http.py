@@ -1,8 +1,8 @@
 """Shared HTTP behaviour of the OpenAI-compatible and Anthropic adapters.
 
-One :class:`HttpProvider` base class holds what both wire protocols need: the private key, an
-``httpx.AsyncClient`` per event loop (so ``asyncio.run`` may be called again and again, e.g.
-from R), an optional limit on requests in flight (``max_concurrency``; none by default, the
+One :class:`HttpProvider` base class holds what both wire protocols need: the private key, a
+set of ``httpx.AsyncClient`` pools per event loop (:mod:`.pools`; ``asyncio.run`` may be called again
+and again, e.g. from R), an optional limit on requests in flight (``max_concurrency``; none by default, the
 run's workers bound it), retries with exponential backoff and jitter on 429/5xx/dropped
 connections/empty replies honouring ``Retry-After``, connect and read timeouts plus a total
 deadline per call, and errors from the tree in :mod:`cassia.errors` whose messages are
@@ -18,14 +18,11 @@ schema goes into the prompt instead: never both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
-import ssl
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 
@@ -36,6 +33,7 @@ from . import pricing, structured
 from .base import Completion, CompletionRequest, ProviderConfig
 from .capabilities import Capabilities, capabilities_for
 from .negotiate import STRUCTURED_PARAMETERS, Learned, ParameterRefused, learned_for, refused_parameter
+from .pools import NO_LIMIT, LoopState
 from .registry import is_local_url
 from .structured import RawReply
 from .wire import error_detail, error_text, parse_retry_after, snippet, usage_from
@@ -47,69 +45,6 @@ _STEPPABLE = ("temperature", "seed", "reasoning_effort", "token field", "cache_c
 
 class _TimedOut(TransientProviderError):
     """A call that ran out of time: re-sent ``timeout_retries`` times, not ``max_retries``."""
-
-
-class _NoLimit:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LIMIT = _NoLimit()
-
-
-async def _close_at_loop_end(clients: tuple[httpx.AsyncClient, ...]) -> AsyncIterator[None]:
-    # A suspended async generator: asyncio.run() finalises it in shutdown_asyncgens(), which
-    # closes the clients on the loop that owns their connections.
-    try:
-        yield
-    finally:
-        for client in clients:
-            await client.aclose()
-
-
-_ssl_context: ssl.SSLContext | None = None
-
-
-def _shared_ssl_context() -> ssl.SSLContext:
-    # Loading the CA bundle takes tens of milliseconds; do it once, not per event loop.
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = httpx.create_ssl_context()
-    return _ssl_context
-
-
-# Connection pools per event loop. httpcore's pool does work quadratic in its connections on
-# every request and every reply (encode/httpcore#1035): at 32 requests in flight that was ~40% of
-# the client's CPU in a profile of 1,000 clusters. Each request takes the least busy pool, so
-# pools hold a few connections each, and one request at a time stays on one warm connection.
-POOLS = 8
-
-
-@dataclass
-class _LoopState:
-    loop: asyncio.AbstractEventLoop
-    clients: tuple[httpx.AsyncClient, ...]
-    semaphore: asyncio.Semaphore | None
-    closer: Any
-    busy: list[int] = field(default_factory=list)  # requests in flight per client
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """The first client, for occasional requests (batch API files and polls)."""
-        return self.clients[0]
-
-    @contextlib.contextmanager
-    def lease(self) -> Iterator[httpx.AsyncClient]:
-        """The client with the fewest requests in flight, for one request."""
-        pick = min(range(len(self.clients)), key=self.busy.__getitem__)
-        self.busy[pick] += 1
-        try:
-            yield self.clients[pick]
-        finally:
-            self.busy[pick] -= 1
 
 
 class HttpProvider:
@@ -134,7 +69,7 @@ class HttpProvider:
         # Set by a run in batch mode (workflows.batch_api.BatchDispatcher): calls wait for a
         # provider batch instead of going out live; ``batcher.post`` stands in for post_json.
         self.batcher: Any = None
-        self._states: dict[int, _LoopState] = {}
+        self._states: dict[int, LoopState] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -146,7 +81,7 @@ class HttpProvider:
 
     # ------------------------------------------------------------ per-loop client and limit
 
-    async def _state(self) -> _LoopState:
+    async def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
         with self._lock:
             for key in [k for k, s in self._states.items() if s.loop.is_closed()]:
@@ -154,22 +89,13 @@ class HttpProvider:
             state = self._states.get(id(loop))
             if state is not None and state.loop is loop:
                 return state
-            n = self.config.max_concurrency  # None: no limit of our own, the run's workers decide
-            clients = tuple(httpx.AsyncClient(
-                transport=self._transport,
-                verify=_shared_ssl_context() if self._transport is None else True,
-                timeout=httpx.Timeout(self.config.timeout, connect=self.config.connect_timeout),
-                limits=httpx.Limits(max_connections=None if n is None else max(100, n),
-                                    max_keepalive_connections=None if n is None else max(20, n)),
-            ) for _ in range(POOLS if self._transport is None else 1))  # a given transport is one pool
-            semaphore = asyncio.Semaphore(n) if n is not None else None
-            state = _LoopState(loop, clients, semaphore, _close_at_loop_end(clients), [0] * len(clients))
+            state = LoopState.open(loop, self.config, self._transport)
             self._states[id(loop)] = state
         await state.closer.__anext__()  # start it so the loop tracks it
         return state
 
     async def aclose(self) -> None:
-        """Close the HTTP client of the running event loop (others close when their loop ends)."""
+        """Close the HTTP clients of the running event loop (others close when their loop ends)."""
         loop = asyncio.get_running_loop()
         with self._lock:
             state = self._states.pop(id(loop), None)
@@ -297,7 +223,7 @@ class HttpProvider:
         while True:
             attempt += 1
             try:
-                async with state.semaphore or _NO_LIMIT:
+                async with state.semaphore or NO_LIMIT:
                     with state.lease() as client:
                         started = time.perf_counter()
                         response = await self._send(client, url, body)
