@@ -160,6 +160,24 @@ def test_missing_key_advice_fits_the_interface(monkeypatch):
     assert "OPENAI_API_KEY" in cli and "api_key" not in cli
 
 
+@pytest.mark.parametrize("command", [
+    ["boost", "run", "--run", "{run}", "--markers", str(SMALL), "--cluster", "1"],
+    ["subcluster", "run", "--markers", str(SMALL), "--major-cluster-info", "T cells", "--out", "{run}"],
+])
+def test_a_workflow_that_needs_a_model_names_the_flag_that_chooses_one(command, tmp_path, monkeypatch, capsys):
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    run = tmp_path / "run"
+    if command[0] == "boost":
+        assert main(["--quiet", "annotate", "--input", str(SMALL), "--provider", "offline", "--out", str(run),
+                     "--no-cache"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["--quiet", *[a.replace("{run}", str(run)) for a in command]]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "offline knowledge-base annotator (--provider offline)" in err  # the notice, then the refusal
+    assert "Pass --provider (a vendor name" in err and "provider=" not in err
+
+
 # ---------------------------------------------------------------- marker options in Python
 
 

@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from ..spelling import spell
 from .base import Provider, ProviderConfig
 
 
@@ -92,7 +93,7 @@ def auto_provider() -> str:
     vendors = configured_vendors()
     if vendors:
         return vendors[0]
-    print("cassia: no API key configured; using the offline knowledge-base annotator (provider='offline').",
+    print(f"cassia: no API key configured; using the offline knowledge-base annotator ({spell('provider', 'offline')}).",
           file=sys.stderr)
     return "offline"
 

@@ -27,6 +27,7 @@ from ..options import checked
 from ..providers.base import Provider
 from ..providers.stages import resolve_stages
 from ..report import render_report
+from ..spelling import spell
 from ..store import (
     RunStore,
     environment_info,
@@ -169,7 +170,7 @@ def _boost_provider(provider, model, *, api_key, base_url, use_cache, cache_path
     chosen = stages.boost
     if chosen.config.kind == "offline" and chosen.config.name == "offline":
         raise ConfigError("Annotation Boost needs a language model; the offline annotator cannot run it. "
-                          "Pass provider= (a vendor name or an OpenAI-compatible URL) and set its API key.")
+                          f"Pass {spell('provider')} (a vendor name or an OpenAI-compatible URL) and set its API key.")
     return chosen
 
 

@@ -37,6 +37,7 @@ from ..providers.base import Provider
 from ..providers.stages import resolve_stages
 from ..report import render_report
 from ..report.boost import render_subcluster_page
+from ..spelling import spell
 from ..store import RunStore, environment_info, now
 from .engine import Runner, run_sync
 from .inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike, select_markers
@@ -167,7 +168,7 @@ def _provider_pair(provider, model, *, scoring_provider, scoring_model, api_key,
                             use_cache=use_cache, cache_path=cache_path)
     if stages.annotator.config.kind == "offline" and stages.annotator.config.name == "offline":
         raise ConfigError("Subclustering needs a language model; the offline annotator cannot compare subclusters. "
-                          "Pass provider= (a vendor name or an OpenAI-compatible URL) and set its API key.")
+                          f"Pass {spell('provider')} (a vendor name or an OpenAI-compatible URL) and set its API key.")
     return stages
 
 

@@ -23,6 +23,7 @@ from ...options import checked
 from ...providers.base import Completion, CompletionRequest, Provider, config_of
 from ...providers.cache import CachedProvider
 from ...providers.stages import StageProviders, auto_provider, resolve_stages
+from ...spelling import spell
 from ..engine import RunResult, run_sync
 from ..inputs import DEFAULT_FILTERS, MarkerSource, PathLike, ProviderLike, select_markers
 from ..pipeline import arun_batch
@@ -72,13 +73,13 @@ def uncached(provider: ProviderLike) -> ProviderLike:
 def check_independent(n: int, provider: ProviderLike) -> None:
     """Refuse an uncertainty analysis that could only measure a backend agreeing with itself."""
     if isinstance(n, int) and not isinstance(n, bool) and n < 2:
-        raise ConfigError(f"an uncertainty analysis needs n >= 2 runs (got n={n}): the CS measures how much "
+        raise ConfigError(f"an uncertainty analysis needs n >= 2 runs (got {spell('n', n)}): the CS measures how much "
                           "independent answers agree, and one run agrees with itself by construction.")
     kind = provider if isinstance(provider, str) else getattr(config_of(provider), "kind", None)
     if kind == "offline":
         raise ConfigError("the offline annotator is deterministic: its n runs would repeat one answer, which is "
-                          "not agreement. Measure uncertainty with a language model (provider= a vendor or an "
-                          "OpenAI-compatible URL); score_runs can still compare runs you already have.")
+                          f"not agreement. Measure uncertainty with a language model ({spell('provider')}: a vendor "
+                          "or an OpenAI-compatible URL); score_runs can still compare runs you already have.")
 
 
 def _check(n: int, temperature: float | None) -> None:
