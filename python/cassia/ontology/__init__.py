@@ -202,6 +202,15 @@ def distance(a: str, b: str) -> int | None:
     return found[1] if found else None
 
 
+def load() -> None:
+    """Build the name index now (once per process; later calls return at once).
+
+    A run calls it in a thread as it starts: the first review needs the index, and built on
+    the event loop it held every request in flight for a third of a second.
+    """
+    _match.get_index()
+
+
 def index_info() -> dict[str, object]:
     """CL release and build timings of the name index (builds it if needed)."""
     index = _match.get_index()

@@ -6,11 +6,14 @@ it is finished, and repeated authentication failures stop the run early (resume 
 
 from __future__ import annotations
 
+import asyncio
+
 from ..agents.session import ClusterSession
 from ..agents.team import Team, annotate_cluster
 from ..errors import AuthError, ConfigError
 from ..markers import MarkerSet
 from ..models import ClusterResult
+from ..ontology import load as load_ontology
 from ..providers.stages import StageProviders
 from ..spelling import spell
 from ..store import RunStore, iter_results
@@ -81,10 +84,14 @@ async def run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageP
             max_iterations=settings.boost_iterations, mode=settings.boost_mode, scorer=stages.scorer), result,
             on_error=boost_failed, advance=False)
 
+    # built in a thread while the first requests are out: ready by the first review
+    ontology = asyncio.get_running_loop().run_in_executor(None, load_ontology) if todo else None
     try:
         await run_pool(todo, one, max_workers=min(workers, len(todo)))
     finally:
         runner.close()
+        if ontology is not None:
+            await ontology
     if runner.auth_error is not None:
         store.write_manifest(build_manifest(store, kind=kind, settings=settings, stages=stages, markers=markers,
                                             status="failed", results=iter_results(store.run_dir, ids),
