@@ -121,3 +121,21 @@ def test_repeated_auth_failures_stop_the_run_early(server, tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert FAKE_KEY not in (tmp_path / "run" / "manifest.json").read_text()
+
+
+def test_scoring_boosting_and_loading_a_run_keep_its_input_order(server, tmp_path):
+    small = Path(cassia.__file__).parent / "data" / "pbmc_small_markers.csv"
+    out = tmp_path / "run"
+    # cluster 2 finishes first, so results.jsonl holds 2, 0, 1; the summary follows the input: 0, 1, 2
+    cassia.run_batch(small, clusters=["2"], provider=server.url, out_dir=out, progress=False, use_cache=False)
+    cassia.run_batch(small, provider=server.url, out_dir=out, resume=True, progress=False, use_cache=False)
+
+    def order() -> list[str]:
+        return list(pd.read_csv(out / "summary.csv", dtype={"Cluster ID": str})["Cluster ID"])
+
+    assert order() == ["0", "1", "2"]
+    scored = cassia.run_score_batch(out, provider=server.url, progress=False, use_cache=False)
+    assert order() == ["0", "1", "2"] and list(scored.to_frame()["Cluster ID"]) == ["0", "1", "2"]
+    assert list(cassia.RunResult.load(out).to_frame()["Cluster ID"]) == ["0", "1", "2"]
+    cassia.run_annotation_boost(small, "2", run_dir=out, provider=server.url, use_cache=False)
+    assert order() == ["0", "1", "2"]

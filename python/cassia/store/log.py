@@ -19,8 +19,8 @@ from typing import Any, Iterable, Iterator
 from ..errors import InputError
 from ..models import ClusterResult
 
-__all__ = ["CORRUPT", "RESULTS", "iter_results", "missing_clusters", "now", "read_manifest", "read_results",
-           "remove_temp_files", "repair_results", "slug", "write_atomic"]
+__all__ = ["CORRUPT", "RESULTS", "finished_order", "iter_results", "missing_clusters", "now", "read_manifest",
+           "read_results", "remove_temp_files", "repair_results", "slug", "write_atomic"]
 
 RESULTS = "results.jsonl"
 CORRUPT = "results.jsonl.corrupt"
@@ -135,6 +135,12 @@ def _latest_lines(path: Path) -> dict[str, int]:
                 continue  # a line cut short by a crash: that cluster simply reruns
             offsets[str(cluster)] = offset
     return offsets
+
+
+def finished_order(run_dir: str | Path) -> list[str]:
+    """The clusters with a result, in the order they first finished."""
+    path = Path(run_dir) / RESULTS
+    return list(_latest_lines(path)) if path.exists() else []
 
 
 def iter_results(run_dir: str | Path, clusters: Iterable[str] | None = None) -> Iterator[ClusterResult]:

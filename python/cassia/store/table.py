@@ -19,7 +19,7 @@ import pandas as pd
 from ..models import ClusterResult
 from .log import TMP_SUFFIX
 
-__all__ = ["SUMMARY_COLUMNS", "csv_safe", "csv_unsafe", "restore_csv", "summary_frame", "write_csv"]
+__all__ = ["SUMMARY_COLUMNS", "csv_safe", "csv_unsafe", "restore_csv", "summary_frame", "summary_order", "write_csv"]
 
 SUMMARY_COLUMNS = [
     "Cluster ID", "Predicted General Cell Type", "Predicted Detailed Cell Type",
@@ -74,6 +74,15 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def summary_order(path: Path) -> list[str]:
+    """The Cluster IDs of a summary written by :func:`write_csv`, in its row order ([] without one)."""
+    try:
+        ids = pd.read_csv(path, usecols=["Cluster ID"], dtype=str, keep_default_na=False)["Cluster ID"]
+    except (OSError, ValueError):  # not written yet, or not a summary: no order to keep
+        return []
+    return [csv_unsafe(c) for c in ids]
 
 
 def summary_frame(results: Iterable[ClusterResult]) -> pd.DataFrame:
