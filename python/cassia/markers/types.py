@@ -69,7 +69,12 @@ class ClusterMarkers:
 
     def table_genes(self) -> tuple[str, ...]:
         """Every gene of :attr:`stats`, in its order, without copying the table."""
-        return tuple(self.column("gene").astype(str))
+        column = self.table["gene"]
+        rows = slice(None) if self.rows is None else self.rows
+        if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.categories.dtype == object:
+            names = column.cat.categories.to_numpy()  # text already (markers.checks.as_text)
+            return tuple(names[column.cat.codes.to_numpy()[rows]].tolist())
+        return tuple(column.iloc[rows].astype(str))
 
     def column(self, name: str) -> pd.Series:
         """One column of :attr:`stats` (reset index), without copying the other columns.

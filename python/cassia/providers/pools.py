@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import httpx
 
@@ -34,7 +34,7 @@ class _NoLimit:
 NO_LIMIT = _NoLimit()
 
 
-async def _close_at_loop_end(clients: tuple[httpx.AsyncClient, ...]) -> AsyncIterator[None]:
+async def _close_at_loop_end(clients: list[httpx.AsyncClient]) -> AsyncIterator[None]:
     # A suspended async generator: asyncio.run() finalises it in shutdown_asyncgens(), which
     # closes the clients on the loop that owns their connections.
     try:
@@ -58,33 +58,48 @@ def _shared_ssl_context() -> ssl.SSLContext:
 @dataclass
 class LoopState:
     loop: asyncio.AbstractEventLoop
-    clients: tuple[httpx.AsyncClient, ...]
+    make: Callable[[], httpx.AsyncClient]
+    pools: int  # at most this many clients
     semaphore: asyncio.Semaphore | None
-    closer: Any
+    clients: list[httpx.AsyncClient] = field(default_factory=list)
     busy: list[int] = field(default_factory=list)  # requests in flight per client
+    closer: Any = None
 
     @classmethod
     def open(cls, loop: asyncio.AbstractEventLoop, config: ProviderConfig,
              transport: httpx.AsyncBaseTransport | None) -> LoopState:
         n = config.max_concurrency  # None: no limit of our own, the run's workers decide
-        clients = tuple(httpx.AsyncClient(
-            transport=transport,
-            verify=_shared_ssl_context() if transport is None else True,
-            timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(max_connections=None if n is None else max(100, n),
-                                max_keepalive_connections=None if n is None else max(20, n)),
-        ) for _ in range(POOLS if transport is None else 1))  # a given transport is one pool
-        semaphore = asyncio.Semaphore(n) if n is not None else None
-        return cls(loop, clients, semaphore, _close_at_loop_end(clients), [0] * len(clients))
+
+        def make() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                transport=transport,
+                verify=_shared_ssl_context() if transport is None else True,
+                timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
+                limits=httpx.Limits(max_connections=None if n is None else max(100, n),
+                                    max_keepalive_connections=None if n is None else max(20, n)),
+            )
+
+        state = cls(loop, make, POOLS if transport is None else 1,  # a given transport is one pool
+                    asyncio.Semaphore(n) if n is not None else None)
+        state.closer = _close_at_loop_end(state.clients)
+        return state
 
     @property
     def client(self) -> httpx.AsyncClient:
         """The first client, for occasional requests (batch API files and polls)."""
-        return self.clients[0]
+        return self.clients[0] if self.clients else self._add()
+
+    def _add(self) -> httpx.AsyncClient:
+        # made when first needed: a client takes ~15 ms to make, and one request at a time needs one
+        self.clients.append(self.make())
+        self.busy.append(0)
+        return self.clients[-1]
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[httpx.AsyncClient]:
-        """The client with the fewest requests in flight, for one request."""
+        """The client with the fewest requests in flight (a new one while all are busy), for one request."""
+        if (not self.busy or min(self.busy) > 0) and len(self.clients) < self.pools:
+            self._add()
         pick = min(range(len(self.clients)), key=self.busy.__getitem__)
         self.busy[pick] += 1
         try:
