@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -131,6 +132,11 @@ def test_only_disputed_clusters_are_discussed_and_arbitrated(fake_server, tmp_pa
     page = (out / "clusters").glob("n-*.html")
     text = next(page).read_text()
     assert "Discussion round 2" in text and "GNLY and NKG7 lead." in text
+    # each model's own run has its report, and the cluster page links to that model's page for n
+    assert all((out / "models" / m / "report.html").exists() for m in result.models)
+    links = re.findall(r'href="\.\./(models/[^"]+)"', text)
+    assert sorted(link.split("/")[1] for link in links) == sorted(result.models)
+    assert all((out / link).exists() and "/clusters/n-" in link for link in links)
     assert EnsembleResult.load(out).to_frame()["Ensemble Status"].tolist() == ["agreed", "deliberated", "arbitrated"]
 
 

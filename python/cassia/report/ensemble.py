@@ -36,6 +36,13 @@ def _answer(answer) -> dict[str, Any]:
             "status": answer.status, "note": answer.note}
 
 
+def _member_page(run_dir: str | None, cluster: str) -> str | None:
+    """The model's own report page for this cluster, relative to the ensemble's cluster pages
+    (checked as a link inside the ensemble folder, then taken one level up from clusters/)."""
+    link = safe_link(f"{run_dir}/clusters/{slug(cluster)}.html") if run_dir else None
+    return f"../{link}" if link else None
+
+
 def _cluster(c, names: dict[str, str], model_runs: dict[str, str | None]) -> dict[str, Any]:
     return {
         "cluster": c.cluster, "page": safe_link(f"clusters/{slug(c.cluster)}.html"), "general": c.general,
@@ -47,7 +54,7 @@ def _cluster(c, names: dict[str, str], model_runs: dict[str, str | None]) -> dic
         "markers": c.markers[:30],
         "votes": [{"model": v.model, "name": names.get(v.model, v.model), "initial": _answer(v.initial),
                    "final": _answer(v.final), "tokens": v.tokens, "cost": format_cost(v.cost_usd),
-                   "run_page": model_runs.get(v.model)} for v in c.votes],
+                   "run_page": _member_page(model_runs.get(v.model), c.cluster)} for v in c.votes],
         "discussion": [{"round": r.round, "proportion": _share(r.consensus_proportion), "calls": r.calls,
                         "answers": [{"model": label, "name": names.get(label, label), **_answer(a)}
                                     for label, a in r.answers.items()]} for r in c.rounds],
@@ -66,7 +73,7 @@ def ensemble_view(result, out_dir: Path | None = None) -> dict[str, Any]:
     model_runs = {}
     for m in models:
         page = Path(out_dir or ".") / "models" / m["label"] / "report.html"
-        model_runs[m["label"]] = safe_link(f"../models/{m['label']}/report.html") if out_dir and page.exists() else None
+        model_runs[m["label"]] = f"models/{m['label']}" if out_dir and page.exists() else None
     clusters = [_cluster(c, names, model_runs) for c in sorted(result.clusters, key=lambda c: natural_key(c.cluster))]
     settings = manifest.get("settings", {})
     counts = manifest.get("counts", {})

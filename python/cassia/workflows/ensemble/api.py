@@ -24,6 +24,7 @@ from ...markers import MarkerSet
 from ...options import checked
 from ...providers.base import Completion, CompletionRequest, Provider
 from ...providers.stages import StageProviders
+from ...report import render_report
 from ...report.ensemble import render_ensemble_report
 from ...spelling import spell
 from ...store import RunStore, environment_info, now, read_results, write_csv
@@ -258,7 +259,9 @@ async def arun_ensemble(
         complete = all(r.status == "complete" for r in runs) and all(r.status == "ok" for r in records)
         result.manifest = _manifest(store, status="complete" if complete else "partial", members=members, runs=runs,
                                     arbiter=judge, records=records, markers=marker_set, settings=settings)
-        if report:
+        if report:  # each model's own run report first: the ensemble's pages link to them
+            for run in result.runs.values():
+                await asyncio.to_thread(render_report, run.run_dir, manifest=run.manifest)
             render_ensemble_report(root, result)
         store.write_manifest(result.manifest)
         return result
@@ -304,7 +307,8 @@ def run_ensemble(
 
     ``out_dir`` (default ``cassia_out/ensemble-<time>``) gets ``summary.csv`` (the ensemble
     table), ``ensemble.jsonl``, ``transcripts/``, ``manifest.json`` and ``report.html`` (a page
-    per cluster). ``resume`` finishes the model runs and decides only clusters whose first
+    per cluster, linking to each model's own page for it: every model's run in
+    ``models/<label>/`` gets its report when ``report`` is on). ``resume`` finishes the model runs and decides only clusters whose first
     answers changed. ``max_workers`` (clusters at once per model), ``use_cache``/``cache_path``,
     ``progress``, ``report`` as in :func:`cassia.run_pipeline`. Returns an
     :class:`~cassia.workflows.ensemble.EnsembleResult` (``to_frame()``, ``to_adata()``).
