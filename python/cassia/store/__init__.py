@@ -45,16 +45,17 @@ from .log import (
 from .table import SUMMARY_COLUMNS, csv_safe, csv_unsafe, restore_csv, summary_frame, summary_order, write_csv
 
 __all__ = [
-    "CORRUPT", "RESULTS", "SUMMARY_COLUMNS", "RunLockedError", "RunStore", "cluster_order", "csv_safe",
-    "csv_unsafe", "environment_info", "iter_results", "missing_clusters", "now", "read_manifest", "read_results",
+    "CORRUPT", "RESULTS", "SUMMARY_COLUMNS", "RunLockedError", "RunStore", "csv_safe", "csv_unsafe",
+    "environment_info", "input_order", "iter_results", "missing_clusters", "now", "read_manifest", "read_results",
     "remove_temp_files", "repair_results", "restore_csv", "slug", "summary_frame", "write_csv",
 ]
 
 
-def cluster_order(run_dir: str | Path) -> list[str]:
+def input_order(run_dir: str | Path) -> list[str]:
     """A run's clusters in its input's order, which its summary.csv keeps (results.jsonl has them in
     the order they finished), then any the summary does not list yet. Steps that rewrite the
-    summary of a finished run (scoring, boosting) and :meth:`RunResult.load` keep that order."""
+    summary of a finished run (scoring, boosting) and readers of runs (:meth:`RunResult.load`, the
+    uncertainty and consensus inputs) keep that order."""
     finished = finished_order(run_dir)
     known = set(finished)
     listed = [c for c in summary_order(Path(run_dir) / "summary.csv") if c in known]

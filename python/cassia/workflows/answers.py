@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import InputError
 from ..models import ClusterResult
 from ..ontology.compare import Answer
-from ..store import read_results, restore_csv
+from ..store import input_order, read_results, restore_csv
 
 __all__ = ["Answer", "RunAnswers", "cluster_order", "fingerprint", "load_runs"]
 
@@ -111,7 +111,7 @@ def _read_path(path: Path) -> tuple[dict[str, Answer], str]:
     if path.is_dir():
 
         if (path / "results.jsonl").exists():
-            return _from_results(read_results(path)), path.name
+            return _from_results(read_results(path, input_order(path))), path.name
         if (path / "summary.csv").exists():
             return _read_path(path / "summary.csv")[0], path.name
         raise InputError(f"{path} holds neither results.jsonl nor summary.csv; pass a CASSIA run directory.")

@@ -30,7 +30,7 @@ from ..report import render_report
 from ..spelling import spell
 from ..store import (
     RunStore,
-    cluster_order,
+    input_order,
     environment_info,
     now,
     read_manifest,
@@ -241,7 +241,7 @@ def run_annotation_boost(
 
     result = run_sync(go)
     store.append(result)
-    results = read_results(store.run_dir, cluster_order(store.run_dir))  # the summary keeps the input's order
+    results = read_results(store.run_dir, input_order(store.run_dir))  # the summary keeps the input's order
     manifest = _updated_manifest(store, manifest, results, chosen, kind="boost", mode=mode,
                                  max_iterations=max_iterations, species=species, tissue=tissue)
     store.write_summary(results)

@@ -28,7 +28,7 @@ from ..providers.stages import StageProviders
 from ..report import render_report
 from ..store import (
     RunStore,
-    cluster_order,
+    input_order,
     environment_info,
     iter_results,
     missing_clusters,
@@ -84,7 +84,7 @@ class RunResult:
         if not manifest:
             raise InputError(f"{run_dir} is not a CASSIA run directory (no manifest.json); pass the out_dir "
                              "a run wrote")
-        return cls(run_dir, manifest=manifest, clusters=cluster_order(run_dir))
+        return cls(run_dir, manifest=manifest, clusters=input_order(run_dir))
 
     def to_adata(self, adata: Any, *, groupby: str | None = None, key_added: str | None = None) -> dict[str, Any]:
         """Write this run's labels into ``adata.obs`` and its record into ``adata.uns[key_added]``.
@@ -290,7 +290,7 @@ def finish_run(store: RunStore, clusters: list[str] | None, manifest: dict, *, r
     """Write the summary and the report, then the manifest: its final status is written last, so a
     run killed while writing its outputs never claims to be complete. Releases the run directory."""
     if clusters is None:  # a later step on a finished run (scoring): keep its input's order
-        clusters = cluster_order(store.run_dir)
+        clusters = input_order(store.run_dir)
     try:
         store.write_manifest({**manifest, "status": "running"})
         store.write_summary(iter_results(store.run_dir, clusters))
