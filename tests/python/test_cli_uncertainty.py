@@ -71,3 +71,20 @@ def test_evaluate_a_few_benchmark_rows_offline(tmp_path):
     assert (tmp_path / "bench" / "graded.csv").exists() and summary["report"] == str(tmp_path / "bench" / "report.html")
     missing = cassia(tmp_path, "evaluate", "--table", tmp_path / "nope.csv", "--out", tmp_path / "b2")
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_evaluate_exits_like_every_command_when_clusters_fail(tmp_path, fake_server, capsys):
+    from cassia.cli import main
+
+    def evaluate(out: str, provider: str) -> int:
+        return main(["--quiet", "evaluate", "--table", str(BENCHMARK), "--gold-col", "manual_CLID", "--limit", "3",
+                     "--provider", provider, "--no-cache", "--out", str(tmp_path / out), "--json"])
+
+    fake_server.fail_when("COCH")  # only the second row's markers
+    assert evaluate("some", fake_server.url) == 3
+    err = capsys.readouterr().err
+    assert "failed: Azimuth/row-00001 (failed)" in err and "row-00000" not in err
+    assert "1 cluster(s) failed and are graded as no match" in err
+    assert evaluate("none", "http://127.0.0.1:9/v1") == 1  # nothing answered: not a benchmark result
+    fake_server.reset()
+    assert evaluate("some", fake_server.url) == 0  # the same command again finishes the failed row

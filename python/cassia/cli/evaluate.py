@@ -8,6 +8,7 @@ Writes graded.csv, by_method/by_dataset/by_tissue.csv, summary.json and report.h
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
 
@@ -15,6 +16,7 @@ from ..errors import InputError
 from .common import (
     add_backend_options,
     comma_list,
+    outcome_code,
     positive_int,
     print_json,
     stage_backends,
@@ -63,17 +65,23 @@ def _evaluate(args: argparse.Namespace) -> int:
         n_genes_sweep=_sizes(args.sweep), predict=args.predict, max_workers=args.max_workers,
         use_cache=not args.no_cache, progress=not args.quiet, report=not args.no_report)
     summary = result.summary
+    failed = result.graded[result.graded["status"] != "ok"]
     if args.json:
         print_json({"out_dir": str(result.out_dir), "report": str(result.report_path) if result.report_path else None,
                     **summary})
-        return 0
-    accuracy = summary.get("accuracy", {})
-    print(f"method: {summary.get('method')}; clusters graded: {len(result.graded)}; "
-          f"failed: {summary.get('failed_clusters', 0)}")
-    for key, value in accuracy.items():
-        print(f"  {key}: {value}")
-    print(f"results in {result.out_dir}" + (f"; report: {result.report_path}" if result.report_path else ""))
-    return 0
+    else:
+        accuracy = summary.get("accuracy", {})
+        print(f"method: {summary.get('method')}; clusters: {len(result.graded)}; failed: {len(failed)}")
+        for key, value in accuracy.items():
+            print(f"  {key}: {value}")
+        print(f"results in {result.out_dir}" + (f"; report: {result.report_path}" if result.report_path else ""))
+    for row in failed.head(10).itertuples(index=False):
+        print(f"  failed: {row.dataset}/{row.cluster} ({row.status})", file=sys.stderr)
+    if len(failed):
+        print(f"cassia: {len(failed)} cluster(s) failed and are graded as no match"
+              f"{' (the first 10 are listed)' if len(failed) > 10 else ''}; their reasons are in "
+              f"{result.out_dir / 'runs'}; fix the cause and rerun the same command (--out resumes)", file=sys.stderr)
+    return outcome_code(len(result.graded), len(failed))
 
 
 def register(subparsers) -> None:
