@@ -217,6 +217,8 @@ def test_run_uncertainty_end_to_end(tmp_path):
     assert [m[f"Run {k} General"] for k in (1, 2, 3)] == ["Monocyte", "Macrophage", "Monocyte"]
     html = (tmp_path / "u" / "uncertainty.html").read_text()
     assert "Alveolar macrophage" in html and "uncertain" in html
+    for k in (1, 2, 3):  # each run has its report, linked from the page
+        assert (tmp_path / "u" / f"run-{k}" / "report.html").exists() and f'href="run-{k}/report.html"' in html
     assert result.manifest["settings"]["seeds"] == [1, 2, 3]
 
     # the same folder again needs resume=True, which then makes no new annotation call

@@ -31,6 +31,7 @@ from ...ontology.compare import (
 )
 from ...providers.base import Provider
 from ...providers.stages import resolve_stages
+from ...report import render_report
 from ...report.uncertainty import render_uncertainty_page
 from ...store import RunStore, environment_info, now
 from ..answers import Answer, RunAnswers, cluster_order, load_runs
@@ -252,7 +253,10 @@ def _write(store, result: UncertaintyResult, *, report: bool) -> None:
     (out / ".uncertainty.jsonl.tmp").write_text(lines, encoding="utf-8")
     (out / ".uncertainty.jsonl.tmp").replace(out / "uncertainty.jsonl")
     store.write_manifest(result.manifest)
-    if report:
+    if report:  # the n runs' own reports first (annotation runs write none): the page links to them
+        for run in result.runs:
+            if not (run.run_dir / "report.html").exists():
+                render_report(run.run_dir, manifest=run.manifest or None)
         render_uncertainty_page(out, result)
 
 
