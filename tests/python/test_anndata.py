@@ -230,3 +230,12 @@ def test_bad_groupby_and_non_anndata_are_named(adata, tmp_path):
 
 def cassia_free_columns(adata) -> list[str]:
     return [c for c in adata.obs.columns if not c.startswith("cassia_")]
+
+
+def test_output_limits_reach_every_stage_as_in_run_pipeline(pbmc68k, tmp_path, fake_server):
+    # a cut-off reply says "raise max_tokens=...": annotate_anndata must take it like run_pipeline
+    adata = pbmc68k.copy()
+    run(adata, tmp_path / "run", groupby="bulk_labels", provider=fake_server.url, clusters=["CD14+ Monocyte"],
+        max_tokens=777, scoring_max_tokens=555, use_cache=False)
+    limits = {(r.body or {}).get("max_tokens") for r in fake_server.requests if r.method == "POST"}
+    assert limits == {777, 555}

@@ -36,6 +36,15 @@ PUBLIC = {
     "annotate_anndata": {"groupby", "key_added", "rank_key", "gene_symbols", "provider", "tissue", "n_genes",
                          "min_pct1", "scoring_provider", "out_dir", "review_model", "stage_models"},
 }
+# Entry points that run the whole pipeline take all of run_pipeline's options (a cut-off reply
+# names max_tokens=; an entry point without it leaves that advice impossible to follow).
+PIPELINE_LIKE = {"annotate_anndata": {"markers", "estimate_cost"}}
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE_LIKE))
+def test_pipeline_entry_points_take_every_pipeline_option(name):
+    pipeline = set(inspect.signature(cassia.run_pipeline).parameters) - PIPELINE_LIKE[name]
+    assert pipeline - set(inspect.signature(getattr(cassia, name)).parameters) == set()
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC))

@@ -63,6 +63,8 @@ def annotate_anndata(
     base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
     boost_provider: ProviderLike = None, boost_model: str | None = None,
     review_provider: ProviderLike = None, review_model: str | None = None, stage_models: bool = True,
+    max_tokens: int | None = None, scoring_max_tokens: int | None = None, boost_max_tokens: int | None = None,
+    max_concurrency: int | None = None,
     # the agents
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     score_threshold: float = 75, boost_iterations: int = 5, boost_mode: BoostMode = "breadth",
