@@ -142,3 +142,18 @@ def test_subcluster_run_through_the_fake_server(fake_server, tmp_path):
     scorer_models = {r.body["model"] for r in fake_server.requests if (r.schema() or ({}, None))[1] == "ScorerOutput"}
     assert scorer_models == {"judge"}
     assert any("CD8 T cells; tumour" in r.text for r in fake_server.requests)
+
+
+def test_a_cut_off_boost_names_a_flag_boost_run_has(tmp_path, fake_server, capsys):
+    from cassia.cli import main
+
+    small = REPO / "python/cassia/data/pbmc_small_markers.csv"
+    boost = ["--quiet", "boost", "run", "--markers", str(small), "--cluster", "1", "--provider", fake_server.url,
+             "--no-cache", "--out"]
+    fake_server.truncate_next(2)  # the boost reply and its repair both stop at the limit
+    assert main([*boost, str(tmp_path / "cut")]) == 1
+    err = capsys.readouterr().err
+    assert "raise --boost-max-tokens" in err
+    main([*boost, str(tmp_path / "raised"), "--boost-max-tokens", "999"])  # the fake's biology may fail the checks
+    assert "output-token limit" not in capsys.readouterr().err
+    assert {r.body.get("max_tokens") for r in fake_server.requests[2:] if r.method == "POST"} == {999}

@@ -20,9 +20,11 @@ from .common import (
     EXIT_FAILED,
     EXIT_OK,
     add_backend_options,
+    add_limit_options,
     add_marker_options,
     backend_spec,
     comma_list,
+    limit_kwargs,
     main_backend,
     outcome_code,
     positive_int,
@@ -84,7 +86,7 @@ def _query(args: argparse.Namespace) -> int:
 def _boost_kwargs(args: argparse.Namespace) -> dict:
     return dict(provider=backend_spec(args, main_backend(args)), model=args.model,
                 max_iterations=args.max_iterations, mode=args.mode, use_cache=not args.no_cache,
-                progress=not args.quiet)
+                progress=not args.quiet, **limit_kwargs(args, ("boost",)))
 
 
 def _boost_markers(args: argparse.Namespace, run_dir):
@@ -217,6 +219,7 @@ def _add_boost_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     add_marker_options(parser, n_genes=None)
     add_backend_options(parser, workers=False)
+    add_limit_options(parser, ("boost",), concurrency=False)  # one cluster's agent: one request at a time
 
 
 def register(subparsers) -> None:

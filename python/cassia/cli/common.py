@@ -145,11 +145,14 @@ def add_backend_options(parser: argparse.ArgumentParser, *, workers: bool = True
         group.add_argument("--max-workers", type=positive_int, default=4, metavar="N", help="clusters processed at once (default 4)")
 
 
-def add_limit_options(parser: argparse.ArgumentParser, stages: tuple[str, ...] = ("",)) -> None:
-    """--max-concurrency and an output limit per stage ("" annotation, "scoring", "boost")."""
+def add_limit_options(parser: argparse.ArgumentParser, stages: tuple[str, ...] = ("",), *,
+                      concurrency: bool = True) -> None:
+    """--max-concurrency (unless one request is in flight anyway) and an output limit per stage
+    ("" annotation, "scoring", "boost")."""
     group = parser.add_argument_group("limits")
-    group.add_argument("--max-concurrency", type=positive_int, default=None, metavar="N",
-                       help="requests in flight per backend at most (default: as many as --max-workers sends)")
+    if concurrency:
+        group.add_argument("--max-concurrency", type=positive_int, default=None, metavar="N",
+                           help="requests in flight per backend at most (default: as many as --max-workers sends)")
     for stage in stages:
         flag = f"--{stage}-max-tokens" if stage else "--max-tokens"
         what = f"{stage} replies" if stage else "annotation replies (Annotator, Validator, Formatter)"
@@ -159,7 +162,7 @@ def add_limit_options(parser: argparse.ArgumentParser, stages: tuple[str, ...] =
 
 def limit_kwargs(args: argparse.Namespace, stages: tuple[str, ...] = ("",)) -> dict[str, Any]:
     """The engine keywords of :func:`add_limit_options`' flags."""
-    kwargs: dict[str, Any] = {"max_concurrency": args.max_concurrency}
+    kwargs: dict[str, Any] = {"max_concurrency": args.max_concurrency} if hasattr(args, "max_concurrency") else {}
     for stage in stages:
         name = f"{stage}_max_tokens" if stage else "max_tokens"
         kwargs[name] = getattr(args, name)

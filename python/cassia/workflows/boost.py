@@ -165,9 +165,9 @@ def query_genes(markers, cluster, genes) -> pd.DataFrame:
 # ---------------------------------------------------------------- one cluster
 
 
-def _boost_provider(provider, model, *, api_key, base_url, use_cache, cache_path) -> Provider:
+def _boost_provider(provider, model, *, api_key, base_url, use_cache, cache_path, boost_max_tokens) -> Provider:
     stages = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url,
-                            use_cache=use_cache, cache_path=cache_path)
+                            use_cache=use_cache, cache_path=cache_path, boost_max_tokens=boost_max_tokens)
     chosen = stages.boost
     if chosen.config.kind == "offline" and chosen.config.name == "offline":
         raise ConfigError("Annotation Boost needs a language model; the offline annotator cannot run it. "
@@ -190,9 +190,9 @@ def run_annotation_boost(
     max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj, min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc,
     min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, max_iterations: int = 5, mode: Mode = "breadth",
-    additional_task: str | None = None, out_dir: PathLike | None = None, use_cache: bool = True,
-    cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
+    base_url: str | None = None, boost_max_tokens: int | None = None, max_iterations: int = 5,
+    mode: Mode = "breadth", additional_task: str | None = None, out_dir: PathLike | None = None,
+    use_cache: bool = True, cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
 ) -> BoostResult:
     """Re-examine one cluster by testing hypotheses against its full marker statistics.
 
@@ -203,7 +203,8 @@ def run_annotation_boost(
     written to ``out_dir`` (default ``cassia_out/boost-<time>``), starting from ``previous``
     (a ClusterResult) or from the markers alone. ``mode``: ``"breadth"`` (several hypotheses
     per turn) or ``"depth"`` (one). ``additional_task``: a question to answer along the way,
-    e.g. "is this a cancer cluster?". ``max_p_val_adj``, ``min_log2fc``, ``min_pct1``: marker
+    e.g. "is this a cancer cluster?". ``boost_max_tokens``: the output limit of the agent's replies
+    (None: the server's). ``max_p_val_adj``, ``min_log2fc``, ``min_pct1``: marker
     filters; left at the defaults, an earlier run's filters are kept. ``species``/``tissue`` default to the earlier result's
     (else human / unspecified). ``progress`` is accepted for symmetry with the batch functions;
     one cluster shows no bar. A boost that fails (unusable model output, provider failure)
@@ -223,7 +224,7 @@ def run_annotation_boost(
     species = species or (previous.species if previous else None) or settings.get("species") or "human"
     tissue = tissue or (previous.tissue if previous else None) or settings.get("tissue")
     chosen = _boost_provider(provider, model, api_key=api_key, base_url=base_url, use_cache=use_cache,
-                             cache_path=cache_path)
+                             cache_path=cache_path, boost_max_tokens=boost_max_tokens)
     store = _open_store(run_dir, out_dir)
     session = ClusterSession(cluster=cluster, markers=list(previous.markers) if previous and previous.markers
                              else list(cm.genes), species=species, tissue=tissue,
