@@ -32,7 +32,7 @@ CLI_FLAGS = {
 }
 # Engine keywords an interface does not offer, so advice must not suggest them: R's `cluster_col`
 # names a Seurat metadata column, not a marker-table column; keys never go on a command line.
-_NOT_OFFERED = {"r": {"cluster_col", "gene_col"}, "cli": {"api_key", "gene_col"}}
+_NOT_OFFERED = {"r": {"cluster_col", "gene_col"}, "cli": {"api_key"}}
 # Boolean keywords whose command-line flag says the opposite (``use_cache=False`` is ``--no-cache``).
 _CLI_NEGATED = {"use_cache", "report"}
 

@@ -117,7 +117,18 @@ def test_filter_flags_exist_on_every_command_that_reads_markers():
         for word in command:
             sub = next(a for a in sub._actions if a.__class__.__name__ == "_SubParsersAction").choices[word]
         flags = {s for action in sub._actions for s in action.option_strings}
-        assert {"--n-genes", "--ranking", "--max-p-adj", "--min-log2fc", "--min-pct1"} <= flags, command
+        assert {"--n-genes", "--ranking", "--max-p-adj", "--min-log2fc", "--min-pct1", "--cluster-col",
+                "--gene-col"} <= flags, command
+
+
+@pytest.mark.parametrize("column, flag", [("cluster", "--cluster-col"), ("gene", "--gene-col")])
+def test_an_unrecognised_column_names_a_flag_the_command_has(column, flag, tmp_path, capsys):
+    table = tmp_path / "markers.csv"
+    pd.read_csv(SMALL).rename(columns={column: "my_col"}).to_csv(table, index=False)
+    args = ["--quiet", "annotate", "--input", str(table), "--provider", "offline", "--no-cache"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == EXIT_INPUT
+    assert f"or pass {flag}." in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "run"), flag, "my_col"]) == EXIT_OK
 
 
 def test_a_filter_that_empties_clusters_names_the_flag(tmp_path, capsys):

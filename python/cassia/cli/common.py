@@ -69,7 +69,8 @@ def threshold(text: str) -> float | None:
 
 def add_marker_options(group, *, n_genes: int | None = 50, what: str = "cluster") -> None:
     """--n-genes, --ranking and the filters --max-p-adj, --min-log2fc, --min-pct1: how every
-    command that reads markers chooses each cluster's top genes (defaults: cassia.MarkerFilters)."""
+    command that reads markers chooses each cluster's top genes (defaults: cassia.MarkerFilters);
+    --cluster-col and --gene-col, which a table's unrecognised column names are pointed to."""
     from ..markers import MarkerFilters
 
     defaults = MarkerFilters()
@@ -83,6 +84,10 @@ def add_marker_options(group, *, n_genes: int | None = 50, what: str = "cluster"
                               ("--min-pct1", "min_pct1", "pct.1 >= X")):
         group.add_argument(flag, dest=field, type=threshold, default=UNSET, metavar="X",
                            help=f"keep genes with {rule} (default {getattr(defaults, field)}; 'none' = off)")
+    group.add_argument("--cluster-col", default=None, metavar="C",
+                       help="the marker table's cluster column (default: found by name)")
+    group.add_argument("--gene-col", default=None, metavar="G",
+                       help="the marker table's gene column (default: found by name)")
 
 
 def marker_filters(args: argparse.Namespace, fallback=None):
@@ -103,7 +108,8 @@ def read_markers(args: argparse.Namespace, source: Any, *, n_genes: int = 50, ra
     from ..markers import load_markers
 
     return load_markers(source, n_genes=args.n_genes or n_genes, ranking=args.ranking or ranking,
-                        filters=marker_filters(args, fallback_filters))
+                        filters=marker_filters(args, fallback_filters), cluster_col=args.cluster_col,
+                        gene_col=args.gene_col)
 
 
 def add_cluster_options(group, what: str = "cluster") -> None:

@@ -27,8 +27,6 @@ def register(subparsers) -> None:
     parser.add_argument("file", metavar="FILE",
                         help="FindAllMarkers CSV/TSV/.rds, scanpy .h5ad, or a processed cluster + genes table")
     add_marker_options(parser)
-    parser.add_argument("--cluster-col", default=None, metavar="C", help="name of the cluster column")
-    parser.add_argument("--gene-col", default=None, metavar="G", help="name of the gene column")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
     parser.set_defaults(handler=run)
 
