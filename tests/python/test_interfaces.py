@@ -218,3 +218,32 @@ def test_a_marker_set_keeps_its_filters_unless_new_ones_are_asked_for(tmp_path):
     reselected = cassia.run_batch(own, provider="offline", out_dir=tmp_path / "b", progress=False, min_log2fc=3)
     assert [list(r.markers) for r in reselected.results] == [
         list(cm.genes) for cm in load_markers(SMALL, filters=MarkerFilters(min_log2fc=3))]
+
+
+def _subcommands(parser, path=()):
+    actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    if not actions:
+        yield path, parser
+    for action in actions:
+        for name, sub in action.choices.items():
+            yield from _subcommands(sub, (*path, name))
+
+
+def test_every_command_that_calls_a_model_takes_its_output_limit():
+    # a reply cut off at the limit names the flag to raise it; a command without one strands the user
+    from cassia.cli import build_parser
+
+    for path, sub in _subcommands(build_parser()):
+        flags = {s for action in sub._actions for s in action.option_strings}
+        if "--provider" in flags:
+            assert {f for f in flags if f.endswith("max-tokens")}, path
+
+
+@pytest.mark.parametrize("command", [
+    ["uncertainty", "--input", str(SMALL), "--n", "2", "--no-agents", "--out"],
+    ["subcluster", "run", "--markers", str(SMALL), "--major-cluster-info", "PBMCs", "--no-score", "--out"],
+])
+def test_the_output_limit_reaches_the_requests(command, tmp_path, fake_server, capsys):
+    main(["--quiet", *command, str(tmp_path / "out"), "--provider", fake_server.url, "--max-tokens", "432",
+          "--no-cache"])
+    assert {r.body.get("max_tokens") for r in fake_server.requests if r.method == "POST"} == {432}

@@ -15,7 +15,9 @@ import pandas as pd
 from ..errors import InputError
 from .common import (
     add_backend_options,
+    add_limit_options,
     comma_list,
+    limit_kwargs,
     outcome_code,
     positive_int,
     print_json,
@@ -63,7 +65,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         dataset_col=args.dataset_col, cluster_col=args.cluster_col, gold_map=_gold_map(args.gold_map),
         tissue=args.tissue, dataset=args.dataset, species=args.species, n_genes=args.n_genes,
         n_genes_sweep=_sizes(args.sweep), predict=args.predict, max_workers=args.max_workers,
-        use_cache=not args.no_cache, progress=not args.quiet, report=not args.no_report)
+        use_cache=not args.no_cache, progress=not args.quiet, report=not args.no_report, **limit_kwargs(args))
     summary = result.summary
     failed = result.graded[result.graded["status"] != "ok"]
     if args.json:
@@ -111,4 +113,5 @@ def register(subparsers) -> None:
     parser.add_argument("--no-report", action="store_true", help="do not render report.html")
     parser.add_argument("--json", action="store_true", help="print summary.json to stdout")
     add_backend_options(parser)
+    add_limit_options(parser)
     parser.set_defaults(handler=_evaluate)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_backend_options, add_marker_options, outcome_code, positive_int, print_json, read_markers, stage_backends
+from .common import (
+    add_backend_options,
+    add_limit_options,
+    add_marker_options,
+    limit_kwargs,
+    outcome_code,
+    positive_int,
+    print_json,
+    read_markers,
+    stage_backends,
+)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -16,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
         read_markers(args, args.markers), major_cluster_info=args.major_cluster_info, out_dir=args.out, species=args.species,
         tissue=args.tissue, n_genes=args.n_genes, ranking=args.ranking, group_size=args.group_size,
         score=not args.no_score, max_workers=args.max_workers, use_cache=not args.no_cache, progress=not args.quiet,
-        report=not args.no_report, **backends)
+        report=not args.no_report, **limit_kwargs(args, ("", "scoring")), **backends)
     frame = result.to_frame()
     if args.json:
         records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
@@ -54,5 +64,6 @@ def register(subparsers) -> None:
     run.add_argument("--no-report", action="store_true", help="do not render report.html")
     run.add_argument("--json", action="store_true", help="print a JSON summary")
     add_backend_options(run)
+    add_limit_options(run, ("", "scoring"), concurrency=False)
     run.set_defaults(handler=_run)
 

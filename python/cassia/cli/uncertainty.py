@@ -14,9 +14,11 @@ from ..errors import InputError
 from .common import (
     EXIT_OK,
     add_backend_options,
+    add_limit_options,
     add_marker_options,
     backend_spec,
     comma_list,
+    limit_kwargs,
     outcome_code,
     positive_int,
     print_json,
@@ -48,14 +50,15 @@ def _uncertainty(args: argparse.Namespace) -> int:
                   agents=not args.no_agents, species=args.species, tissue=args.tissue, out_dir=args.out,
                   max_workers=args.max_workers, progress=not args.quiet)
     if args.runs:
-        result = score_runs(args.runs, labels=comma_list(args.labels), use_cache=not args.no_cache, **common)
+        result = score_runs(args.runs, labels=comma_list(args.labels), use_cache=not args.no_cache,
+                            **limit_kwargs(args), **common)
     else:
         if args.labels:
             raise InputError("--labels names existing runs; use it with --runs")
         result = run_uncertainty(read_markers(args, args.input), n=args.n, temperature=args.temperature, seed=args.seed,
                                  unify_provider=backend_spec(args, args.unify_provider) if args.unify_provider else None, unify_model=args.unify_model,
                                  resume=args.resume, n_genes=args.n_genes, ranking=args.ranking,
-                                 additional_info=args.additional_info, **common)
+                                 additional_info=args.additional_info, **limit_kwargs(args), **common)
     frame = result.to_frame()
     if args.json:
         print_json({"out_dir": str(result.out_dir) if result.out_dir else None, "uncertain": result.uncertain,
@@ -124,6 +127,7 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="finish interrupted runs in --out")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     add_backend_options(parser)
+    add_limit_options(parser, concurrency=False)
     parser.set_defaults(handler=_uncertainty)
 
     vote = subparsers.add_parser(

@@ -162,10 +162,12 @@ def _apply_label(result: ClusterResult, label: agent.HarmonisedLabel | None) -> 
     return result.model_copy(update={"subcluster": info})
 
 
-def _provider_pair(provider, model, *, scoring_provider, scoring_model, api_key, base_url, use_cache, cache_path):
+def _provider_pair(provider, model, *, scoring_provider, scoring_model, api_key, base_url, use_cache, cache_path,
+                   max_tokens, scoring_max_tokens):
     stages = resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url,
                             scoring_provider=scoring_provider, scoring_model=scoring_model,
-                            use_cache=use_cache, cache_path=cache_path)
+                            use_cache=use_cache, cache_path=cache_path, max_tokens=max_tokens,
+                            scoring_max_tokens=scoring_max_tokens)
     if stages.annotator.config.kind == "offline" and stages.annotator.config.name == "offline":
         raise ConfigError("Subclustering needs a language model; the offline annotator cannot compare subclusters. "
                           f"Pass {spell('provider')} (a vendor name or an OpenAI-compatible URL) and set its API key.")
@@ -180,7 +182,7 @@ async def arun_subclusters(
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
-    group_size: int = 10, score: bool = True, score_threshold: float = 75, max_retries: int = 2,
+    max_tokens: int | None = None, scoring_max_tokens: int | None = None, group_size: int = 10, score: bool = True, score_threshold: float = 75, max_retries: int = 2,
     out_dir: PathLike | None = None, max_workers: int = 4, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
 ) -> SubclusterResult:
@@ -196,7 +198,8 @@ async def arun_subclusters(
     groups = split_groups(clusters, group_size)
     genes = {c: list(marker_set[c].genes) for c in clusters}
     stages = _provider_pair(provider, model, scoring_provider=scoring_provider, scoring_model=scoring_model,
-                            api_key=api_key, base_url=base_url, use_cache=use_cache, cache_path=cache_path)
+                            api_key=api_key, base_url=base_url, use_cache=use_cache, cache_path=cache_path,
+                            max_tokens=max_tokens, scoring_max_tokens=scoring_max_tokens)
     store = RunStore(out_dir or Path("cassia_out") / datetime.now().strftime("subclusters-%Y%m%d-%H%M%S"))
     settings = {"major_cluster_info": major_cluster_info, "species": species, "tissue": tissue, "n_genes": n_genes,
                 "ranking": ranking, "group_size": group_size, "max_retries": max_retries, "score": score,
@@ -356,7 +359,7 @@ def run_subclusters(
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
     base_url: str | None = None, scoring_provider: ProviderLike = None, scoring_model: str | None = None,
-    group_size: int = 10, score: bool = True, score_threshold: float = 75, max_retries: int = 2,
+    max_tokens: int | None = None, scoring_max_tokens: int | None = None, group_size: int = 10, score: bool = True, score_threshold: float = 75, max_retries: int = 2,
     out_dir: PathLike | None = None, max_workers: int = 4, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
 ) -> SubclusterResult:
@@ -369,7 +372,8 @@ def run_subclusters(
     harmonised), ``n_genes`` (markers per subcluster, 50), ``ranking`` and the filters
     ``max_p_val_adj``, ``min_log2fc``, ``min_pct1`` (as in :func:`cassia.run_pipeline`), ``species``, ``tissue``,
     ``score`` (True), ``max_retries`` (asks for left-out subclusters, 2), ``max_workers``,
-    ``scoring_provider``, ``scoring_model``, ``api_key``, ``base_url``, ``use_cache``, ``report``,
+    ``scoring_provider``, ``scoring_model``, ``max_tokens`` / ``scoring_max_tokens`` (output limits of the
+    annotation and scoring replies), ``api_key``, ``base_url``, ``use_cache``, ``report``,
     ``progress``. A subcluster never answered is kept with ``status="failed"`` and the reason.
     """
     options = dict(locals())

@@ -165,9 +165,9 @@ async def _judge_cluster(cluster: str, votes: list[tuple[str, Answer]], *, provi
     return result, session
 
 
-def _resolve_agent_provider(provider, model, *, api_key, base_url, use_cache, cache_path) -> Provider:
+def _resolve_agent_provider(provider, model, *, api_key, base_url, use_cache, cache_path, max_tokens) -> Provider:
     return resolve_stages(provider=provider, model=model, api_key=api_key, base_url=base_url,
-                          use_cache=use_cache, cache_path=cache_path).annotator
+                          use_cache=use_cache, cache_path=cache_path, max_tokens=max_tokens).annotator
 
 
 async def ascore_runs(runs: Sequence[Any], *, provider=None, model: str | None = None,
@@ -175,8 +175,9 @@ async def ascore_runs(runs: Sequence[Any], *, provider=None, model: str | None =
                       labels: Sequence[str] | None = None, agents: bool = True, species: str = "human",
                       tissue: str | None = None, out_dir: str | Path | None = None, max_workers: int = 4,
                       use_cache: bool = True, cache_path=None, api_key: str | None = None,
-                      base_url: str | None = None, progress: bool = True, report: bool = True,
-                      run_results: Sequence[Any] = (), settings: dict | None = None) -> UncertaintyResult:
+                      base_url: str | None = None, max_tokens: int | None = None, progress: bool = True,
+                      report: bool = True, run_results: Sequence[Any] = (),
+                      settings: dict | None = None) -> UncertaintyResult:
     """Async :func:`score_runs`."""
     weights = Weights.of(weights)
     threshold = _check_threshold(threshold)
@@ -188,7 +189,7 @@ async def ascore_runs(runs: Sequence[Any], *, provider=None, model: str | None =
     run_notes: list[str] = []
     if agents:
         llm = _resolve_agent_provider(provider, model, api_key=api_key, base_url=base_url,
-                                      use_cache=use_cache, cache_path=cache_path)
+                                      use_cache=use_cache, cache_path=cache_path, max_tokens=max_tokens)
         if llm.config.kind == "offline":
             llm, run_notes = None, [OFFLINE_NOTE]
     store = None
@@ -263,7 +264,8 @@ def _write(store, result: UncertaintyResult, *, report: bool) -> None:
 @checked
 def score_runs(
     runs: Sequence[Any], *, provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, weights: Weights | Sequence[float] = (0.7, 0.3), threshold: float = 75,
+    base_url: str | None = None, max_tokens: int | None = None,
+    weights: Weights | Sequence[float] = (0.7, 0.3), threshold: float = 75,
     labels: Sequence[str] | None = None, agents: bool = True, species: str = "human", tissue: str | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, use_cache: bool = True,
     cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
@@ -273,9 +275,9 @@ def score_runs(
     ``runs``: a list of run directories, ``summary.csv`` paths, summary DataFrames or RunResults
     (subclustering results work too), all annotating the same clusters. Keywords: ``provider`` /
     ``model`` / ``api_key`` / ``base_url`` (who answers the unification and consensus agents;
-    None picks the first vendor with a key, else offline), ``weights`` ((general, subtype), default
-    (0.7, 0.3)), ``threshold`` (default 75), ``labels`` (one per run), ``agents`` (False: CS_CL
-    only, no LLM call), ``species``, ``tissue``, ``out_dir`` (writes uncertainty.csv,
+    None picks the first vendor with a key, else offline; ``max_tokens``: their output limit),
+    ``weights`` ((general, subtype), default (0.7, 0.3)), ``threshold`` (default 75), ``labels``
+    (one per run), ``agents`` (False: CS_CL only, no LLM call), ``species``, ``tissue``, ``out_dir`` (writes uncertainty.csv,
     uncertainty.jsonl, manifest.json, uncertainty.html and the agents' transcripts),
     ``max_workers``, ``use_cache``, ``progress``, ``report``. With the offline provider the
     agents are skipped and CS = CS_CL (said in the manifest notes). Failed, unvalidated,

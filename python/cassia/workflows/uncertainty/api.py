@@ -25,7 +25,7 @@ async def arun_uncertainty(
     n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    base_url: str | None = None, max_tokens: int | None = None, temperature: float | None = None, seed: int = 0,
     unify_provider: ProviderLike = None, unify_model: str | None = None, agents: bool = True,
     weights: Weights | Sequence[float] = (0.7, 0.3), threshold: float = 75,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
@@ -41,7 +41,8 @@ async def arun_uncertainty(
     check_independent(n, provider)
     root = Path(out_dir) if out_dir is not None else default_uncertainty_dir()
     runs = await arun_n_times(markers, n=n, out_dir=root, provider=provider, model=model, api_key=api_key,
-                              base_url=base_url, temperature=temperature, seed=seed, tissue=tissue,
+                              base_url=base_url, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                              tissue=tissue,
                               species=species, max_workers=max_workers, progress=progress, resume=resume,
                               additional_info=additional_info, clusters=clusters, n_genes=n_genes, ranking=ranking,
                               max_p_val_adj=max_p_val_adj, min_log2fc=min_log2fc, min_pct1=min_pct1,
@@ -54,7 +55,7 @@ async def arun_uncertainty(
         runs, provider=provider if same_backend else unify_provider,
         model=unify_model if unify_model is not None else (model if same_backend else None),
         api_key=api_key if same_backend else None, base_url=base_url if same_backend else None,
-        weights=weights, threshold=threshold, labels=[f"run-{k}" for k in range(1, n + 1)], agents=agents,
+        max_tokens=max_tokens, weights=weights, threshold=threshold, labels=[f"run-{k}" for k in range(1, n + 1)], agents=agents,
         species=species, tissue=tissue, out_dir=root, max_workers=max_workers, cache_path=cache_path,
         progress=progress, report=report, run_results=runs, settings=settings,
     )
@@ -68,7 +69,7 @@ def run_uncertainty(
     n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    base_url: str | None = None, max_tokens: int | None = None, temperature: float | None = None, seed: int = 0,
     unify_provider: ProviderLike = None, unify_model: str | None = None, agents: bool = True,
     weights: Weights | Sequence[float] = (0.7, 0.3), threshold: float = 75,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,

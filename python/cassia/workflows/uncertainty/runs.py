@@ -98,7 +98,7 @@ async def arun_n_times(
     n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    base_url: str | None = None, max_tokens: int | None = None, temperature: float | None = None, seed: int = 0,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     rag: bool = False, data_dir: PathLike | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, progress: bool = True,
@@ -110,7 +110,8 @@ async def arun_n_times(
                                 min_log2fc=min_log2fc, min_pct1=min_pct1, clusters=clusters)
     if provider is None or provider == "auto":
         provider = auto_provider()
-    shared = resolve_stages(provider=uncached(provider), model=model, api_key=api_key, base_url=base_url, use_cache=False)
+    shared = resolve_stages(provider=uncached(provider), model=model, api_key=api_key, base_url=base_url, use_cache=False,
+                            max_tokens=max_tokens)
     root = Path(out_dir) if out_dir is not None else default_uncertainty_dir()
     batch = dict(tissue=tissue, species=species, additional_info=additional_info, validator_rounds=validator_rounds,
                  cancer_aware=cancer_aware, check_ontology=check_ontology, rag=rag, data_dir=data_dir,
@@ -134,7 +135,7 @@ def run_n_times(
     n_genes: int = 50, ranking: str = "avg_log2FC", max_p_val_adj: float | None = DEFAULT_FILTERS.max_p_val_adj,
     min_log2fc: float | None = DEFAULT_FILTERS.min_log2fc, min_pct1: float | None = DEFAULT_FILTERS.min_pct1,
     provider: ProviderLike = None, model: str | None = None, api_key: str | None = None,
-    base_url: str | None = None, temperature: float | None = None, seed: int = 0,
+    base_url: str | None = None, max_tokens: int | None = None, temperature: float | None = None, seed: int = 0,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
     rag: bool = False, data_dir: PathLike | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, resume: bool = False, progress: bool = True,
@@ -143,8 +144,8 @@ def run_n_times(
 
     Returns the n :class:`~cassia.workflows.pipeline.RunResult` objects, run k written to
     ``out_dir/run-k``. Keywords: ``n`` (default 5), ``out_dir``, ``provider``, ``model``,
-    ``api_key``, ``base_url``, ``temperature`` (None: the provider's default sampling),
-    ``seed`` (run k uses ``seed + k``), ``resume`` (finish the runs an interrupted call left),
+    ``api_key``, ``base_url``, ``max_tokens`` (the output limit of every reply), ``temperature``
+    (None: the provider's default sampling), ``seed`` (run k uses ``seed + k``), ``resume`` (finish the runs an interrupted call left),
     and any :func:`cassia.run_batch` option (``tissue``, ``species``, ``max_workers``,
     ``n_genes``, ``progress``, ...). The response cache is always bypassed.
     """
