@@ -235,15 +235,16 @@ def test_every_command_that_calls_a_model_takes_its_output_limit():
 
     for path, sub in _subcommands(build_parser()):
         flags = {s for action in sub._actions for s in action.option_strings}
-        if "--provider" in flags:
+        if flags & {"--provider", "--model"}:  # the ensemble names its models with --model
             assert {f for f in flags if f.endswith("max-tokens")}, path
 
 
 @pytest.mark.parametrize("command", [
     ["uncertainty", "--input", str(SMALL), "--n", "2", "--no-agents", "--out"],
     ["subcluster", "run", "--markers", str(SMALL), "--major-cluster-info", "PBMCs", "--no-score", "--out"],
+    ["ensemble", "--input", str(SMALL), "--model", "offline", "--out"],
 ])
 def test_the_output_limit_reaches_the_requests(command, tmp_path, fake_server, capsys):
-    main(["--quiet", *command, str(tmp_path / "out"), "--provider", fake_server.url, "--max-tokens", "432",
-          "--no-cache"])
+    backend = ["--model", f"{fake_server.url}:m"] if command[0] == "ensemble" else ["--provider", fake_server.url]
+    main(["--quiet", *command, str(tmp_path / "out"), *backend, "--max-tokens", "432", "--no-cache"])
     assert {r.body.get("max_tokens") for r in fake_server.requests if r.method == "POST"} == {432}

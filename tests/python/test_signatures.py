@@ -33,6 +33,7 @@ PUBLIC = {
     "arun_subclusters": {"major_cluster_info", "group_size"},
     "score_runs": {"weights", "labels", "agents", "out_dir", "max_tokens"},
     "run_ensemble": {"models", "threshold", "rounds", "arbiter", "arbiter_model", "timeout", "tissue", "n_genes",
+                     "max_tokens",
                      "min_pct1", "out_dir", "resume"},
     "arun_ensemble": {"models", "threshold", "arbiter"},
     "merge_annotations": {"levels", "column", "provider"},

@@ -14,7 +14,9 @@ from .common import (
     EXIT_OK,
     EXIT_PARTIAL,
     add_cluster_options,
+    add_limit_options,
     add_marker_options,
+    limit_kwargs,
     positive_float,
     positive_int,
     print_json,
@@ -56,7 +58,7 @@ def _ensemble(args: argparse.Namespace) -> int:
         rounds=args.rounds, arbiter=args.arbiter, arbiter_model=args.arbiter_model,
         validator_rounds=args.validator_rounds, out_dir=args.out, max_workers=args.max_workers,
         timeout=args.timeout, resume=args.resume, use_cache=not args.no_cache, progress=not args.quiet,
-        report=not args.no_report,
+        report=not args.no_report, **limit_kwargs(args),
     )
     frame = result.to_frame()
     if args.json:
@@ -110,6 +112,7 @@ def register(subparsers) -> None:
                         help="validator feedback rounds per model (default 3)")
     parser.add_argument("--max-workers", type=positive_int, default=4, metavar="N",
                         help="clusters at once per model (default 4)")
+    add_limit_options(parser, concurrency=False)
     parser.add_argument("--resume", action="store_true", help="finish an interrupted ensemble in --out")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the response cache")
     parser.add_argument("--no-report", action="store_true", help="do not write report.html")

@@ -199,6 +199,7 @@ async def arun_ensemble(
     threshold: float = DEFAULT_THRESHOLD, rounds: int = 2, arbiter: str | Provider | None = None,
     arbiter_model: str | None = None,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    max_tokens: int | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, timeout: float | None = None, resume: bool = False,
     use_cache: bool = True, cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
 ) -> EnsembleResult:
@@ -206,8 +207,9 @@ async def arun_ensemble(
     threshold = _check(threshold, rounds, timeout, max_workers)
     marker_set = select_markers(markers, n_genes=n_genes, ranking=ranking, max_p_val_adj=max_p_val_adj,
                                 min_log2fc=min_log2fc, min_pct1=min_pct1, clusters=clusters)
-    members = resolve_models(models, use_cache=use_cache, cache_path=cache_path)
-    judge = resolve_arbiter(arbiter, arbiter_model, members, use_cache=use_cache, cache_path=cache_path)
+    members = resolve_models(models, use_cache=use_cache, cache_path=cache_path, max_tokens=max_tokens)
+    judge = resolve_arbiter(arbiter, arbiter_model, members, use_cache=use_cache, cache_path=cache_path,
+                            max_tokens=max_tokens)
     root = Path(out_dir) if out_dir is not None else default_ensemble_dir()
     _check_folder(root, resume)
     settings = {"tissue": tissue, "species": species, "additional_info": additional_info,
@@ -283,6 +285,7 @@ def run_ensemble(
     threshold: float = DEFAULT_THRESHOLD, rounds: int = 2, arbiter: str | Provider | None = None,
     arbiter_model: str | None = None,
     validator_rounds: int = 3, cancer_aware: bool = False, check_ontology: bool = True,
+    max_tokens: int | None = None,
     out_dir: PathLike | None = None, max_workers: int = 4, timeout: float | None = None, resume: bool = False,
     use_cache: bool = True, cache_path: PathLike | None = None, progress: bool = True, report: bool = True,
 ) -> EnsembleResult:
@@ -297,6 +300,7 @@ def run_ensemble(
     ``species``, ``additional_info``, ``clusters``, the marker selection and the agent options go
     to every run), all models at once, in ``out_dir/models/<label>/``. ``timeout``: seconds a
     model's run may take; a model whose run fails or times out loses its votes, the others go on.
+    ``max_tokens``: the output limit of every model's replies (a ready provider keeps its own).
 
     Agreement per cluster is measured on the Cell Ontology (consensus proportion: the share of
     all models behind the most voted general type; entropy; CS). Clusters below ``threshold``

@@ -80,7 +80,7 @@ def _default_label(model: str | None, built: Provider) -> str:
     return _safe_label(model or config.model or config.name)
 
 
-def _one(item: Any, *, use_cache: bool, cache_path) -> tuple[ModelSpec, bool]:
+def _one(item: Any, *, use_cache: bool, cache_path, max_tokens: int | None = None) -> tuple[ModelSpec, bool]:
     """Build one member; the bool says whether its label was given explicitly."""
     if isinstance(item, Provider):
         config = item.config
@@ -98,12 +98,13 @@ def _one(item: Any, *, use_cache: bool, cache_path) -> tuple[ModelSpec, bool]:
         if isinstance(provider, Provider):
             built = provider
         else:
-            built = _build(str(provider), model, api_key, use_cache=use_cache, cache_path=cache_path)
+            built = _build(str(provider), model, api_key, use_cache=use_cache, cache_path=cache_path,
+                           max_tokens=max_tokens)
         name = provider.config.name if isinstance(provider, Provider) else str(provider)
         spec = f"{name}:{model}" if model else name
     elif isinstance(item, str):
         provider, model = parse_spec(item)
-        built = _build(provider, model, None, use_cache=use_cache, cache_path=cache_path)
+        built = _build(provider, model, None, use_cache=use_cache, cache_path=cache_path, max_tokens=max_tokens)
         spec = item.strip()
     else:
         raise InputError(f"a model is a spec string ('openai:gpt-4.1'), a dict or a provider, not "
@@ -116,15 +117,18 @@ def _one(item: Any, *, use_cache: bool, cache_path) -> tuple[ModelSpec, bool]:
     return ModelSpec(_default_label(model, built), built, spec), False
 
 
-def _build(provider: str, model: str | None, api_key: str | None, *, use_cache: bool, cache_path) -> Provider:
+def _build(provider: str, model: str | None, api_key: str | None, *, use_cache: bool, cache_path,
+           max_tokens: int | None = None) -> Provider:
     if provider.lower() in ("auto", "none", ""):
         raise InputError("an ensemble names each model; 'auto' is not a model (e.g. 'openai:gpt-4.1', 'offline')")
     return resolve_stages(provider=provider, model=model, api_key=api_key, use_cache=use_cache,
-                          cache_path=cache_path).annotator
+                          cache_path=cache_path, max_tokens=max_tokens).annotator
 
 
-def resolve_models(models: Sequence[Any], *, use_cache: bool = True, cache_path=None) -> list[ModelSpec]:
-    """Every member built and labelled (unique labels), or an error saying what to fix."""
+def resolve_models(models: Sequence[Any], *, use_cache: bool = True, cache_path=None,
+                   max_tokens: int | None = None) -> list[ModelSpec]:
+    """Every member built and labelled (unique labels), or an error saying what to fix.
+    ``max_tokens``: the output limit of the members built here (a ready provider keeps its own)."""
     if isinstance(models, (str, Mapping)) or isinstance(models, Provider) or models is None:
         raise InputError("models= takes a list of at least two models, e.g. ['openai:gpt-4.1', "
                          "'anthropic:claude-sonnet-4-5']")
@@ -132,7 +136,7 @@ def resolve_models(models: Sequence[Any], *, use_cache: bool = True, cache_path=
     if len(items) < 2:
         raise InputError(f"an ensemble needs at least two models, got {len(items)}; add another model "
                          "(e.g. 'offline' as one voter)")
-    built = [_one(item, use_cache=use_cache, cache_path=cache_path) for item in items]
+    built = [_one(item, use_cache=use_cache, cache_path=cache_path, max_tokens=max_tokens) for item in items]
     explicit = [m.label for m, given in built if given]
     twice = sorted({label for label in explicit if explicit.count(label) > 1})
     if twice:
@@ -151,7 +155,7 @@ def resolve_models(models: Sequence[Any], *, use_cache: bool = True, cache_path=
 
 
 def resolve_arbiter(arbiter: Any, arbiter_model: str | None, members: Sequence[ModelSpec], *,
-                    use_cache: bool = True, cache_path=None) -> ModelSpec | None:
+                    use_cache: bool = True, cache_path=None, max_tokens: int | None = None) -> ModelSpec | None:
     """The arbiter: a member's label, a spec, a provider, or by default the first non-offline member.
 
     None when every member is offline and no arbiter was asked for (clusters the models cannot
@@ -166,13 +170,15 @@ def resolve_arbiter(arbiter: Any, arbiter_model: str | None, members: Sequence[M
             return first
         provider = first.provider.config.base_url if first.provider.config.name == "custom" else first.provider.config.name
         chosen = ModelSpec("arbiter", _build(provider, arbiter_model, None, use_cache=use_cache,
-                                             cache_path=cache_path), f"{provider}:{arbiter_model}")
+                                             cache_path=cache_path, max_tokens=max_tokens),
+                           f"{provider}:{arbiter_model}")
     elif isinstance(arbiter, str) and arbiter in by_label and arbiter_model is None:
         chosen = by_label[arbiter]
     elif isinstance(arbiter, str):
         provider, model = parse_spec(arbiter)
         model = arbiter_model or model
-        chosen = ModelSpec("arbiter", _build(provider, model, None, use_cache=use_cache, cache_path=cache_path),
+        chosen = ModelSpec("arbiter", _build(provider, model, None, use_cache=use_cache, cache_path=cache_path,
+                                             max_tokens=max_tokens),
                            f"{provider}:{model}" if model else provider)
     elif isinstance(arbiter, Provider):
         chosen = ModelSpec("arbiter", arbiter, f"{arbiter.config.name}:{arbiter.config.model}")
