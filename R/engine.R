@@ -101,10 +101,16 @@ cassia_find_python <- function() {
 }
 
 cassia_engine_missing <- function(detail) {
+  # When the package knows its engine's source, the plain call works: say so, not "/path/to".
+  source <- tryCatch(cassia_engine_source(), error = function(e) NULL)
+  install <- if (is.null(source)) {
+    "cassia_install_engine(source = \"/path/to/CASSIA\") (the project checkout, or a cassia_annotate wheel)"
+  } else {
+    paste0("cassia_install_engine() (it installs the engine from ", source, ")")
+  }
   cassia_abort(paste0(
     "The CASSIA Python engine is not available: ", detail, ". ",
-    "Install it with cassia_install_engine(source = \"/path/to/CASSIA\") (the project checkout, or a ",
-    "cassia_annotate wheel), or point CASSIA at a Python that has it with ",
+    "Install it with ", install, ", or point CASSIA at a Python that has it with ",
     "options(cassia.python = \"/path/to/python\"). cassia_doctor() shows what was found."
   ), class = "cassia_engine_missing")
 }

@@ -45,6 +45,25 @@ test_that("without any engine the error says how to install one", {
   expect_match(err[[2]], "cassia_doctor()", fixed = TRUE)
 })
 
+test_that("with the engine's source recorded but no engine, the error names the plain call", {
+  require_package("callr")
+  lib <- package_without_record()
+  write.dcf(data.frame(Python = file.path(tempdir(), "gone", "python"), Source = tempdir()),
+            file.path(lib, "CASSIA", "engine.dcf"))
+  err <- callr::r(function() {
+    tryCatch({
+      CASSIA::runCASSIA_batch(CASSIA::loadExampleMarkers(), provider = "offline")
+      "no error"
+    }, error = function(e) c(class(e)[1], conditionMessage(e)))
+  }, env = c(callr::rcmd_safe_env(), RETICULATE_PYTHON = "", R_USER_DATA_DIR = tempfile(),
+             R_USER_CONFIG_DIR = tempfile()),
+  libpath = c(lib, .libPaths()), wd = tempdir())
+  expect_identical(err[[1]], "cassia_engine_missing")
+  expect_match(err[[2]], paste0("cassia_install_engine() (it installs the engine from ", tempdir(), ")"),
+               fixed = TRUE)
+  expect_false(grepl("/path/to/CASSIA", err[[2]], fixed = TRUE))
+})
+
 test_that("cassia_doctor reports the engine and which keys are set, never the keys", {
   require_engine()
   secret <- "sk-doctor-test-0123456789abcdef"
