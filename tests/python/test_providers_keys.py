@@ -182,3 +182,14 @@ def test_providers_refuse_to_be_pickled():
     provider = get_provider("openai", api_key=FAKE_KEY)
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(provider)
+
+
+def test_a_misspelled_provider_gets_the_closest_name():
+    from cassia.providers import get_provider
+
+    for call in (lambda: get_provider("opnai"), lambda: set_api_key("abcdefgh", provider="antropic")):
+        with pytest.raises(ConfigError, match=r"did you mean '(openai|anthropic)'\?"):
+            call()
+    with pytest.raises(ConfigError) as far:
+        get_provider("zzz")
+    assert "did you mean" not in str(far.value)

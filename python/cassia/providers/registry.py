@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, mask_url_password, register_secret
+from ..options import did_you_mean
 from .base import ProviderConfig, ProviderKind
 
 __all__ = [
@@ -94,8 +95,7 @@ def key_env_var(provider: str | None) -> str | None:
         return CUSTOM_KEY_ENV
     vendor = VENDORS.get(provider.lower())
     if vendor is None:
-        known = ", ".join(sorted(VENDORS))
-        raise ConfigError(f"unknown provider {provider!r}; use one of {known}, or an http(s) base URL")
+        raise _unknown(provider)
     return vendor.key_env
 
 
@@ -167,6 +167,13 @@ def resolve_config(
     return config
 
 
+def _unknown(provider: str) -> ConfigError:
+    close = did_you_mean(provider, list(VENDORS))
+    hint = f"did you mean {close!r}? " if close else ""
+    return ConfigError(f"unknown provider {provider!r}; {hint}use one of {', '.join(sorted(VENDORS))}, "
+                       "or an http(s) base URL")
+
+
 def _from_name(provider: str, overrides: dict[str, Any]) -> ProviderConfig:
     provider = provider.strip()
     if _is_url(provider):
@@ -178,8 +185,7 @@ def _from_name(provider: str, overrides: dict[str, Any]) -> ProviderConfig:
         )
     vendor = VENDORS.get(provider.lower())
     if vendor is None:
-        known = ", ".join(sorted(VENDORS))
-        raise ConfigError(f"unknown provider {provider!r}; use one of {known}, or an http(s) base URL")
+        raise _unknown(provider)
     model = overrides.pop("model", None) or vendor.default_model
     return ProviderConfig(
         name=vendor.name,
