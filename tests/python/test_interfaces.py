@@ -248,3 +248,17 @@ def test_the_output_limit_reaches_the_requests(command, tmp_path, fake_server, c
     backend = ["--model", f"{fake_server.url}:m"] if command[0] == "ensemble" else ["--provider", fake_server.url]
     main(["--quiet", *command, str(tmp_path / "out"), *backend, "--max-tokens", "432", "--no-cache"])
     assert {r.body.get("max_tokens") for r in fake_server.requests if r.method == "POST"} == {432}
+
+
+def test_scoring_a_mistyped_run_folder_creates_nothing_and_names_the_option(tmp_path, capsys):
+    missing = tmp_path / "typo"
+    assert main(["--quiet", "score", str(missing)]) == EXIT_INPUT
+    assert not missing.exists()
+    assert "pass the folder a run wrote (--out)" in capsys.readouterr().err
+    import cassia
+
+    with pytest.raises(InputError, match=r"\(out_dir\)"):
+        cassia.run_score_batch(missing, provider="offline")
+    with interface("r"), pytest.raises(InputError, match=r"\(out_dir\)"):
+        cassia.RunResult.load(missing)
+    assert not missing.exists()

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from ..errors import InputError
 from ..models import ClusterResult
+from ..spelling import spell
 
 __all__ = ["CORRUPT", "RESULTS", "finished_order", "iter_results", "missing_clusters", "now", "read_manifest",
            "read_results", "remove_temp_files", "repair_results", "slug", "write_atomic"]
@@ -113,7 +114,8 @@ def remove_temp_files(run_dir: str | Path) -> list[Path]:
 def read_manifest(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "manifest.json"
     if not path.exists():
-        raise InputError(f"{run_dir} is not a CASSIA run directory (no manifest.json); pass the --out folder of a run.")
+        raise InputError(f"{run_dir} is not a CASSIA run directory (no manifest.json); pass the folder a run "
+                         f"wrote ({spell('out_dir')})")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

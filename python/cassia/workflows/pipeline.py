@@ -21,7 +21,7 @@ from ..models import ClusterResult
 from ..options import checked
 from ..agents.estimate import CostEstimate, estimate_run
 from ..providers.stages import StageProviders, auto_provider, resolve_stages, stage_choices
-from ..store import RunStore, iter_results, now, read_results
+from ..store import RunStore, iter_results, now, read_manifest, read_results
 from .annotate import batchable, run_clusters
 from .batch_api import BatchDispatcher, BatchOptions
 from .boost import boost_summary
@@ -284,6 +284,7 @@ async def arun_score_batch(
     providers: StageProviders | None = None,
 ) -> RunResult:
     """Async :func:`run_score_batch`."""
+    read_manifest(run_dir)  # raises before the store opens: a mistyped path must not become a folder
     store = RunStore(run_dir, resume=True)
     manifest = store.manifest()
     if not manifest:
