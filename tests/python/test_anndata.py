@@ -99,6 +99,22 @@ def test_louvain_refuses_the_stale_default_key_then_computes_its_own(adata, tmp_
     assert "cassia_general" not in adata.obs  # key_added decides the column names
 
 
+def test_groups_too_small_to_rank_are_left_out_and_named(adata, tmp_path):
+    groups = adata.obs["louvain"].astype(str)
+    groups.iloc[0] = "single"  # one cell: scanpy cannot rank it; "unused": a category with no cells
+    adata.obs["g"] = pd.Categorical(groups, categories=sorted(set(groups)) + ["unused"])
+    result = run(adata, tmp_path / "small", groupby="g", rank_key="rgg_g")
+    assert sorted(r.cluster for r in result.results) == sorted(set(groups) - {"single"})
+    record = adata.uns["cassia"]
+    assert record["rank_genes_groups"]["not_ranked"] == {"single": 1, "unused": 0}
+    assert any("single (1 cells)" in note for note in record["notes"])
+    assert adata.obs.loc[adata.obs["g"] == "single", "cassia_status"].tolist() == ["not annotated"]
+    assert (adata.obs.loc[adata.obs["g"] != "single", "cassia_status"].isin(["ok", "unvalidated"])).all()
+    adata.obs["two"] = pd.Categorical(["a"] * (adata.n_obs - 1) + ["b"])
+    with pytest.raises(InputError, match="at least two to compare"):
+        run(adata, tmp_path / "one", groupby="two", rank_key="rgg_two")
+
+
 def test_custom_rank_key_is_used_and_the_default_never_wins(adata, tmp_path):
     sc.tl.rank_genes_groups(adata, "louvain", method="t-test", key_added="ttest_louvain")
     result = run(adata, tmp_path / "custom", groupby="louvain", rank_key="ttest_louvain", clusters=["0", "4"],

@@ -229,3 +229,14 @@ def test_r_na_gene_name_in_a_text_file(tmp_path):
     path.write_text("p_val,avg_log2FC,pct.1,pct.2,p_val_adj,cluster,gene\n"
                     "1e-9,2,0.5,0.1,1e-5,0,CD3E\n1e-9,2,0.5,0.1,1e-5,0,NA\n")
     assert "1 row(s) of" in error_of(path) and "no gene name (first at row 2)" in error_of(path)
+
+
+def test_ranking_advice_names_the_option_as_the_interface_spells_it():
+    from cassia.spelling import interface
+
+    scored = pd.DataFrame({"cluster": ["a", "a", "b", "b"], "gene": ["CD3E", "CD2", "MS4A1", "CD79A"],
+                           "score": [5.0, 4.0, 6.0, 3.0], "p_val_adj": [0.0] * 4})
+    with interface("cli"), pytest.raises(InputError, match=r"Choose one with --ranking \w+\.$"):
+        load_markers(scored, ranking="avg_log2FC", filters=MarkerFilters(None, None, None))
+    with interface("r"), pytest.raises(InputError, match=r"ranking = \"pct_diff\" needs pct.1"):
+        load_markers(scored, ranking="pct_diff", filters=MarkerFilters(None, None, None))

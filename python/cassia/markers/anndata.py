@@ -76,9 +76,23 @@ def compute_rank_genes_groups(adata: Any, *, groupby: str, rank_key: str,
         raise InputError(f"adata.obs[{groupby!r}] is not categorical, which rank_genes_groups needs; "
                          f"convert it with adata.obs[{groupby!r}] = adata.obs[{groupby!r}].astype('category')")
     params = {"groupby": groupby, "method": method, "pts": True, "key_added": rank_key}
+    # scanpy cannot rank a group of fewer than two cells (an unused category has none) and refuses
+    # the whole call: rank the others, and say which were left out and why.
+    sizes = adata.obs[groupby].value_counts()
+    categories = list(adata.obs[groupby].cat.categories)
+    rankable = [g for g in categories if sizes.get(g, 0) >= 2]
+    too_small = {str(g): int(sizes.get(g, 0)) for g in categories if sizes.get(g, 0) < 2}
+    if len(rankable) < 2:
+        raise InputError(f"adata.obs[{groupby!r}] has {len(rankable)} group(s) of two or more cells; ranking "
+                         "marker genes needs at least two to compare")
+    if too_small:
+        params["groups"] = rankable
     sc.tl.rank_genes_groups(adata, **params)
-    return {"key": rank_key, "computed": True, "method": method, "params": params,
-            "scanpy": metadata.version("scanpy")}
+    computed = {"key": rank_key, "computed": True, "method": method, "params": params,
+                "scanpy": metadata.version("scanpy")}
+    if too_small:
+        computed["not_ranked"] = too_small  # group -> cells: nothing to rank, so not annotated
+    return computed
 
 
 def _stored_params(result: Mapping) -> dict[str, Any]:

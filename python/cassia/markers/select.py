@@ -60,8 +60,9 @@ def resolve_ranking(ranking: object, prepared: Prepared) -> Ranking:
     if wanted == "pctdiff":
         for needed in ("pct.1", "pct.2"):
             if not _present(prepared, needed):
-                raise InputError(f"ranking='pct_diff' needs pct.1 and pct.2, but {prepared.label} "
-                                 f"has no {needed} column; choose ranking='avg_log2FC' or 'p_val_adj'")
+                raise InputError(f"{spell('ranking', 'pct_diff')} needs pct.1 and pct.2, but {prepared.label} "
+                                 f"has no {needed} column; choose {spell('ranking', 'avg_log2FC')} or "
+                                 f"{spell('ranking', 'p_val_adj')}")
         return Ranking("pct_diff", None)
     for canonical in (*STAT_COLUMNS, "score"):
         spellings = {key(a) for a in ALIASES[canonical]} | {key(canonical)}
@@ -71,8 +72,10 @@ def resolve_ranking(ranking: object, prepared: Prepared) -> Ranking:
             if not _present(prepared, canonical):
                 miss = prepared.suspects.get(canonical)
                 hint = f" Did you mean column {miss!r}? Rename it to {canonical!r}." if miss else ""
+                rankable = _rankable(prepared)
+                choose = f" Choose one with {spell('ranking', rankable[0])}" if rankable and not hint else ""
                 raise InputError(f"cannot rank by {canonical}: {prepared.label} has no such column."
-                                 f"{hint} Rankable columns: {_rankable(prepared)}")
+                                 f"{hint} Rankable columns: {rankable}.{choose}" + ("." if choose else ""))
             return Ranking(canonical, canonical, canonical in ASCENDING)
     extra = [c for c in prepared.frame.columns if c not in ("cluster", "gene", *STAT_COLUMNS)]
     for column in extra:

@@ -43,6 +43,9 @@ def _markers_from(adata: Any, *, groupby: str, rank_key: str, gene_symbols: str 
     if not groups & set(cells):
         raise InputError(f"the groups in adata.uns[{rank_key!r}] ({sorted(groups)[:10]}) are not values of "
                          f"adata.obs[{groupby!r}]; pass the groupby the ranking was computed for")
+    if computed and computed.get("not_ranked"):  # their cells get the status "not annotated"
+        small = ", ".join(f"{g} ({n} cells)" for g, n in computed["not_ranked"].items())
+        notes = [*notes, f"groups with fewer than two cells were not ranked, so not annotated: {small}"]
     source = computed or {"key": rank_key, "computed": False, "method": params.get("method"), "params": params}
     return frame, {"groupby": groupby, "rank_genes_groups": source, "gene_symbols": gene_symbols,
                    "notes": notes}
