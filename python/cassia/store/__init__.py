@@ -74,6 +74,7 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.resume = resume
         self._lock = threading.Lock()
+        self._numbers_lock = threading.Lock()
         self._call_numbers: dict[str, int] = {}
         try:
             (self.run_dir / "transcripts").mkdir(parents=True, exist_ok=True)
@@ -149,11 +150,15 @@ class RunStore:
     # -- transcripts
     def transcript(self, cluster: str, task: str, record: dict[str, Any]) -> Path:
         folder = self.run_dir / "transcripts" / slug(cluster)
-        with self._lock:
+        # its own lock: called on the event loop, it must not wait for an append's fsync (self._lock)
+        with self._numbers_lock:
             number = self._call_numbers.get(cluster)
             if number is None:  # the cluster's first call: its folder, numbering after a resumed run's files
-                folder.mkdir(parents=True, exist_ok=True)
-                number = len(list(folder.glob("*.json")))
+                try:
+                    folder.mkdir(parents=True)
+                    number = 0
+                except FileExistsError:
+                    number = len(list(folder.glob("*.json")))
             number += 1
             self._call_numbers[cluster] = number
         path = folder / f"{number:02d}-{task}.json"

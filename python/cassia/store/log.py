@@ -45,8 +45,9 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
-    finally:
+    except BaseException:  # only then is the temp file left (a replace consumes it): no unlink per write
         tmp.unlink(missing_ok=True)
+        raise
 
 
 def repair_results(run_dir: str | Path) -> list[str]:
