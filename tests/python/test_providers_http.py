@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from cassia.spelling import interface
 from cassia.errors import AuthError, ProviderError, TransientProviderError
 from cassia.models import Message
 from cassia.providers import CompletionRequest, get_provider
@@ -143,7 +144,9 @@ def test_slow_reply_times_out_then_succeeds(fake_server):
 def test_timeout_message_names_the_setting():
     transport, _ = scripted_transport(httpx.ReadTimeout("too slow"))
     provider, _ = provider_with(transport, max_retries=0, timeout=12)
-    with pytest.raises(TransientProviderError, match="within 12 s; raise timeout="):
+    with pytest.raises(TransientProviderError, match="within 12 s; raise timeout if"):
+        asyncio.run(provider.complete(ask()))
+    with interface("cli"), pytest.raises(TransientProviderError, match="within 12 s; raise --timeout if"):
         asyncio.run(provider.complete(ask()))
 
 

@@ -28,7 +28,7 @@ import httpx
 
 from ..errors import AuthError, ProviderError, TransientProviderError, mask_url_password
 from ..models import Message
-from ..spelling import key_advice
+from ..spelling import key_advice, spell
 from . import pricing, structured
 from .base import Completion, CompletionRequest, ProviderConfig
 from .capabilities import Capabilities, capabilities_for
@@ -264,14 +264,16 @@ class HttpProvider:
             # server dripping a byte every half second cannot hold it past ``deadline``.
             return await asyncio.wait_for(client.post(url, json=body, headers=self._headers()), deadline)
         except asyncio.TimeoutError:
+            # an unset deadline follows the timeout (3x), which is the option every interface has
+            option = spell("deadline") if self.config.deadline is not None else spell("timeout")
             raise _TimedOut(f"{who} did not finish answering within the {deadline:g} s deadline; "
-                            "raise deadline= if the model is slow") from None
+                            f"raise {option} if the model is slow") from None
         except httpx.ConnectTimeout:
             raise _TimedOut(f"{who} did not accept a connection within {self.config.connect_timeout:g} s; "
                             "check the server is running") from None
         except httpx.TimeoutException:
             raise _TimedOut(
-                f"{who} did not answer within {self.config.timeout:g} s; raise timeout= if the model is slow"
+                f"{who} did not answer within {self.config.timeout:g} s; raise {spell('timeout')} if the model is slow"
             ) from None
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as err:
             raise TransientProviderError(
