@@ -240,3 +240,16 @@ def test_ranking_advice_names_the_option_as_the_interface_spells_it():
         load_markers(scored, ranking="avg_log2FC", filters=MarkerFilters(None, None, None))
     with interface("r"), pytest.raises(InputError, match=r"ranking = \"pct_diff\" needs pct.1"):
         load_markers(scored, ranking="pct_diff", filters=MarkerFilters(None, None, None))
+
+
+def test_a_missing_gene_column_lists_the_other_columns_in_the_users_words():
+    from cassia.spelling import interface
+
+    no_gene = pd.DataFrame({"cluster": ["a", "b"], "symbolz": ["CD3E", "MS4A1"], "avg_log2FC": [1.0, 2.0]})
+    with interface("r"), pytest.raises(InputError) as caught:
+        load_markers(no_gene)
+    message = str(caught.value)
+    assert message.startswith("the data frame has no gene column")
+    assert "The other columns are: ['symbolz', 'avg_log2FC']" in message  # cluster was matched already
+    with pytest.raises(InputError, match="^the DataFrame has no gene column"):
+        load_markers(no_gene)

@@ -76,7 +76,8 @@ def _near_miss(canonical: str, leftovers: list[str]) -> str | None:
     return None
 
 
-def _missing(what: str, label: str, columns: list[str], option: str) -> InputError:
+def _missing(what: str, label: str, columns: list[str], option: str, *, others: bool = False) -> InputError:
+    """``others``: ``columns`` leaves out those already matched to other roles (and says so)."""
     aliases = ALIASES[what]
     hint = checks.suggest(what, columns)
     if not hint and what == "cluster":
@@ -84,7 +85,8 @@ def _missing(what: str, label: str, columns: list[str], option: str) -> InputErr
                 "cluster column, or for Scanpy call sc.get.rank_genes_groups_df(adata, None).")
     return InputError(
         f"{label} has no {what} column (looked for {', '.join(aliases[:5])}).{hint} Rename the "
-        f"column to {what!r}{f' or pass {spell(option)}' if offered(option) else ''}. The columns are: {columns}"
+        f"column to {what!r}{f' or pass {spell(option)}' if offered(option) else ''}. "
+        f"The {'other ' if others else ''}columns are: {columns}"
     )
 
 
@@ -159,12 +161,12 @@ def prepare(raw: RawTable, cluster_col: str | None, gene_col: str | None) -> Pre
     cluster = (_explicit(columns, cluster_col, "cluster_col", label) if cluster_col
                else _find(columns, ALIASES["cluster"], taken))
     if cluster is None:
-        raise _missing("cluster", label, [c for c in columns if c not in taken], "cluster_col")
+        raise _missing("cluster", label, [c for c in columns if c not in taken], "cluster_col", others=bool(taken))
     taken.add(cluster)
     gene = (_explicit(columns, gene_col, "gene_col", label) if gene_col
             else _find(columns, ALIASES["gene"], taken))
     if gene is None:
-        raise _missing("gene", label, [c for c in columns if c not in taken], "gene_col")
+        raise _missing("gene", label, [c for c in columns if c not in taken], "gene_col", others=True)
     taken.add(gene)
     taken.update(found_stats.values())
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
+from ..spelling import current_interface
 from .names import EXACT_KEYS, NA_TEXT, NUMERIC_KEYS, ROWNAME_HEADERS, key
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -60,7 +61,9 @@ def read_source(source: object) -> RawTable:
     """Read a path, DataFrame or AnnData into a :class:`RawTable`."""
     if isinstance(source, pd.DataFrame):
         # deep copy: nothing we do downstream may reach the caller's frame
-        return RawTable(source.copy(deep=True), "dataframe", "the DataFrame", [])
+        # named as the user knows it: R's data.frame reaches the engine as a pandas DataFrame
+        label = "the data frame" if current_interface() == "r" else "the DataFrame"
+        return RawTable(source.copy(deep=True), "dataframe", label, [])
     if is_anndata(source):
         frame, notes = rank_genes_groups_frame(source.uns)
         return RawTable(frame, "anndata", "the AnnData object", notes)
