@@ -89,6 +89,15 @@ _TOKEN = re.compile(r"(?<![A-Za-z0-9\-])[A-Za-z0-9][A-Za-z0-9\-.]*")
 _ONTOLOGY_ID = re.compile(r"\b[A-Z]{2,10}[:_]\d{5,}\b")
 _LINK = re.compile(r"^[\s,/&()#\d]*(?:\b(?:and|or|nor|as well as|plus)\b[\s,/&()#\d]*)?$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-']*")
+# compiled once: cited_genes runs them on every token of every answer
+_SUFFIX = re.compile(r"[A-Z]{0,2}\d*[A-Z]?")
+_ORF = re.compile(r"[A-Z0-9]+orf\d+")
+_TITLE = re.compile(r"[A-Z][a-z0-9]*(?:-[A-Za-z0-9]+)*")
+_LOW_SUFFIX = re.compile(r"^(.*?)-([a-z][a-z]+)$")
+_GLUED = re.compile(r"^([A-Z0-9\-]*[A-Z0-9])(hi|lo|high|low|bright|dim|int)$")
+_NEXT_WORD = re.compile(r"[\s+\-]*([A-Za-z]+)")
+_DIGIT_HYPHEN = re.compile(r"-(?=\d)")
+_CLAUSE_END = re.compile(r"[,;.:!?\n]")
 
 
 @functools.lru_cache(maxsize=1 << 16)  # an atlas cluster's table has thousands of genes, checked every round
@@ -138,7 +147,7 @@ class _Reference:
         i = bisect.bisect_left(self.keys, key)
         while i < len(self.keys) and self.keys[i].startswith(key):
             rest = self.keys[i][len(key):]
-            if re.fullmatch(r"[A-Z]{0,2}\d*[A-Z]?", rest) and not (key[-1].isdigit() and rest[:1].isdigit()):
+            if _SUFFIX.fullmatch(rest) and not (key[-1].isdigit() and rest[:1].isdigit()):
                 return True
             i += 1
         return False
@@ -152,12 +161,12 @@ def _gene_shaped(token: str, species: str, known: set[str]) -> bool:
         return False
     has_digit = any(c.isdigit() for c in token)
     upper = token == token.upper() and any(c.isalpha() for c in token)
-    if re.fullmatch(r"[A-Z0-9]+orf\d+", token):  # C1orf56
+    if _ORF.fullmatch(token):  # C1orf56
         return True
     if species == "human":
         return upper and token[0].isalpha()
     if species == "mouse":
-        title = bool(re.fullmatch(r"[A-Z][a-z0-9]*(?:-[A-Za-z0-9]+)*", token))
+        title = bool(_TITLE.fullmatch(token))
         return (upper and token[0].isalpha()) or (title and has_digit)
     return has_digit and token[0].isalpha() and any(c.isalpha() for c in token[1:] + token[0])
 
@@ -187,11 +196,11 @@ def cited_genes(text: str, *, species: str = "human", known: Iterable[str] = ())
         token, start = match.group(0).rstrip(".-"), match.start()
         end = start + len(token)
         base, suffix = token, ""
-        low = re.match(r"^(.*?)-([a-z][a-z]+)$", token)  # CD8-positive, SPP1-high, IFN-induced
+        low = _LOW_SUFFIX.match(token)  # CD8-positive, SPP1-high, IFN-induced
         if low:
             base, suffix = low.group(1), low.group(2)
         else:
-            glued = re.match(r"^([A-Z0-9\-]*[A-Z0-9])(hi|lo|high|low|bright|dim|int)$", token)  # HLA-DRhi, CD56bright
+            glued = _GLUED.match(token)  # HLA-DRhi, CD56bright
             if glued:
                 base, suffix = glued.group(1), glued.group(2)
         follow = text[end:end + 24]
@@ -206,13 +215,13 @@ def cited_genes(text: str, *, species: str = "human", known: Iterable[str] = ())
             previous = None
             continue
         sign = follow[:1]
-        next_word = (re.match(r"[\s+\-]*([A-Za-z]+)", follow) or [None, ""])[1].lower()
+        next_word = (_NEXT_WORD.match(follow) or [None, ""])[1].lower()
         phenotype = sign in "+⁺" or suffix in _PHENOTYPE_SUFFIX or next_word in _CELL_NOUNS
         if _CD.match(base) and phenotype and gene_key(base) not in known_keys:
             previous = None
             continue  # CD4+ T, CD8-positive, CD14 monocytes: a cell-type name
         protein = greek or bool(_PROTEIN.match(base)) or ("-" in base and base.upper() in ALIASES)
-        symbol = re.sub(r"-(?=\d)", "", base) if _PROTEIN.match(base) else base
+        symbol = _DIGIT_HYPHEN.sub("", base) if _PROTEIN.match(base) else base
         negative = suffix in _NEGATIVE_SUFFIX or sign in "-−" and follow[1:2] in (" ", "") and not greek
         raw.append((symbol, start, end, negative, protein))
         previous, previous_end = base.upper(), end
@@ -229,7 +238,7 @@ def _with_negation(text: str, raw: list[tuple[str, int, int, bool, bool]]) -> li
             j += 1
         clause_start = max(text.rfind(c, 0, raw[i][1]) for c in ".;:!?\n") + 1
         before = _WORD.findall(text[clause_start:raw[i][1]])[-3:]
-        after_text = re.split(r"[,;.:!?\n]", text[raw[j][2]:], maxsplit=1)[0]
+        after_text = _CLAUSE_END.split(text[raw[j][2]:], maxsplit=1)[0]
         after = _WORD.findall(after_text)[:5]
         negated = any(w.lower() in _PRE_CUES for w in before) or any(w.lower() in _POST_CUES for w in after)
         for symbol, start, _, negative, protein in raw[i:j + 1]:

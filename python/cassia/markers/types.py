@@ -74,6 +74,8 @@ class ClusterMarkers:
         if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.categories.dtype == object:
             names = column.cat.categories.to_numpy()  # text already (markers.checks.as_text)
             return tuple(names[column.cat.codes.to_numpy()[rows]].tolist())
+        if column.dtype == object:  # str of each, as astype(str) gives, without building a Series per call
+            return tuple(map(str, column.to_numpy()[rows].tolist()))
         return tuple(column.iloc[rows].astype(str))
 
     def column(self, name: str) -> pd.Series:
