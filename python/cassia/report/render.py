@@ -20,6 +20,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,  # packaged templates: no stat of base and macros for every one of 1,000 pages
     )
 
 
