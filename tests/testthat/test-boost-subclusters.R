@@ -22,8 +22,10 @@ test_that("runCASSIA_annotationboost boosts one cluster of an earlier run, in th
 
   # the fake server's conclusion cites CD3E and CD3D: cluster "1" (monocytes) has neither, so its
   # boost fails the code's gene checks, visibly, and the first annotation stays
-  monocytes <- runCASSIA_annotationboost(markers, cluster = "1", run_dir = first, provider = url,
-                                         use_cache = FALSE, progress = FALSE)
+  expect_warning(
+    monocytes <- runCASSIA_annotationboost(markers, cluster = "1", run_dir = first, provider = url,
+                                           use_cache = FALSE, progress = FALSE),
+    "did not pass the code's checks")
   expect_identical(attr(monocytes, "boost")$status, "failed")
   expect_match(attr(monocytes, "boost")$error, "did not pass the code's checks")
   expect_false(monocytes$Boosted)
