@@ -250,6 +250,19 @@ def test_the_output_limit_reaches_the_requests(command, tmp_path, fake_server, c
     assert {r.body.get("max_tokens") for r in fake_server.requests if r.method == "POST"} == {432}
 
 
+def test_evaluate_pipeline_limits_reach_the_scorer_and_batch_mode_refuses_them(tmp_path, fake_server, capsys):
+    table = tmp_path / "bench.csv"
+    pd.DataFrame({"marker": ["CD3E, CD3D, CD2, IL7R", "CD14, LYZ, S100A8, FCN1"], "gold": ["T cell", "monocyte"],
+                  "tissue": ["blood", "blood"], "dataset": ["d", "d"]}).to_csv(table, index=False)
+    evaluate = ["--quiet", "evaluate", "--table", str(table), "--provider", fake_server.url, "--no-cache", "--no-report"]
+    main([*evaluate, "--mode", "pipeline", "--out", str(tmp_path / "p"), "--max-tokens", "432",
+          "--scoring-max-tokens", "321"])
+    scorer = [r for r in fake_server.requests if r.method == "POST" and (r.schema() or (None, None))[1] == "ScorerOutput"]
+    assert scorer and {r.body.get("max_tokens") for r in scorer} == {321}
+    assert main([*evaluate, "--out", str(tmp_path / "b"), "--scoring-max-tokens", "321"]) == EXIT_INPUT
+    assert "--mode pipeline" in capsys.readouterr().err
+
+
 def test_scoring_a_mistyped_run_folder_creates_nothing_and_names_the_option(tmp_path, capsys):
     missing = tmp_path / "typo"
     assert main(["--quiet", "score", str(missing)]) == EXIT_INPUT

@@ -57,6 +57,11 @@ def _sizes(text: str | None) -> list[int] | None:
 def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import run_benchmark
 
+    # scoring and boost run only in pipeline mode; their limits mean nothing to batch mode
+    stages = ("", "scoring", "boost") if args.mode == "pipeline" else ("",)
+    if args.mode != "pipeline" and (args.scoring_max_tokens or args.boost_max_tokens):
+        raise InputError("--scoring-max-tokens and --boost-max-tokens limit the scoring and boost of "
+                         "--mode pipeline; batch mode has neither")
     backends = stage_backends(args)
     table = _read(args.table, args.limit)
     result = run_benchmark(
@@ -65,7 +70,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         dataset_col=args.dataset_col, cluster_col=args.cluster_col, gold_map=_gold_map(args.gold_map),
         tissue=args.tissue, dataset=args.dataset, species=args.species, n_genes=args.n_genes,
         n_genes_sweep=_sizes(args.sweep), predict=args.predict, max_workers=args.max_workers,
-        use_cache=not args.no_cache, progress=not args.quiet, report=not args.no_report, **limit_kwargs(args))
+        use_cache=not args.no_cache, progress=not args.quiet, report=not args.no_report,
+        **limit_kwargs(args, stages))
     summary = result.summary
     failed = result.graded[result.graded["status"] != "ok"]
     if args.json:
@@ -113,5 +119,5 @@ def register(subparsers) -> None:
     parser.add_argument("--no-report", action="store_true", help="do not render report.html")
     parser.add_argument("--json", action="store_true", help="print summary.json to stdout")
     add_backend_options(parser)
-    add_limit_options(parser)
+    add_limit_options(parser, ("", "scoring", "boost"))
     parser.set_defaults(handler=_evaluate)
