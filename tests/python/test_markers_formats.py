@@ -212,6 +212,34 @@ def test_h5ad_file_matches_anndata_object(tmp_path):
     assert from_file.source_format == "scanpy"
 
 
+def test_an_h5ad_with_two_rankings_is_read_by_the_one_named(tmp_path, capsys):
+    import copy
+
+    from cassia.cli import main
+    from cassia.errors import InputError
+
+    adata, _ = pbmc_rank_genes_groups()
+    second = copy.deepcopy(adata.uns["rank_genes_groups"])
+    second["names"] = np.array(second["names"].tolist()[::-1], dtype=second["names"].dtype)  # other genes first
+    adata.uns["other"] = second
+    path = tmp_path / "two.h5ad"
+    adata.write_h5ad(path)
+    with pytest.raises(InputError, match=r"several rank_genes_groups results .*rank_key="):
+        load_markers(path)
+    default = load_markers(path, rank_key="rank_genes_groups")
+    other = load_markers(path, rank_key="other")
+    assert [c.genes for c in default] == [c.genes for c in load_markers(adata, rank_key="rank_genes_groups")]
+    assert [c.genes for c in other] != [c.genes for c in default]
+    with pytest.raises(InputError, match=r"no rank_genes_groups result under uns\['othr'\].*Did you mean 'other'"):
+        load_markers(path, rank_key="othr")
+    with pytest.raises(InputError, match="names a ranking inside an AnnData"):
+        load_markers(scanpy_df(adata), rank_key="other")
+    # the command line: told which flag to use, then reads the ranking named
+    assert main(["--quiet", "validate", str(path)]) == 2
+    assert "say which one with --rank-key " in capsys.readouterr().err
+    assert main(["--quiet", "validate", str(path), "--rank-key", "other", "--json"]) == 0
+
+
 def test_rank_genes_groups_df_frame():
     adata, _ = pbmc_rank_genes_groups()
     frame = scanpy_df(adata)

@@ -88,6 +88,8 @@ def add_marker_options(group, *, n_genes: int | None = 50, what: str = "cluster"
                        help="the marker table's cluster column (default: found by name)")
     group.add_argument("--gene-col", default=None, metavar="G",
                        help="the marker table's gene column (default: found by name)")
+    group.add_argument("--rank-key", default=None, metavar="KEY",
+                       help="an .h5ad's uns entry holding the ranking (default: the only one)")
 
 
 def marker_filters(args: argparse.Namespace, fallback=None):
@@ -109,7 +111,7 @@ def read_markers(args: argparse.Namespace, source: Any, *, n_genes: int = 50, ra
 
     return load_markers(source, n_genes=args.n_genes or n_genes, ranking=args.ranking or ranking,
                         filters=marker_filters(args, fallback_filters), cluster_col=args.cluster_col,
-                        gene_col=args.gene_col)
+                        gene_col=args.gene_col, rank_key=args.rank_key)
 
 
 def add_cluster_options(group, what: str = "cluster") -> None:

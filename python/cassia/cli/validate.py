@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     filters = marker_filters(args)
     try:
         report = inspect_markers(args.file, n_genes=args.n_genes, ranking=args.ranking, filters=filters,
-                                 cluster_col=args.cluster_col, gene_col=args.gene_col)
+                                 cluster_col=args.cluster_col, gene_col=args.gene_col, rank_key=args.rank_key)
     except InputError as err:
         if not args.json:
             raise  # the CLI frame prints it as one line and exits 2

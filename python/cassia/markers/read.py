@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputError
-from ..spelling import current_interface
+from ..spelling import current_interface, spell
+from .checks import suggest
 from .names import EXACT_KEYS, NA_TEXT, NUMERIC_KEYS, ROWNAME_HEADERS, key
 
 DELIMITERS = (",", "\t", ";", "|")
@@ -57,25 +58,29 @@ def is_anndata(obj: object) -> bool:
                for cls in type(obj).__mro__)
 
 
-def read_source(source: object) -> RawTable:
-    """Read a path, DataFrame or AnnData into a :class:`RawTable`."""
+def read_source(source: object, *, rank_key: str | None = None) -> RawTable:
+    """Read a path, DataFrame or AnnData into a :class:`RawTable`. ``rank_key``: which
+    ``uns`` entry of an AnnData or ``.h5ad`` holds the ranking (default: the only one)."""
+    if rank_key is not None and not (is_anndata(source) or str(source).lower().endswith(".h5ad")):
+        raise InputError(f"{spell('rank_key', rank_key)} names a ranking inside an AnnData or .h5ad file; "
+                         "this input is a table, which holds one ranking already")
     if isinstance(source, pd.DataFrame):
         # deep copy: nothing we do downstream may reach the caller's frame
         # named as the user knows it: R's data.frame reaches the engine as a pandas DataFrame
         label = "the data frame" if current_interface() == "r" else "the DataFrame"
         return RawTable(source.copy(deep=True), "dataframe", label, [])
     if is_anndata(source):
-        frame, notes = rank_genes_groups_frame(source.uns)
+        frame, notes = rank_genes_groups_frame(source.uns, key=rank_key)
         return RawTable(frame, "anndata", "the AnnData object", notes)
     if isinstance(source, (str, Path)):
-        return _read_path(Path(source).expanduser())
+        return _read_path(Path(source).expanduser(), rank_key)
     raise InputError(
         f"cannot read markers from a {type(source).__name__}; pass a file path (CSV/TSV/.rds/"
         ".h5ad), a pandas DataFrame, an AnnData object or a MarkerSet"
     )
 
 
-def _read_path(path: Path) -> RawTable:
+def _read_path(path: Path, rank_key: str | None = None) -> RawTable:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -92,7 +97,7 @@ def _read_path(path: Path) -> RawTable:
     if last == ".rds":
         return RawTable(_read_rds(path), "rds", str(path), [])
     if last == ".h5ad":
-        frame, notes = _read_h5ad(path)
+        frame, notes = _read_h5ad(path, rank_key)
         return RawTable(frame, "h5ad", str(path), notes)
     if last in (".xlsx", ".xls"):
         raise InputError(f"{path.name} is an Excel workbook; save the sheet as CSV and pass that file")
@@ -268,7 +273,7 @@ def _read_rds(path: Path) -> pd.DataFrame:
     return frames[0].reset_index(drop=True)
 
 
-def _read_h5ad(path: Path) -> tuple[pd.DataFrame, list[str]]:
+def _read_h5ad(path: Path, rank_key: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     try:
         anndata = importlib.import_module("anndata")
     except ModuleNotFoundError as err:
@@ -282,7 +287,7 @@ def _read_h5ad(path: Path) -> tuple[pd.DataFrame, list[str]]:
         raise InputError(f"cannot read {path} as an AnnData .h5ad file ({err}); the file is damaged, truncated "
                          "or not an .h5ad: write it again with adata.write_h5ad(...)") from None
     try:
-        return rank_genes_groups_frame(adata.uns)
+        return rank_genes_groups_frame(adata.uns, key=rank_key)
     finally:
         adata.file.close()
 
@@ -294,9 +299,8 @@ def _pick_key(uns: Mapping) -> tuple[str, list[str]]:
         return candidates[0], note
     if candidates:  # the default key must not silently win over a result stored elsewhere
         raise InputError(
-            f"the AnnData holds several rank_genes_groups results {candidates}; say which one: "
-            "cassia.annotate_anndata(adata, groupby=..., rank_key='...'), or pass it as a table: "
-            "sc.get.rank_genes_groups_df(adata, None, key='...')"
+            f"the AnnData holds several rank_genes_groups results {candidates}; say which one with "
+            f"{spell('rank_key', candidates[0])} (or a name from the list)"
         )
     raise InputError(
         "the AnnData has no uns['rank_genes_groups']; run sc.tl.rank_genes_groups(adata, "
@@ -330,7 +334,11 @@ def _as_text(values: np.ndarray) -> list[str | None]:
 def rank_genes_groups_frame(uns: Mapping, *, key: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Flatten the rank_genes_groups result under ``key`` (else the only one) into rank_genes_groups_df's long table."""
     key, notes = (key, []) if key is not None else _pick_key(uns)
-    result = uns[key]
+    result = uns.get(key)
+    if not isinstance(result, Mapping) or "names" not in result:
+        stored = [k for k, v in uns.items() if isinstance(v, Mapping) and "names" in v]
+        raise InputError(f"there is no rank_genes_groups result under uns[{key!r}]; the rankings stored are "
+                         f"{stored}.{suggest(key, stored)}")
     names = _by_group(result["names"], "names")
     fields = {f: _by_group(result[f], f) for f in RGG_FIELDS if f in result}
     pts = {name: result[name] for name in ("pts", "pts_rest") if isinstance(result.get(name), pd.DataFrame)}

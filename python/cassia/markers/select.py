@@ -259,7 +259,8 @@ def select(prepared: Prepared, *, n_genes: int, ranking: object, filters: Marker
     return Selection(marker_set, report, problems)
 
 
-def _prepare_any(source: object, cluster_col: str | None, gene_col: str | None) -> Prepared:
+def _prepare_any(source: object, cluster_col: str | None, gene_col: str | None,
+                 rank_key: str | None = None) -> Prepared:
     if isinstance(source, MarkerSet):
         if isinstance(source.prepared, Prepared):
             base = source.prepared
@@ -269,7 +270,7 @@ def _prepare_any(source: object, cluster_col: str | None, gene_col: str | None) 
                             base.label, list(base.notes), dict(base.suspects))
         frame = source.full_table().drop(columns=["passes_filters", "selected"], errors="ignore")
         return Prepared(frame, source.source_format, dict(source.columns), "the MarkerSet")
-    return prepare(read_source(source), cluster_col, gene_col)
+    return prepare(read_source(source, rank_key=rank_key), cluster_col, gene_col)
 
 
 def _filters_for(source: object, filters: MarkerFilters | None) -> MarkerFilters:
@@ -281,8 +282,8 @@ def _filters_for(source: object, filters: MarkerFilters | None) -> MarkerFilters
     return source.filters if isinstance(source, MarkerSet) else MarkerFilters()
 
 
-def _run(source, n_genes, ranking, filters, cluster_col, gene_col) -> Selection:
-    return select(_prepare_any(source, cluster_col, gene_col), n_genes=n_genes,
+def _run(source, n_genes, ranking, filters, cluster_col, gene_col, rank_key=None) -> Selection:
+    return select(_prepare_any(source, cluster_col, gene_col, rank_key), n_genes=n_genes,
                   ranking=ranking, filters=_filters_for(source, filters))
 
 
@@ -304,7 +305,7 @@ def chosen_filters(source: object, max_p_val_adj: float | None = 0.05, min_log2f
 
 def load_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RANKING,
                  filters: MarkerFilters | None = None, cluster_col: str | None = None,
-                 gene_col: str | None = None) -> MarkerSet:
+                 gene_col: str | None = None, rank_key: str | None = None) -> MarkerSet:
     """Read markers from a file, DataFrame, AnnData or MarkerSet and pick each cluster's top genes.
 
     ``source`` is a path (CSV/TSV/TXT, ``.rds``, ``.h5ad``), a FindAllMarkers-like or
@@ -314,7 +315,8 @@ def load_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RA
     ``filters`` (default: adjusted p < 0.05, log2FC > 0.25, pct.1 >= 0.1), ranked by
     ``ranking`` (``avg_log2FC``, ``p_val_adj``, ``pct_diff`` or a numeric column) and the
     first ``n_genes`` kept. The caller's data is
-    never modified. Raises :class:`~cassia.errors.InputError` for anything unusable,
+    never modified. ``rank_key`` names the ``uns`` entry of an AnnData or ``.h5ad`` that holds the
+    ranking (default: the only one there). Raises :class:`~cassia.errors.InputError` for anything unusable,
     including a cluster that the filters leave without genes.
     """
     filters = _filters_for(source, filters)
@@ -323,7 +325,7 @@ def load_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RA
         prepared = source.prepared if isinstance(source.prepared, Prepared) else _prepare_any(source, None, None)
         if resolve_ranking(ranking, prepared).name == source.ranking:
             return source
-    selection = _run(source, n_genes, ranking, filters, cluster_col, gene_col)
+    selection = _run(source, n_genes, ranking, filters, cluster_col, gene_col, rank_key)
     if selection.problems:
         lead = (f"{len(selection.problems)} clusters have no genes left after filtering: "
                 if len(selection.problems) > 1 else "")
@@ -333,7 +335,7 @@ def load_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RA
 
 def inspect_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT_RANKING,
                     filters: MarkerFilters | None = None, cluster_col: str | None = None,
-                    gene_col: str | None = None) -> dict:
+                    gene_col: str | None = None, rank_key: str | None = None) -> dict:
     """What :func:`load_markers` would do with ``source``, as a JSON-ready dict.
 
     Keys: ``source``, ``format``, ``columns``, ``ranking``, ``n_genes``, ``filters``,
@@ -342,7 +344,7 @@ def inspect_markers(source: object, *, n_genes: int = 50, ranking: str = DEFAULT
     emptied by the filters is reported in ``problems``; any other unusable input raises
     :class:`~cassia.errors.InputError` as load_markers does.
     """
-    selection = _run(source, n_genes, ranking, filters, cluster_col, gene_col)
+    selection = _run(source, n_genes, ranking, filters, cluster_col, gene_col, rank_key)
     ms = selection.marker_set
     label = ms.prepared.label if isinstance(ms.prepared, Prepared) else "the MarkerSet"
     return {
