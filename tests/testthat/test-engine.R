@@ -29,10 +29,10 @@ package_without_record <- function() {
   lib
 }
 
-test_that("without any engine the error says how to install one", {
-  require_package("callr")
-  lib <- package_without_record()
-  err <- callr::r(function() {
+# A fresh R session with `lib` first that runs a batch: the error's class and message (no engine
+# reachable: RETICULATE_PYTHON empty, the user folders new).
+batch_error_without_engine <- function(lib) {
+  callr::r(function() {
     tryCatch({
       CASSIA::runCASSIA_batch(CASSIA::loadExampleMarkers(), provider = "offline")
       "no error"
@@ -40,6 +40,12 @@ test_that("without any engine the error says how to install one", {
   }, env = c(callr::rcmd_safe_env(), RETICULATE_PYTHON = "", R_USER_DATA_DIR = tempfile(),
              R_USER_CONFIG_DIR = tempfile()),
   libpath = c(lib, .libPaths()), wd = tempdir())
+}
+
+test_that("without any engine the error says how to install one", {
+  require_package("callr")
+  lib <- package_without_record()
+  err <- batch_error_without_engine(lib)
   expect_identical(err[[1]], "cassia_engine_missing")
   expect_match(err[[2]], "cassia_install_engine()", fixed = TRUE)
   expect_match(err[[2]], "cassia_doctor()", fixed = TRUE)
@@ -50,14 +56,7 @@ test_that("with the engine's source recorded but no engine, the error names the 
   lib <- package_without_record()
   write.dcf(data.frame(Python = file.path(tempdir(), "gone", "python"), Source = tempdir()),
             file.path(lib, "CASSIA", "engine.dcf"))
-  err <- callr::r(function() {
-    tryCatch({
-      CASSIA::runCASSIA_batch(CASSIA::loadExampleMarkers(), provider = "offline")
-      "no error"
-    }, error = function(e) c(class(e)[1], conditionMessage(e)))
-  }, env = c(callr::rcmd_safe_env(), RETICULATE_PYTHON = "", R_USER_DATA_DIR = tempfile(),
-             R_USER_CONFIG_DIR = tempfile()),
-  libpath = c(lib, .libPaths()), wd = tempdir())
+  err <- batch_error_without_engine(lib)
   expect_identical(err[[1]], "cassia_engine_missing")
   expect_match(err[[2]], paste0("cassia_install_engine() (it installs the engine from ", tempdir(), ")"),
                fixed = TRUE)
