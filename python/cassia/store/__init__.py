@@ -13,6 +13,7 @@ every append starts on a new line.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -20,13 +21,14 @@ import threading
 import warnings
 import weakref
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
 from ..errors import InputError, redact
 from ..models import ClusterResult
 from ..spelling import spell
+from .journal import Journal
 from .lock import RunLockedError, acquire
 from .log import (
     CORRUPT,
@@ -63,7 +65,8 @@ def input_order(run_dir: str | Path) -> list[str]:
 
 
 class RunStore:
-    """Writes one run directory. Thread-safe appends; every write is durable before it returns.
+    """Writes one run directory. Thread-safe; an append returns once its line is durable, transcripts
+    are written in order by the run's writer thread (:mod:`.journal`), before any later result.
 
     Opening takes the directory's lock (released by :meth:`close`, or when the store is
     garbage-collected or the process ends), clears temp files of a killed write and repairs
@@ -75,7 +78,11 @@ class RunStore:
         self.resume = resume
         self._lock = threading.Lock()
         self._numbers_lock = threading.Lock()
-        self._call_numbers: dict[str, int] = {}
+        self._call_numbers: dict[str, tuple[Path, int]] = {}  # a cluster's folder, its last call
+        self._journal = Journal(self.run_dir / RESULTS)  # transcripts and appends, off the caller's thread
+        # called on the writer thread with each result once it is durable (e.g. report.PageStream);
+        # a listener must not raise
+        self.listeners: list[Callable[[ClusterResult], None]] = []
         try:
             (self.run_dir / "transcripts").mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -112,7 +119,8 @@ class RunStore:
         return notes
 
     def close(self) -> None:
-        """Release the directory's lock (idempotent)."""
+        """Finish the pending writes, then release the directory's lock (idempotent)."""
+        self._journal.wait()
         self._finalizer()
 
     def __enter__(self) -> "RunStore":
@@ -137,39 +145,69 @@ class RunStore:
         return {r.cluster for r in iter_results(self.run_dir) if r.status == "ok"}
 
     def append(self, result: ClusterResult) -> None:
-        line = (redact(result.model_dump_json()) + "\n").encode("utf-8")
-        with self._lock, open(self.run_dir / RESULTS, "a+b") as handle:
-            if handle.seek(0, os.SEEK_END) > 0:  # never glue a record onto a line cut short
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    line = b"\n" + line
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Add ``result`` to the results log; returns once it is durable (fsync'd)."""
+        box: list[BaseException | None] = []
+        written = threading.Event()
+
+        def done(error: BaseException | None) -> None:
+            box.append(error)
+            written.set()
+            self._committed(result, error)
+
+        self._journal.append(_line(result), done)
+        written.wait()
+        if box[0] is not None:
+            raise box[0]
+
+    async def append_async(self, result: ClusterResult) -> None:
+        """:meth:`append` for the event loop: it waits for the writer thread without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if not future.done():
+                future.set_exception(error) if error is not None else future.set_result(None)
+
+        def done(error: BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(settle, error)
+            except RuntimeError:  # the loop closed while the line was written: nobody waits for it
+                pass
+            self._committed(result, error)
+
+        self._journal.append(_line(result), done)
+        await future
+
+    def _committed(self, result: ClusterResult, error: BaseException | None) -> None:
+        if error is None:  # after the waiter is told: a listener's work does not delay the cluster
+            for listener in self.listeners:
+                listener(result)
+
+    def flush(self) -> None:
+        """Wait until every transcript and result handed in so far is written."""
+        self._journal.wait()
 
     # -- transcripts
     def transcript(self, cluster: str, task: str, record: dict[str, Any]) -> Path:
-        folder = self.run_dir / "transcripts" / slug(cluster)
-        # its own lock: called on the event loop, it must not wait for an append's fsync (self._lock)
-        with self._numbers_lock:
-            number = self._call_numbers.get(cluster)
-            if number is None:  # the cluster's first call: its folder, numbering after a resumed run's files
-                try:
-                    folder.mkdir(parents=True)
-                    number = 0
-                except FileExistsError:
-                    number = len(list(folder.glob("*.json")))
+        """Hand one agent call's record to the writer thread; returns the path it will have."""
+        with self._numbers_lock:  # callers on the loop and in threads
+            folder, number = self._call_numbers.get(cluster) or (self.run_dir / "transcripts" / slug(cluster), None)
+            if number is None:  # the cluster's first call: numbering after a resumed run's files
+                number = len(list(folder.glob("*.json"))) if folder.is_dir() else 0
             number += 1
-            self._call_numbers[cluster] = number
+            self._call_numbers[cluster] = (folder, number)
         path = folder / f"{number:02d}-{task}.json"
-        write_atomic(path, redact(json.dumps({"cluster": cluster, "task": task, "time": now(), **record},
-                                              indent=2, default=str)))
+        self._journal.transcript(path, {"cluster": cluster, "task": task, "time": now(), **record})
         return path
 
     # -- summary
     def write_summary(self, results: Iterable[ClusterResult] | None = None) -> Path:
         frame = summary_frame(results if results is not None else iter_results(self.run_dir))
         return write_csv(frame, self.run_dir / "summary.csv")
+
+
+def _line(result: ClusterResult) -> bytes:
+    return (redact(result.model_dump_json()) + "\n").encode("utf-8")
 
 
 def environment_info() -> dict[str, str]:

@@ -25,7 +25,7 @@ from ..errors import AuthError, CassiaError, InputError, redact
 from ..markers import MarkerSet
 from ..models import ClusterResult, Usage
 from ..providers.stages import StageProviders
-from ..report import render_report
+from ..report import PageStream, render_report
 from ..store import (
     RunStore,
     input_order,
@@ -206,11 +206,11 @@ class Runner:
                 result = on_error(base_of(), f"{type(err).__name__}: {err}")
             except Exception as err:  # a bug in one cluster must not sink the run; the reason is kept
                 result = on_error(base_of(), redact(f"unexpected {type(err).__name__}: {err}"))
-            # fsync'd, so off the event loop: thousands of clusters must not stall the requests in flight
-            await asyncio.to_thread(self.store.append, result)
-            if advance:
-                self.bar.update(1)
-            return result
+        # durable before the cluster goes on; the writer thread fsyncs, the slot is already free
+        await self.store.append_async(result)
+        if advance:
+            self.bar.update(1)
+        return result
 
     def close(self) -> None:
         self.bar.close()
@@ -286,16 +286,19 @@ async def run_pool(items: Iterable[T], one: Callable[[T], Awaitable[Any]], *, ma
     await asyncio.gather(*(worker() for _ in range(max(1, max_workers))))
 
 
-def finish_run(store: RunStore, clusters: list[str] | None, manifest: dict, *, report: bool) -> RunResult:
-    """Write the summary and the report, then the manifest: its final status is written last, so a
-    run killed while writing its outputs never claims to be complete. Releases the run directory."""
+def finish_run(store: RunStore, clusters: list[str] | None, manifest: dict, *, report: bool,
+               pages: PageStream | None = None) -> RunResult:
+    """Write the summary and the report (``pages``: the cluster pages written as the run went), then
+    the manifest: its final status is written last, so a run killed while writing its outputs never
+    claims to be complete. Releases the run directory."""
     if clusters is None:  # a later step on a finished run (scoring): keep its input's order
         clusters = input_order(store.run_dir)
     try:
+        store.flush()
         store.write_manifest({**manifest, "status": "running"})
         store.write_summary(iter_results(store.run_dir, clusters))
         if report:
-            render_report(store.run_dir, manifest=manifest, clusters=clusters)
+            render_report(store.run_dir, manifest=manifest, clusters=clusters, pages=pages)
         store.write_manifest(manifest)
     finally:
         store.close()

@@ -21,6 +21,7 @@ from ..models import ClusterResult
 from ..options import checked
 from ..agents.estimate import CostEstimate, estimate_run
 from ..providers.stages import StageProviders, auto_provider, resolve_stages, stage_choices
+from ..report import PageStream
 from ..store import RunStore, iter_results, now, read_manifest, read_results
 from .annotate import batchable, run_clusters
 from .batch_api import BatchDispatcher, BatchOptions
@@ -89,6 +90,10 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
     store = RunStore(out_dir or default_out_dir(), resume=resume)
     extra: dict = dict(manifest_extra or {})
     batcher = None
+    pages = None
+    if report and kind == "pipeline":  # each cluster's page as its result lands: the end writes the index
+        pages = PageStream(store.run_dir, marker_set.cluster_ids(), score_threshold)
+        store.listeners.append(pages)
     try:
         if batch_options is not None:  # provider batch APIs instead of live calls
             batcher = BatchDispatcher(store.run_dir, batch_options, progress=progress)
@@ -112,7 +117,7 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
         extra["rag"] = retriever.sources()
     manifest = build_manifest(store, kind=kind, settings=settings, stages=stages, markers=marker_set,
                               status="done", results=iter_results(store.run_dir, ids), extra=extra)
-    return finish_run(store, ids, manifest, report=report and kind == "pipeline")
+    return finish_run(store, ids, manifest, report=report and kind == "pipeline", pages=pages)
 
 
 @checked
