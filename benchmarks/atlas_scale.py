@@ -8,8 +8,9 @@ call stands in for a model). The child gets a bytecode cache of its own (as an i
 package has), so its start-up is not inflated by compiling the sources on every run.
 
 Printed, one row per run: wall / bound (bound = max(longest chain of one cluster x latency,
-calls x latency / workers)); the most requests the server saw in flight; time from start to
-the first request; tail = time from the last reply to the process's exit (summary, report,
+calls x latency / workers)); call_s = the mean time of one call as the client saw it (the
+latency plus both sides' work on it, which the bound leaves out); the most requests the server
+saw in flight; time from start to the first request; tail = time from the last reply to the process's exit (summary, report,
 manifest); the child's own peak RSS (``VmHWM`` read at its exit); calls and tokens per cluster.
 Rows: annotate and pipeline (with its report) at 100 clusters (1 s per call, --max-workers 10)
 and 1,000 clusters (0.2 s, --max-workers 32); the pipeline on a 1,000-cluster x 4,700-row
@@ -89,11 +90,14 @@ def _run_row(label: str, server: FakeLLMServer, table: Path, env: dict, *, comma
         with open(out / "results.jsonl", encoding="utf-8") as log:
             for line in log:
                 chain = max(chain, sum(s["calls"] for s in json.loads(line)["stages"].values()))
+        # each call as the client timed it: the server's latency plus both sides' work on the request
+        seen_latency = [json.loads(p.read_text())["latency_s"] for p in (out / "transcripts").rglob("*.json")]
     calls = sum(1 for r in server.requests if r.method == "POST")
     bound = max(chain * latency, calls * latency / workers)
     tokens = manifest["usage"]["input_tokens"] + manifest["usage"]["output_tokens"]
     return {"run": label, "clusters": clusters, "wall_s": round(wall, 1), "bound_s": round(bound, 1),
-            "wall/bound": round(wall / bound, 2), "max_in_flight": server.max_in_flight,
+            "wall/bound": round(wall / bound, 2), "call_s": round(sum(seen_latency) / len(seen_latency), 3),
+            "max_in_flight": server.max_in_flight,
             "first_request_s": round(seen[0] - started, 2) if seen else None,
             "tail_s": round(started + wall - (seen[-1] + latency), 1) if seen else None, "peak_rss_mb": round(peak),
             "calls/cluster": round(calls / clusters, 2), "tokens/cluster": round(tokens / clusters)}
