@@ -66,11 +66,11 @@ def test_the_full_table_is_kept_once_and_compactly(tmp_path):
     assert first.genes == ("G0", "G1", "G2", "G3", "G4")
 
 
-def test_the_compact_reader_fills_its_columns_across_chunks(tmp_path, monkeypatch):
-    """Columns sized from the line count: blank lines trimmed, chunk seams exact, clusters in first-appearance order."""
+def test_the_compact_reader_fills_its_columns_across_batches(tmp_path, monkeypatch):
+    """Columns sized from the line count: blank lines trimmed, batch seams exact, clusters in first-appearance order."""
     from cassia.markers import read
 
-    monkeypatch.setattr(read, "_CHUNK", 4)  # chunks end inside clusters
+    monkeypatch.setattr(read, "_BLOCK_BYTES", 150)  # batches of two or three rows: seams inside clusters
     lines = ['"","p_val","avg_log2FC","pct.1","pct.2","p_val_adj","cluster","gene"']
     for i in range(9):  # clusters interleaved: z, a, z, a, ...
         cluster = "z" if i % 2 == 0 else "a"

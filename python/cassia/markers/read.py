@@ -1,7 +1,9 @@
 """Turn whatever the user hands us (a path, a DataFrame, an AnnData) into one raw table.
 
-Text files are read with every cell as a string, so cluster names stay exactly as written
-("007", "7_0") and the statistics are converted later with errors that name the bad value.
+A text file of statistics is read compactly by Arrow's streaming CSV reader: numbers as
+floats, names as categories, kept exactly as written ("007", "7_0"). Any other text file, or
+one that reader would not read as pandas does, is read with every cell as a string, and the
+statistics are converted later with errors that name the bad value.
 Scanpy results (an AnnData's ``uns["rank_genes_groups"]``) are flattened into the same long
 shape ``sc.get.rank_genes_groups_df`` produces, so one code path handles both.
 """
@@ -20,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pa_csv
 
 from ..errors import ConfigError, InputError
 from ..spelling import current_interface, spell
@@ -27,7 +32,10 @@ from .checks import suggest
 from .names import EXACT_KEYS, NA_TEXT, NUMERIC_KEYS, ROWNAME_HEADERS, key
 
 DELIMITERS = (",", "\t", ";", "|")
-_CHUNK = 250_000  # rows converted at a time by the compact reader
+# Bytes parsed at a time by the compact reader: above MAX_LINE_BYTES, so any one line fits;
+# Arrow reads a few dozen blocks ahead, so this sets most of the reader's own memory.
+_BLOCK_BYTES = 1 << 20
+_MERGE_NAMES = 1 << 18  # text names the compact reader holds before merging them into a column's
 _SCAN_BLOCK = 1 << 22  # bytes checked at a time by _scan_text
 
 # Size limits: far above any real marker table, low enough that a hostile file fails fast.
@@ -111,8 +119,12 @@ def _read_path(path: Path, rank_key: str | None = None) -> RawTable:
     return RawTable(frame, "text", str(path), [], not isinstance(frame.index, pd.RangeIndex))
 
 
+def _gzipped(path: Path) -> bool:
+    return path.suffix.lower() == ".gz"
+
+
 def _open_binary(path: Path):
-    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")
+    return gzip.open(path, "rb") if _gzipped(path) else open(path, "rb")
 
 
 def _scan_text(path: Path) -> tuple[str, str, int]:
@@ -121,7 +133,7 @@ def _scan_text(path: Path) -> tuple[str, str, int]:
 
     pandas' parser stops a field at a NUL byte and takes minutes over a megabyte header, so both
     are refused here, before parsing, with the line they are on. The file is scanned in blocks
-    with vectorised searches (an atlas table has millions of lines: a Python loop per line
+    with searches that run in C (an atlas table has millions of lines: a Python loop per line
     cost seconds). The line count bounds the rows, so the compact reader can allocate its
     columns once.
     """
@@ -144,19 +156,24 @@ def _scan_text(path: Path) -> tuple[str, str, int]:
 def _check_block(path: Path, block: bytes, number: int, run: int) -> tuple[int, int]:
     """Refuse a NUL byte or an over-long line in ``block``, which starts on line ``number`` with
     ``run`` bytes of that line before it; returns the line number and open run after the block."""
-    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)  # b"\n"
     nul = block.find(b"\0")
     if nul >= 0:
-        where = number + int(np.searchsorted(ends, nul))
-        raise InputError(f"line {where} of {path} holds NUL bytes; it is a binary file or saved as "
-                         "UTF-16: save the table as UTF-8 CSV or TSV")
-    bounds = np.concatenate([[-1 - run], ends, [len(block) - 1]])  # the last piece may be an open line
-    lengths = np.diff(bounds)
-    longest = int(np.argmax(lengths))
-    if lengths[longest] > MAX_LINE_BYTES:
-        raise InputError(f"line {number + longest} of {path} is longer than {MAX_LINE_BYTES:,} bytes; a marker "
-                         "table has short lines (one gene, or one cluster's gene list, a row)")
-    return number + len(ends), int(lengths[-1])
+        where = number + block.count(b"\n", 0, nul)
+        raise InputError(f"line {where} of {path} holds NUL bytes; it is a binary file or saved as UTF-16: save "
+                         "the table as UTF-8 CSV or TSV")
+    # Hop from line end to the last line end within MAX_LINE_BYTES of it: a few searches a
+    # block, each stopping at the first line break it meets, instead of finding them all.
+    end = -1 - run  # where the line before the open one ended
+    while len(block) - 1 - end > MAX_LINE_BYTES:
+        reach = block.rfind(b"\n", max(end + 1, 0), end + 1 + MAX_LINE_BYTES)
+        if reach < 0:
+            where = number + block.count(b"\n", 0, max(end + 1, 0))
+            raise InputError(f"line {where} of {path} is longer than {MAX_LINE_BYTES:,} bytes; a marker table has "
+                             "short lines (one gene, or one cluster's gene list, a row)")
+        end = reach
+    last = block.rfind(b"\n")
+    lines = int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))  # 3x faster than bytes.count
+    return number + lines, len(block) - 1 - (last if last >= 0 else -1 - run)
 
 
 def sniff_delimiter(header: str) -> str:
@@ -194,61 +211,140 @@ def _read_text(path: Path) -> pd.DataFrame:
 
 
 def _read_typed(path: Path, sep: str, header: str, first_row: str, rows: int) -> pd.DataFrame | None:
-    """A statistics table read compactly, in chunks: numbers as floats, text as categories.
+    """A statistics table read compactly: numbers as floats, text as categories.
 
     An atlas table has millions of rows; as Python strings every cell costs ~50 bytes, as a
-    float 4-8 and as a category code 4. Each column is allocated once for ``rows`` (the file's
-    line count bounds them) and every chunk is converted into it before the next is read,
-    so the peak is the compact table plus one chunk (no list of chunks joined at the end, no
-    copy into the frame). R's row-name column (unique per row, never used) is skipped. Returns
-    None when the table does not fit this fast path (no statistic columns, rows longer than
-    the header, a value that is not a number): the general string reader then reads it and the
-    checks explain what is wrong.
+    float 4-8 and as a category code 4. Arrow's streaming CSV reader parses the file a block
+    at a time; each column is allocated once for ``rows`` (the file's line count bounds them)
+    and every batch is copied into it before the next is parsed, so the peak is the compact
+    table plus the blocks Arrow holds. R's row-name column (unique per row, never used) is
+    checked, not kept.
+
+    Returns None when the table does not fit this fast path: no statistic columns, a row
+    longer or shorter than the header, a value that is not a number or not UTF-8, or a field
+    starting with a space (the general reader drops spaces after a delimiter, and then a
+    quote opens a quoted field; Arrow keeps both). The general string reader then reads it
+    and the checks explain what is wrong.
     """
-    names = [n.strip() for n in next(csv.reader([header.rstrip("\r\n")], delimiter=sep, skipinitialspace=True))]
-    fields = next(csv.reader([first_row.rstrip("\r\n")], delimiter=sep), [])
-    numeric = [n for n in names if key(n) in NUMERIC_KEYS]
-    if not numeric or len(set(names)) != len(names) or len(fields) != len(names):
+    try:
+        names = [n.strip() for n in next(csv.reader([header.rstrip("\r\n")], delimiter=sep, skipinitialspace=True))]
+        fields = next(csv.reader([first_row.rstrip("\r\n")], delimiter=sep), [])
+    except csv.Error:  # a field over csv's limit of 131,072 characters
         return None
+    numeric = [n for n in names if key(n) in NUMERIC_KEYS]
+    if not numeric or len(set(names)) != len(names) or len(fields) != len(names) or "\ufffd" in header:
+        return None  # (U+FFFD: the header is not UTF-8; Arrow is given the names, so only this checks it)
     skip = names[0] if names[0].lower() in ROWNAME_HEADERS else None
     text = [n for n in names if n != skip and n not in numeric]
-    na = sorted(NA_TEXT | {v.upper() for v in NA_TEXT} | {v.capitalize() for v in NA_TEXT})
+    if "" in text:  # pandas calls such a column "Unnamed: i": left to the general reader
+        return None
     # p-values keep double precision (below 1e-38 is common); other numbers are float32
     columns = {n: np.empty(rows, dtype=np.float64 if key(n) in EXACT_KEYS else np.float32) for n in numeric}
-    columns.update({n: np.empty(rows, dtype=np.int32) for n in text})
-    vocab = {n: pd.Index([], dtype=object) for n in text}  # every distinct name so far, in order met
+    vocabularies = {n: _Vocabulary(np.empty(rows, dtype=np.int32)) for n in text}
+    try:
+        filled = _fill(path, _arrow_options(names, sep, numeric, text, skip), rows, skip, columns, vocabularies)
+        if filled is None:
+            return None
+        data = {}
+        for n in names:
+            if n in columns:
+                values = columns.pop(n)
+                data[n] = values[:filled].copy() if filled < rows else values  # blank lines, quoted line breaks
+            elif n in vocabularies:
+                data[n] = vocabularies.pop(n).categorical(filled)
+        return pd.DataFrame(data, copy=False)
+    finally:  # Arrow's allocator keeps freed blocks for itself; the rest of the run allocates elsewhere
+        pa.default_memory_pool().release_unused()
+
+
+def _fill(path: Path, options: dict, rows: int, skip: str | None, columns: dict[str, np.ndarray],
+          vocabularies: dict[str, _Vocabulary]) -> int | None:
+    """Parse the file into the columns a batch at a time; returns the rows filled, or None
+    when the file does not fit the compact reader (see :func:`_read_typed`)."""
     filled = 0
     try:
-        chunks = pd.read_csv(
-            path, sep=sep, usecols=[n for n in names if n != skip], encoding="utf-8-sig",
-            skipinitialspace=True, compression="infer", keep_default_na=False, chunksize=_CHUNK, low_memory=False,
-            na_values={n: na for n in numeric}, dtype={**{n: "float64" for n in numeric}, **{n: "category" for n in text}},
-        )
-        for chunk in chunks:
-            end = filled + len(chunk)  # never past ``rows``: a row takes at least one line
-            for n in numeric:
-                columns[n][filled:end] = chunk[n].to_numpy()
-            for n in text:  # the parser hashes the raw text: one Python string per distinct name
-                local = chunk[n].array
-                known = vocab[n].get_indexer(local.categories)  # the chunk's names in the run's vocabulary
-                new = known < 0
-                if new.any():
-                    known[new] = np.arange(len(vocab[n]), len(vocab[n]) + int(new.sum()))
-                    vocab[n] = vocab[n].append(local.categories[new].astype(object))
-                mapping = np.append(known, -1).astype(np.int32)
-                columns[n][filled:end] = mapping[local.codes]  # -1 (missing) picks the trailing -1
-            filled = end
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, TypeError):
+        with _arrow_stream(path) as stream, np.errstate(over="ignore"):  # beyond float32: inf, silently
+            for batch in pa_csv.open_csv(stream, **options):
+                end = filled + batch.num_rows
+                if end > rows:  # lines that end at a lone "\r"
+                    return None
+                if skip is not None and _leading_space(batch.column(skip)):
+                    return None
+                for n, values in columns.items():  # a missing value becomes NaN
+                    values[filled:end] = batch.column(n).to_numpy(zero_copy_only=False)
+                for n, vocabulary in vocabularies.items():
+                    if _leading_space(batch.column(n).dictionary):
+                        return None
+                    vocabulary.add(filled, end, batch.column(n))
+                filled = end
+    except (pa.ArrowInvalid, OSError):  # a parse or conversion error; OSError: gzip
         return None
-    data = {}
-    for n in names:
-        if n not in columns:
-            continue
-        values = columns.pop(n)
-        values = values[:filled].copy() if filled < rows else values  # blank lines, quoted line breaks
-        data[n] = (pd.Categorical.from_codes(values, categories=vocab[n])
-                   if n in vocab else values)
-    return pd.DataFrame(data, copy=False)
+    return filled
+
+
+def _arrow_stream(path: Path) -> pa.NativeFile:
+    raw = pa.OSFile(str(path))
+    return pa.CompressedInputStream(raw, "gzip") if _gzipped(path) else raw
+
+
+def _arrow_options(names: list[str], sep: str, numeric: list[str], text: list[str], skip: str | None) -> dict:
+    """Arrow's CSV options for :func:`_read_typed`: the header read already, the NA spellings
+    of the statistics, text kept as written ("" and "NA" are names, as in pandas)."""
+    na = sorted(NA_TEXT | {v.upper() for v in NA_TEXT} | {v.capitalize() for v in NA_TEXT})
+    types = {n: pa.float64() for n in numeric} | {n: pa.dictionary(pa.int32(), pa.string()) for n in text}
+    if skip is not None:
+        types[skip] = pa.string()
+    return {
+        "read_options": pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=_BLOCK_BYTES),
+        "parse_options": pa_csv.ParseOptions(delimiter=sep, newlines_in_values=True),
+        "convert_options": pa_csv.ConvertOptions(column_types=types, include_columns=list(types), null_values=na,
+                                                 strings_can_be_null=False),
+    }
+
+
+def _leading_space(values: pa.Array) -> bool:
+    return pc.any(pc.starts_with(values, " ")).as_py()
+
+
+class _Vocabulary:
+    """A text column as codes into its names, in the order first met.
+
+    Each batch brings codes into its own dictionary. The dictionaries wait until they hold
+    as many names as the vocabulary (at least ``_MERGE_NAMES``), then one hash pass over the
+    vocabulary and them says where each name went, and their batches' codes are remapped:
+    every name is hashed about twice in all, and few wait at any time.
+    """
+
+    def __init__(self, codes: np.ndarray):
+        self.codes = codes
+        self.names = pa.array([], pa.string())
+        self.waiting: list[tuple[int, int, pa.Array]] = []  # rows start, stop and their dictionary
+        self.count = 0  # names waiting
+
+    def add(self, start: int, stop: int, column: pa.DictionaryArray) -> None:
+        if start == stop:  # (its empty dictionary would vanish from the merged chunks)
+            return
+        self.codes[start:stop] = column.indices.to_numpy()
+        self.waiting.append((start, stop, column.dictionary))
+        self.count += len(column.dictionary)
+        if self.count >= max(len(self.names), _MERGE_NAMES):
+            self.merge()
+
+    def merge(self) -> None:
+        if not self.waiting:
+            return
+        known = [self.names] if len(self.names) else []  # (an empty chunk would vanish from the result)
+        merged = pa.chunked_array(known + [d for _, _, d in self.waiting], pa.string()).dictionary_encode()
+        # the vocabulary comes first, so its names keep their codes
+        for (start, stop, _), chunk in zip(self.waiting, merged.chunks[len(known):], strict=True):
+            self.codes[start:stop] = chunk.indices.to_numpy()[self.codes[start:stop]]
+        self.names = merged.chunk(0).dictionary
+        self.waiting, self.count = [], 0
+
+    def categorical(self, rows: int) -> pd.Categorical:
+        self.merge()
+        codes = self.codes[:rows].copy() if rows < len(self.codes) else self.codes
+        return pd.Categorical.from_codes(codes, categories=pd.Index(self.names.to_pylist(), dtype=object))
 
 
 def _read_rds(path: Path) -> pd.DataFrame:
