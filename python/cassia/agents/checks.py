@@ -116,18 +116,45 @@ class GeneMention:
     protein_style: bool = False  # IL-2, HLA-DR, TNF-α: counted only when the input supports it
 
 
+# gene name -> gene_key, for the names of input tables: an atlas cluster's 4,700 table genes are
+# keyed for its checks, and the same names recur across clusters (looked up by C-level map)
+_TABLE_KEYS: dict[str, str] = {}
+_TABLE_KEYS_MAX = 1 << 18
+
+
+class _GeneKeys:
+    """The comparison keys of a gene list as a set; sorted (for prefix search) only when first asked."""
+
+    def __init__(self, genes: tuple[str, ...]):
+        keys = list(map(_TABLE_KEYS.get, genes))
+        if None in keys:
+            if len(_TABLE_KEYS) > _TABLE_KEYS_MAX:
+                _TABLE_KEYS.clear()
+            for n, gene in enumerate(genes):
+                if keys[n] is None:
+                    keys[n] = _TABLE_KEYS[gene] = gene_key(gene)
+        self.set = set(keys)  # never changed after this (shared through the cache below)
+        self.set.discard("")  # blank names
+        self._sorted: tuple[str, ...] | None = None
+
+    @property
+    def sorted(self) -> tuple[str, ...]:
+        if self._sorted is None:  # most answers never need it: every gene they cite is in the set
+            self._sorted = tuple(sorted(self.set))
+        return self._sorted
+
+
 @functools.lru_cache(maxsize=256)  # one cluster's input and table genes are checked every round
-def _gene_keys(genes: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
-    """The sorted comparison keys of ``genes``, and the same as a set."""
-    keys = tuple(sorted({gene_key(g) for g in genes if str(g).strip()}))
-    return keys, frozenset(keys)
+def _gene_keys(genes: tuple[str, ...]) -> _GeneKeys:
+    return _GeneKeys(genes)
 
 
 class _Reference:
     """The genes an answer may cite: the input markers plus the full table, compared by key."""
 
     def __init__(self, genes: Iterable[str]):
-        self.keys, self._set = _gene_keys(tuple(genes))
+        self._keys = _gene_keys(tuple(genes))
+        self._set = self._keys.set
 
     def supports(self, symbol: str) -> bool:
         key = gene_key(symbol)
@@ -144,9 +171,10 @@ class _Reference:
         """``CD3`` -> ``CD3E``, ``HLADR`` -> ``HLADRB1``, ``KRT`` -> ``KRT8`` (not ``CD1`` -> ``CD14``)."""
         if len(key) < 3:
             return False
-        i = bisect.bisect_left(self.keys, key)
-        while i < len(self.keys) and self.keys[i].startswith(key):
-            rest = self.keys[i][len(key):]
+        keys = self._keys.sorted
+        i = bisect.bisect_left(keys, key)
+        while i < len(keys) and keys[i].startswith(key):
+            rest = keys[i][len(key):]
             if _SUFFIX.fullmatch(rest) and not (key[-1].isdigit() and rest[:1].isdigit()):
                 return True
             i += 1
@@ -187,7 +215,7 @@ def cited_genes(text: str, *, species: str = "human", known: Iterable[str] = ())
     Deterministic; the rules are in the module documentation.
     """
     species = _species(species)
-    known_keys = _gene_keys(tuple(known))[1]
+    known_keys = _gene_keys(tuple(known)).set
     text = _ONTOLOGY_ID.sub(lambda m: " " * len(m.group(0)), text or "")
     raw: list[tuple[str, int, int, bool, bool]] = []  # symbol, start, end, negative, protein_style
     previous: str | None = None

@@ -73,7 +73,7 @@ class ClusterMarkers:
         rows = slice(None) if self.rows is None else self.rows
         if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.categories.dtype == object:
             names = column.cat.categories.to_numpy()  # text already (markers.checks.as_text)
-            return tuple(names[column.cat.codes.to_numpy()[rows]].tolist())
+            return tuple(names[column.array.codes[rows]].tolist())  # the codes themselves, not a Series of them
         if column.dtype == object:  # str of each, as astype(str) gives, without building a Series per call
             return tuple(map(str, column.to_numpy()[rows].tolist()))
         return tuple(column.iloc[rows].astype(str))
