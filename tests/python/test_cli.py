@@ -88,6 +88,20 @@ def test_top_level_help_from_the_console_script(tmp_path):
     assert cassia(tmp_path).returncode == 2  # no command: help on stderr, exit 2
 
 
+def test_python_dash_m_cassia_is_the_same_command(tmp_path):
+    """Where the console script is not on PATH (a venv not activated): python -m cassia."""
+    env = {**env_for(tmp_path), "PYTHONPATH": str(REPO / "python")}
+    done = subprocess.run([sys.executable, "-m", "cassia", "--help"], capture_output=True, text=True, timeout=300,
+                          env=env, cwd=tmp_path)
+    assert done.returncode == 0 and "usage: cassia" in done.stdout
+    args = ["annotate", "--input", str(tmp_path / "missing.csv"), "--provider", "offline", "--out", str(tmp_path / "run")]
+    bad = subprocess.run([sys.executable, "-m", "cassia", *args], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=tmp_path)
+    script = cassia(tmp_path, *args)
+    assert bad.returncode == script.returncode != 0
+    assert one_line_error(bad) == one_line_error(script) and "not found" in bad.stderr
+
+
 @pytest.mark.parametrize("path", [p for p in DOCUMENTED if p], ids=" ".join)
 def test_every_command_help_mentions_its_options(path, capsys):
     with pytest.raises(SystemExit) as exited:
