@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("agents", {"agents"}),
     ("workflows", {"workflows"}),
     ("evaluation", {"evaluate"}),
-    ("interfaces", {"cli", "rbridge", "rtables", "benchmark", "__init__"}),
+    ("interfaces", {"cli", "rbridge", "rtables", "benchmark", "__init__", "__main__"}),
 ]
 RANK = {part: rank for rank, (_, parts) in enumerate(LAYERS) for part in parts}
 MAX_LINES = 400

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from . import checks
-from .read import rank_genes_groups_frame
+from .rgg import rank_genes_groups_frame
 
 # var columns that usually hold gene symbols (10x, CELLxGENE, scanpy's read_10x_*)
 SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "feature_name", "gene_name", "gene_names", "symbol",
