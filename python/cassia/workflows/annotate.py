@@ -20,7 +20,6 @@ from ..store import RunStore, iter_results
 from .batch_api import BatchDispatcher
 from .boost import boost_and_rescore, boost_failed, needs_boost
 from .engine import Runner, RunSettings, build_manifest, run_pool
-from .rag import annotate_with_rag
 
 
 async def run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageProviders, store: RunStore,
@@ -62,6 +61,8 @@ async def run_clusters(markers: MarkerSet, settings: RunSettings, stages: StageP
 
         async def job() -> ClusterResult:
             if retriever is not None:  # RAG: retrieved knowledge goes into the Annotator's first prompt
+                from .rag import annotate_with_rag  # only runs with rag=True load the marker databases' code
+
                 return await annotate_with_rag(session, team, retriever, validator_rounds=settings.validator_rounds,
                                                check_ontology=settings.check_ontology)
             return await annotate_cluster(session, team, validator_rounds=settings.validator_rounds,

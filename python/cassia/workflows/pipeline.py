@@ -37,7 +37,6 @@ from .engine import (
     run_totals,
 )
 from .inputs import DEFAULT_FILTERS, BoostMode, MarkerSource, PathLike, ProviderLike, select_markers
-from .rag import retriever_for_run
 
 
 async def arun_annotation(markers, *, kind: str, tissue, species, additional_info, clusters, n_genes, ranking,
@@ -71,6 +70,8 @@ async def arun_annotation(markers, *, kind: str, tissue, species, additional_inf
                             validator_rounds=validator_rounds)
     retriever = None
     if rag:  # load (or download) the marker databases before anything is written
+        from .rag import retriever_for_run  # imported here: a run without RAG starts without its code
+
         retriever = await asyncio.to_thread(retriever_for_run, data_dir=data_dir)
     stages = providers or resolve_stages(
         provider=provider, model=model, api_key=api_key, base_url=base_url,
