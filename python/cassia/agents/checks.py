@@ -100,10 +100,20 @@ _DIGIT_HYPHEN = re.compile(r"-(?=\d)")
 _CLAUSE_END = re.compile(r"[,;.:!?\n]")
 
 
-@functools.lru_cache(maxsize=1 << 16)  # an atlas cluster's table has thousands of genes, checked every round
+# symbol -> gene_key: an atlas cluster's 4,700 table genes are keyed for its checks and the same
+# names recur across clusters; a plain dict, so _GeneKeys can look a whole list up with a C-level map
+_KEYS: dict[str, str] = {}
+_KEYS_MAX = 1 << 18
+
+
 def gene_key(symbol: str) -> str:
     """The comparison key of a symbol: upper case, without a clone version (``AC090679.1``), hyphens and dots."""
-    return re.sub(r"[-.]", "", re.sub(r"\.\d+$", "", str(symbol).strip())).upper()
+    key = _KEYS.get(symbol)
+    if key is None:
+        if len(_KEYS) > _KEYS_MAX:
+            _KEYS.clear()
+        key = _KEYS[symbol] = re.sub(r"[-.]", "", re.sub(r"\.\d+$", "", str(symbol).strip())).upper()
+    return key
 
 
 @dataclass(frozen=True)
@@ -116,23 +126,13 @@ class GeneMention:
     protein_style: bool = False  # IL-2, HLA-DR, TNF-α: counted only when the input supports it
 
 
-# gene name -> gene_key, for the names of input tables: an atlas cluster's 4,700 table genes are
-# keyed for its checks, and the same names recur across clusters (looked up by C-level map)
-_TABLE_KEYS: dict[str, str] = {}
-_TABLE_KEYS_MAX = 1 << 18
-
-
 class _GeneKeys:
     """The comparison keys of a gene list as a set; sorted (for prefix search) only when first asked."""
 
     def __init__(self, genes: tuple[str, ...]):
-        keys = list(map(_TABLE_KEYS.get, genes))
+        keys = list(map(_KEYS.get, genes))  # names seen before: no Python-level call per gene
         if None in keys:
-            if len(_TABLE_KEYS) > _TABLE_KEYS_MAX:
-                _TABLE_KEYS.clear()
-            for n, gene in enumerate(genes):
-                if keys[n] is None:
-                    keys[n] = _TABLE_KEYS[gene] = gene_key(gene)
+            keys = list(map(gene_key, genes))
         self.set = set(keys)  # never changed after this (shared through the cache below)
         self.set.discard("")  # blank names
         self._sorted: tuple[str, ...] | None = None
